@@ -170,3 +170,15 @@ export function concatBlocks(blocks: readonly EventBlock[]): EventBlock {
   }
   return out.finish();
 }
+
+/** Events [start, end) of a block as a new block (copies). */
+export function sliceBlock(b: EventBlock, start: number, end: number): EventBlock {
+  return {
+    count: end - start,
+    baseNs: b.baseNs,
+    offsetNs: b.offsetNs.slice(start, end),
+    words: b.words.slice(start * WORDS_PER_RECORD, end * WORDS_PER_RECORD),
+    smmuIndex: b.smmuIndex.slice(start, end),
+    smmuNames: b.smmuNames,
+  };
+}

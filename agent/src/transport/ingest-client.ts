@@ -1,0 +1,175 @@
+// Stage 5: streams spooled batches to a collector and removes them from the spool when the
+// collector acknowledges them (it does so only once Kafka has them). At most `window` batches
+// are in flight. A broken stream is reopened with exponential backoff and jitter, rotating
+// through the configured collector addresses, and every unacknowledged batch is sent again:
+// delivery is at-least-once; consumers drop repeats by (agent_id, epoch, sequence).
+import { type ChannelCredentials, type ClientDuplexStream, Client, credentials, Metadata } from '@grpc/grpc-js';
+import { ingestService } from '../../../proto/ingest-service';
+import type { Ack } from '../../../proto/index';
+import type { Logger } from '../runtime/log';
+import type { Spool } from '../spool/spool';
+
+export interface IngestClientOptions {
+  /** Collector addresses "host:port", tried in turn. */
+  addresses: string[];
+  /** Most unacknowledged batches in flight on a stream. */
+  window: number;
+  /** Backoff bounds (ms) between reconnects. */
+  backoffMinMs: number;
+  backoffMaxMs: number;
+  credentials?: ChannelCredentials;
+  /** Per-call metadata (e.g. an authorization token). */
+  metadata?: Record<string, string>;
+  logger: Logger;
+}
+
+export interface TransportStats {
+  connected: boolean;
+  batchesSent: number;
+  batchesAcked: number;
+  reconnects: number;
+  /** Ack latency samples (ms) since the last take. */
+  ackLatencyMs: number[];
+}
+
+type Stream = ClientDuplexStream<Uint8Array, Ack>;
+
+export class IngestClient {
+  readonly stats: TransportStats = { connected: false, batchesSent: 0, batchesAcked: 0, reconnects: 0, ackLatencyMs: [] };
+  private clients: Client[];
+  private current = 0;
+  private stream: Stream | undefined;
+  private inFlight = new Map<number, number>(); // sequence -> send time
+  private lastSent = 0;
+  private stopped = false;
+  private backoff: number;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private waiters: Array<() => void> = [];
+  private writable = true;
+
+  constructor(
+    private readonly opts: IngestClientOptions,
+    private readonly spool: Spool,
+  ) {
+    if (opts.addresses.length === 0) throw new Error('no collector address configured');
+    const creds = opts.credentials ?? credentials.createInsecure();
+    this.clients = opts.addresses.map(
+      (a) =>
+        new Client(a, creds, {
+          'grpc.keepalive_time_ms': 20_000,
+          'grpc.keepalive_timeout_ms': 10_000,
+          'grpc.keepalive_permit_without_calls': 1,
+          'grpc.max_receive_message_length': 4 << 20,
+        }),
+    );
+    this.backoff = opts.backoffMinMs;
+    spool.onAppend(() => this.pump());
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const address = this.opts.addresses[this.current];
+    const md = new Metadata();
+    for (const [k, v] of Object.entries(this.opts.metadata ?? {})) md.set(k, v);
+    const m = ingestService.stream;
+    const s = this.clients[this.current].makeBidiStreamRequest(
+      m.path,
+      m.requestSerialize,
+      m.responseDeserialize,
+      md,
+    ) as Stream;
+    this.stream = s;
+    this.inFlight.clear();
+    this.lastSent = 0;
+    this.writable = true;
+    s.on('data', (ack: Ack) => this.onAck(Number(ack.sequence)));
+    s.on('error', (err: Error & { code?: number }) => this.onBroken(s, `${address}: ${err.message}`));
+    s.on('end', () => this.onBroken(s, `${address}: stream closed by collector`));
+    s.on('drain', () => {
+      this.writable = true;
+      this.pump();
+    });
+    s.on('metadata', () => {
+      this.stats.connected = true;
+      this.opts.logger.info({ collector: address }, 'connected to collector');
+    });
+    this.pump();
+  }
+
+  private onAck(seq: number): void {
+    const sent = this.inFlight.get(seq);
+    if (sent !== undefined) {
+      this.inFlight.delete(seq);
+      this.stats.ackLatencyMs.push(performance.now() - sent);
+    }
+    this.spool.ack(seq);
+    this.stats.batchesAcked++;
+    this.stats.connected = true;
+    this.backoff = this.opts.backoffMinMs;
+    this.pump();
+    if (this.spool.pending().length === 0) for (const w of this.waiters.splice(0)) w();
+  }
+
+  private onBroken(s: Stream, why: string): void {
+    if (s !== this.stream) return; // an old stream's late events
+    this.stream = undefined;
+    this.stats.connected = false;
+    s.removeAllListeners();
+    s.on('error', () => {});
+    s.cancel();
+    if (this.stopped) return;
+    this.stats.reconnects++;
+    this.current = (this.current + 1) % this.clients.length;
+    const delay = this.backoff * (0.5 + Math.random() * 0.5);
+    this.backoff = Math.min(this.opts.backoffMaxMs, this.backoff * 2);
+    this.opts.logger.warn({ reason: why, retryInMs: Math.round(delay), unacked: this.spool.pending().length }, 'collector stream broken; will resend unacknowledged batches');
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Sends spooled batches that are not yet on this stream, within the window. */
+  private pump(): void {
+    const s = this.stream;
+    if (!s || !this.writable) return;
+    for (const e of this.spool.pending()) {
+      if (this.inFlight.size >= this.opts.window) return;
+      if (e.sequence <= this.lastSent) continue;
+      this.inFlight.set(e.sequence, performance.now());
+      this.lastSent = e.sequence;
+      this.stats.batchesSent++;
+      if (!s.write(e.bytes)) {
+        this.writable = false;
+        return;
+      }
+    }
+  }
+
+  /** Resolves true once the spool is empty, false after timeoutMs. */
+  drain(timeoutMs: number): Promise<boolean> {
+    if (this.spool.pending().length === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+  }
+
+  close(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const s = this.stream;
+    this.stream = undefined;
+    if (s) {
+      s.removeAllListeners();
+      s.on('error', () => {});
+      s.end();
+      s.cancel();
+    }
+    for (const c of this.clients) c.close();
+  }
+}

@@ -1,0 +1,101 @@
+// The collector daemon: gRPC ingest -> Kafka publish, plus health and metrics over HTTP.
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Kafka, logLevel } from 'kafkajs';
+import { ingestService } from '../../proto/ingest-service';
+import { startHttp } from '../../agent/src/runtime/http';
+import type { Logger } from '../../agent/src/runtime/log';
+import { ingestHandler } from './ingest';
+import { collectorMetrics } from './metrics';
+import { BatchPublisher } from './publish';
+import { ensureTopics, rawTopic } from './topics';
+
+export interface CollectorConfig {
+  /** gRPC listen address host:port (port 0: any free port). */
+  listen: string;
+  /** HTTP listen address for /healthz, /readyz, /metrics; empty: none. */
+  httpListen: string;
+  brokers: string[];
+  rawTopic: string;
+  topicPartitions: number;
+  topicReplication: number;
+  maxMessageBytes: number;
+  maxEventsPerBatch: number;
+  clientId: string;
+}
+
+export const defaultCollectorConfig: CollectorConfig = {
+  listen: '127.0.0.1:7070',
+  httpListen: '127.0.0.1:9471',
+  brokers: ['127.0.0.1:9092'],
+  rawTopic: 'smmu-fleet.batches.v1',
+  topicPartitions: 6,
+  topicReplication: 1,
+  maxMessageBytes: 4 << 20,
+  maxEventsPerBatch: 65536,
+  clientId: 'smmu-collector',
+};
+
+export class Collector {
+  readonly metrics = collectorMetrics();
+  private server: Server;
+  private publisher: BatchPublisher;
+  private kafka: Kafka;
+  private http: Awaited<ReturnType<typeof startHttp>> | undefined;
+  private ready = false;
+  /** Bound gRPC address once started. */
+  address = '';
+  httpAddress = '';
+
+  constructor(
+    private readonly config: CollectorConfig,
+    private readonly log: Logger,
+  ) {
+    this.server = new Server({
+      'grpc.max_receive_message_length': config.maxMessageBytes,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 5000,
+    });
+    this.kafka = new Kafka({ clientId: config.clientId, brokers: config.brokers, logLevel: logLevel.NOTHING, retry: { retries: 5 } });
+    this.publisher = new BatchPublisher(this.kafka, config.rawTopic);
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    if (c.httpListen) {
+      this.http = await startHttp({
+        listen: c.httpListen,
+        registry: this.metrics.registry,
+        notReady: () => (this.ready ? null : 'connecting to Kafka'),
+      });
+      this.httpAddress = this.http.address;
+    }
+    await ensureTopics(this.kafka, [rawTopic(c.rawTopic, c.topicPartitions, c.topicReplication)]);
+    await this.publisher.connect();
+    this.server.addService(ingestService, {
+      stream: ingestHandler(this.publisher, { maxEventsPerBatch: c.maxEventsPerBatch, maxPendingPerStream: 64 }, this.metrics, this.log),
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(c.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    this.address = `${c.listen.slice(0, c.listen.lastIndexOf(':'))}:${port}`;
+    this.ready = true;
+    this.log.info({ grpc: this.address, http: this.httpAddress, topic: c.rawTopic, brokers: c.brokers }, 'collector ready');
+  }
+
+  /** Stops taking new streams, lets open ones finish for up to graceMs, then closes. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.ready = false;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    await this.publisher.disconnect().catch(() => {});
+    await new Promise<void>((resolve) => (this.http ? this.http.server.close(() => resolve()) : resolve()));
+  }
+}

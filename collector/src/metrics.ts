@@ -1,0 +1,25 @@
+// The collector's own telemetry, declared in one place: smmu_collector_<name>_<unit>.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export function collectorMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'smmu_collector_process_' });
+  const r = [registry];
+  return {
+    registry,
+    streams: new Gauge({ name: 'smmu_collector_streams', help: 'Open agent streams', registers: r }),
+    bytesReceived: new Counter({ name: 'smmu_collector_received_bytes_total', help: 'Batch bytes received from agents', registers: r }),
+    batchesReceived: new Counter({ name: 'smmu_collector_batches_received_total', help: 'Valid batches received from agents', registers: r }),
+    eventsReceived: new Counter({ name: 'smmu_collector_events_received_total', help: 'Events in valid batches received', registers: r }),
+    rejected: new Counter({ name: 'smmu_collector_batches_rejected_total', help: 'Batches rejected, by reason', labelNames: ['reason'], registers: r }),
+    kafkaErrors: new Counter({ name: 'smmu_collector_kafka_errors_total', help: 'Failed Kafka publishes', registers: r }),
+    publishSeconds: new Histogram({
+      name: 'smmu_collector_publish_seconds',
+      help: 'Time from receiving a batch to Kafka acknowledging it',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: r,
+    }),
+  };
+}
+
+export type CollectorMetrics = ReturnType<typeof collectorMetrics>;

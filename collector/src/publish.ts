@@ -1,0 +1,82 @@
+// Collector stage 2: publishes batches to the raw-batches topic. Each message is one agent
+// batch, byte for byte as the agent encoded it, keyed by host so a host's batches stay in one
+// partition and in order. Requests that arrive while a send is in progress are coalesced into
+// the next send (kafkajs has no linger of its own). A publish resolves only once the broker
+// acknowledged it with acks=all from an idempotent producer.
+import { type Kafka, type Producer, CompressionTypes } from 'kafkajs';
+import { EVENT_BATCH_TYPE, SCHEMA_VERSION } from '../../proto/index';
+
+export interface PublishRequest {
+  host: string;
+  agentId: string;
+  bytes: Uint8Array;
+}
+
+interface Waiting extends PublishRequest {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** Kafka headers on every raw-batch message: what the value is, for any consumer. */
+export function batchHeaders(r: PublishRequest): Record<string, string> {
+  return {
+    'content-type': `application/x-protobuf; messageType=${EVENT_BATCH_TYPE}`,
+    'schema-version': SCHEMA_VERSION,
+    'agent-id': r.agentId,
+  };
+}
+
+export class BatchPublisher {
+  private producer: Producer;
+  private queue: Waiting[] = [];
+  private sending = false;
+  /** Requests queued or being sent (for back-pressure). */
+  inFlight = 0;
+
+  constructor(
+    kafka: Kafka,
+    private readonly topic: string,
+    private readonly maxBatchesPerSend = 256,
+  ) {
+    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  }
+
+  connect(): Promise<void> {
+    return this.producer.connect();
+  }
+
+  disconnect(): Promise<void> {
+    return this.producer.disconnect();
+  }
+
+  publish(r: PublishRequest): Promise<void> {
+    this.inFlight++;
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ ...r, resolve, reject });
+      void this.run();
+    }).finally(() => this.inFlight--);
+  }
+
+  private async run(): Promise<void> {
+    if (this.sending) return;
+    this.sending = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatchesPerSend);
+        try {
+          await this.producer.send({
+            topic: this.topic,
+            acks: -1,
+            compression: CompressionTypes.None,
+            messages: batch.map((r) => ({ key: r.host, value: Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength), headers: batchHeaders(r) })),
+          });
+          for (const r of batch) r.resolve();
+        } catch (err) {
+          for (const r of batch) r.reject(err as Error);
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+}

@@ -1,0 +1,288 @@
+// EventBatch <-> bytes. The envelope (identity, source, losses) goes through the generated
+// protobufjs classes; the event columns, which are nearly all of the bytes, are written and
+// read here directly from 32-bit word halves (see EventColumns in telemetry.proto for the
+// delta/XOR coding). test/unit/batch-codec.test.ts checks the bytes against the generated code.
+import Long from 'long';
+import { EventBlockBuilder, type EventBlock, WORDS_PER_RECORD } from './event-block';
+import { type LossReason, type SourceKind, v1 } from './index';
+import { ByteReader, ByteWriter, WIRE_LEN, WIRE_VARINT, WireError } from './wire';
+
+/** A batch as the pipeline stages see it. */
+export interface Batch {
+  host: string;
+  agentId: string;
+  epoch: number;
+  sequence: number;
+  sourceKind: SourceKind;
+  sourceEvent: string;
+  /** Lost events by reason since the previous batch. */
+  lost: Map<LossReason, number>;
+  events: EventBlock;
+  createdUnixNs: bigint;
+}
+
+/** Field numbers of EventBatch and EventColumns (checked against the .proto by a unit test). */
+export const BATCH_FIELDS = { agent: 1, sequence: 2, source: 3, lost: 4, events: 5, created_unix_ns: 6 };
+export const COLUMN_FIELDS = {
+  count: 1,
+  smmu_names: 2,
+  smmu_index: 3,
+  timestamp_delta_ns: 4,
+  evt0_xor: 5,
+  evt1_xor: 6,
+  evt2_delta: 7,
+  evt3_xor: 8,
+};
+
+export interface DecodeLimits {
+  /** Most events a batch may hold. */
+  maxEvents: number;
+}
+
+const TWO32 = 0x100000000;
+
+export function encodeBatch(b: Batch): Uint8Array {
+  const envelope = v1.EventBatch.encode({
+    agent: { host: b.host, agent_id: b.agentId, epoch: b.epoch },
+    sequence: b.sequence,
+    source: { kind: b.sourceKind, event: b.sourceEvent },
+    lost: [...b.lost].filter(([, n]) => n > 0).map(([reason, count]) => ({ reason, count })),
+    created_unix_ns: Long.fromString(b.createdUnixNs.toString(), true),
+  }).finish();
+  const out = new ByteWriter(envelope.length + b.events.count * 14 + 64);
+  out.bytes(envelope);
+  out.lenField(BATCH_FIELDS.events, encodeColumns(b.events));
+  return out.finish();
+}
+
+/** Scratch writers reused across calls: encoding is single-threaded. */
+const col = Array.from({ length: 9 }, () => new ByteWriter(4096));
+
+export function encodeColumns(e: EventBlock): ByteWriter {
+  for (const w of col) w.reset();
+  const out = col[0];
+  const n = e.count;
+  if (n === 0) return out;
+  out.tag(COLUMN_FIELDS.count, WIRE_VARINT);
+  out.uint(n);
+  for (const name of e.smmuNames) out.string(COLUMN_FIELDS.smmu_names, name);
+
+  const [, smmu, ts, x0, x1, d2, x3] = col;
+  const words = e.words;
+  const multiSmmu = e.smmuNames.length > 1;
+  // Event 0 is coded against zero; its timestamp is absolute.
+  writeSint64(ts, e.baseNs + BigInt(e.offsetNs[0]));
+  let p0l = 0, p0h = 0, p1l = 0, p1h = 0, p2l = 0, p2h = 0, p3l = 0, p3h = 0;
+  for (let i = 0; i < n; i++) {
+    const w = i * WORDS_PER_RECORD;
+    if (multiSmmu) smmu.uint(e.smmuIndex[i]);
+    if (i > 0) ts.sint(e.offsetNs[i] - e.offsetNs[i - 1]);
+    const a0 = words[w], b0 = words[w + 1], a1 = words[w + 2], b1 = words[w + 3];
+    const a2 = words[w + 4], b2 = words[w + 5], a3 = words[w + 6], b3 = words[w + 7];
+    x0.varint64((a0 ^ p0l) >>> 0, (b0 ^ p0h) >>> 0);
+    x1.varint64((a1 ^ p1l) >>> 0, (b1 ^ p1h) >>> 0);
+    // 64-bit two's complement difference, then zigzag.
+    let dl = a2 - p2l;
+    let dh = b2 - p2h;
+    if (dl < 0) {
+      dl += TWO32;
+      dh -= 1;
+    }
+    dh >>>= 0;
+    const sign = dh >>> 31; // zigzag: (d << 1) ^ (d >> 63)
+    const zl = ((dl << 1) ^ -sign) >>> 0;
+    const zh = (((dh << 1) | (dl >>> 31)) ^ -sign) >>> 0;
+    d2.varint64(zl, zh);
+    x3.varint64((a3 ^ p3l) >>> 0, (b3 ^ p3h) >>> 0);
+    p0l = a0; p0h = b0; p1l = a1; p1h = b1; p2l = a2; p2h = b2; p3l = a3; p3h = b3;
+  }
+  out.lenField(COLUMN_FIELDS.smmu_index, smmu);
+  out.lenField(COLUMN_FIELDS.timestamp_delta_ns, ts);
+  out.lenField(COLUMN_FIELDS.evt0_xor, x0);
+  out.lenField(COLUMN_FIELDS.evt1_xor, x1);
+  out.lenField(COLUMN_FIELDS.evt2_delta, d2);
+  out.lenField(COLUMN_FIELDS.evt3_xor, x3);
+  return out;
+}
+
+function writeSint64(w: ByteWriter, v: bigint): void {
+  const z = BigInt.asUintN(64, (v << 1n) ^ (v >> 63n));
+  w.varint64(Number(z & 0xffffffffn), Number(z >> 32n));
+}
+
+export class BatchDecodeError extends WireError {}
+
+/** Decodes and validates a batch; throws BatchDecodeError saying what is wrong. */
+export function decodeBatch(bytes: Uint8Array, limits: DecodeLimits = { maxEvents: 1 << 20 }): Batch {
+  const r = new ByteReader(bytes);
+  const b: Batch = {
+    host: '',
+    agentId: '',
+    epoch: 0,
+    sequence: 0,
+    sourceKind: 0,
+    sourceEvent: '',
+    lost: new Map(),
+    events: new EventBlockBuilder(1).finish(),
+    createdUnixNs: 0n,
+  };
+  try {
+    while (!r.done) {
+      const key = r.uint();
+      const field = Math.floor(key / 8);
+      const wire = key & 7;
+      if (field === BATCH_FIELDS.sequence && wire === WIRE_VARINT) b.sequence = r.uint();
+      else if (field === BATCH_FIELDS.created_unix_ns && wire === WIRE_VARINT) {
+        r.varint64();
+        b.createdUnixNs = (BigInt(r.hi) << 32n) | BigInt(r.lo);
+      } else if (wire === WIRE_LEN && field >= 1 && field <= 5) {
+        const [s, e] = r.len();
+        const sub = bytes.subarray(s, e);
+        if (field === BATCH_FIELDS.agent) {
+          const a = v1.AgentIdentity.decode(sub);
+          b.host = a.host;
+          b.agentId = a.agent_id;
+          b.epoch = Long.isLong(a.epoch) ? a.epoch.toNumber() : a.epoch;
+        } else if (field === BATCH_FIELDS.source) {
+          const src = v1.Source.decode(sub);
+          b.sourceKind = src.kind;
+          b.sourceEvent = src.event;
+        } else if (field === BATCH_FIELDS.lost) {
+          const l = v1.LostEvents.decode(sub);
+          const count = Long.isLong(l.count) ? l.count.toNumber() : l.count;
+          b.lost.set(l.reason, (b.lost.get(l.reason) ?? 0) + count);
+        } else if (field === BATCH_FIELDS.events) {
+          b.events = decodeColumns(bytes, s, e, limits);
+        } else {
+          throw new BatchDecodeError(`field ${field} has the wrong wire type`);
+        }
+      } else {
+        r.skip(wire);
+      }
+    }
+  } catch (err) {
+    if (err instanceof BatchDecodeError) throw err;
+    throw new BatchDecodeError(`malformed EventBatch: ${(err as Error).message}`);
+  }
+  if (!b.agentId || !b.host) throw new BatchDecodeError('EventBatch without agent host and agent_id');
+  if (b.sequence < 1) throw new BatchDecodeError('EventBatch sequence must be >= 1');
+  return b;
+}
+
+/** Columns as read: packed or unpacked elements land in the same growing arrays. */
+class Column {
+  lo: Uint32Array;
+  hi: Uint32Array;
+  n = 0;
+  constructor(cap: number) {
+    this.lo = new Uint32Array(cap);
+    this.hi = new Uint32Array(cap);
+  }
+  push(r: ByteReader, field: string): void {
+    if (this.n >= this.lo.length) throw new BatchDecodeError(`${field} has more elements than count`);
+    r.varint64();
+    this.lo[this.n] = r.lo;
+    this.hi[this.n] = r.hi;
+    this.n++;
+  }
+}
+
+const COLUMN_NAMES = ['', '', '', 'smmu_index', 'timestamp_delta_ns', 'evt0_xor', 'evt1_xor', 'evt2_delta', 'evt3_xor'];
+
+function decodeColumns(buf: Uint8Array, start: number, end: number, limits: DecodeLimits): EventBlock {
+  // Read count first: it sizes everything else (fields may come in any order).
+  let count = 0;
+  const names: string[] = [];
+  const scan = new ByteReader(buf, start, end);
+  while (!scan.done) {
+    const key = scan.uint();
+    const field = Math.floor(key / 8);
+    const wire = key & 7;
+    if (field === COLUMN_FIELDS.count && wire === WIRE_VARINT) count = scan.uint();
+    else if (field === COLUMN_FIELDS.smmu_names && wire === WIRE_LEN) {
+      const [s, e] = scan.len();
+      names.push(Buffer.from(buf.buffer, buf.byteOffset + s, e - s).toString('utf8'));
+    } else scan.skip(wire);
+  }
+  if (count > limits.maxEvents) throw new BatchDecodeError(`${count} events exceed the limit of ${limits.maxEvents}`);
+  if (count > 0 && names.length === 0) throw new BatchDecodeError('events without smmu_names');
+  if (names.length > 0xffff) throw new BatchDecodeError('more than 65535 smmu_names');
+
+  const cols = COLUMN_NAMES.map(() => new Column(count));
+  const r = new ByteReader(buf, start, end);
+  while (!r.done) {
+    const key = r.uint();
+    const field = Math.floor(key / 8);
+    const wire = key & 7;
+    if (field >= COLUMN_FIELDS.smmu_index && field <= COLUMN_FIELDS.evt3_xor) {
+      const c = cols[field];
+      if (wire === WIRE_LEN) {
+        const [s, e] = r.len();
+        const inner = new ByteReader(buf, s, e);
+        while (!inner.done) c.push(inner, COLUMN_NAMES[field]);
+      } else if (wire === WIRE_VARINT) {
+        c.push(r, COLUMN_NAMES[field]);
+      } else throw new BatchDecodeError(`${COLUMN_NAMES[field]} has the wrong wire type`);
+    } else r.skip(wire);
+  }
+  for (let f = COLUMN_FIELDS.timestamp_delta_ns; f <= COLUMN_FIELDS.evt3_xor; f++) {
+    if (cols[f].n !== count) {
+      throw new BatchDecodeError(`${COLUMN_NAMES[f]} has ${cols[f].n} elements, count is ${count}`);
+    }
+  }
+  const smmu = cols[COLUMN_FIELDS.smmu_index];
+  if (smmu.n !== 0 && smmu.n !== count) {
+    throw new BatchDecodeError(`smmu_index has ${smmu.n} elements, count is ${count}`);
+  }
+  if (smmu.n === 0 && names.length > 1) throw new BatchDecodeError('several smmu_names but no smmu_index');
+
+  const out = new EventBlockBuilder(count);
+  const ids = names.map((n) => out.smmuId(n));
+  if (count === 0) return out.finish();
+  const ts = cols[COLUMN_FIELDS.timestamp_delta_ns];
+  const z0 = (BigInt(ts.hi[0]) << 32n) | BigInt(ts.lo[0]);
+  out.setBase((z0 >> 1n) ^ -(z0 & 1n));
+  const [x0, x1, d2, x3] = [5, 6, 7, 8].map((f) => cols[f]);
+  let offset = 0;
+  let p0l = 0, p0h = 0, p1l = 0, p1h = 0, p2l = 0, p2h = 0, p3l = 0, p3h = 0;
+  for (let i = 0; i < count; i++) {
+    if (i > 0) offset += unzigzag(ts.lo[i], ts.hi[i]);
+    const si = smmu.n ? smmu.lo[i] : 0;
+    if (smmu.hi[i] !== 0 || si >= names.length) {
+      throw new BatchDecodeError(`smmu_index ${si} out of range (${names.length} names)`);
+    }
+    const w = out.appendOffset(offset, ids[si]);
+    const words = out.wordArray;
+    p0l = (p0l ^ x0.lo[i]) >>> 0;
+    p0h = (p0h ^ x0.hi[i]) >>> 0;
+    p1l = (p1l ^ x1.lo[i]) >>> 0;
+    p1h = (p1h ^ x1.hi[i]) >>> 0;
+    // un-zigzag the delta and add it modulo 2^64
+    const neg = d2.lo[i] & 1;
+    const dl = (((d2.lo[i] >>> 1) | (d2.hi[i] << 31)) ^ -neg) >>> 0;
+    const dh = ((d2.hi[i] >>> 1) ^ -neg) >>> 0;
+    const sl = p2l + dl;
+    p2l = sl >>> 0;
+    p2h = (p2h + dh + (sl >= TWO32 ? 1 : 0)) >>> 0;
+    p3l = (p3l ^ x3.lo[i]) >>> 0;
+    p3h = (p3h ^ x3.hi[i]) >>> 0;
+    words[w] = p0l;
+    words[w + 1] = p0h;
+    words[w + 2] = p1l;
+    words[w + 3] = p1h;
+    words[w + 4] = p2l;
+    words[w + 5] = p2h;
+    words[w + 6] = p3l;
+    words[w + 7] = p3h;
+  }
+  return out.finish();
+}
+
+function unzigzag(lo: number, hi: number): number {
+  const neg = lo & 1;
+  const l = ((lo >>> 1) | (hi << 31)) >>> 0;
+  const h = hi >>> 1;
+  if (h >= 0x200000) throw new BatchDecodeError('timestamp delta beyond 2^53 ns');
+  const m = h * TWO32 + l;
+  return neg ? -m - 1 : m;
+}

@@ -1,0 +1,203 @@
+// Minimal protobuf wire primitives for the hot path: varints from 32-bit halves, so 64-bit
+// record words never become bigint or Long objects. The generated protobufjs code handles
+// everything else; tests check both produce the same bytes.
+
+export const WIRE_VARINT = 0;
+export const WIRE_I64 = 1;
+export const WIRE_LEN = 2;
+export const WIRE_I32 = 5;
+
+const TWO32 = 0x100000000;
+
+export class ByteWriter {
+  buf: Uint8Array;
+  pos = 0;
+
+  constructor(initial = 256) {
+    this.buf = new Uint8Array(initial);
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < this.pos + n) cap *= 2;
+    const b = new Uint8Array(cap);
+    b.set(this.buf.subarray(0, this.pos));
+    this.buf = b;
+  }
+
+  /** Unsigned varint of a non-negative integer below 2^53. */
+  uint(v: number): void {
+    this.ensure(10);
+    if (v < TWO32) {
+      this.varint64(v >>> 0, 0);
+    } else {
+      this.varint64(v >>> 0, Math.floor(v / TWO32) >>> 0);
+    }
+  }
+
+  /** Unsigned varint of the 64-bit value hi:lo. */
+  varint64(lo: number, hi: number): void {
+    this.ensure(10);
+    const b = this.buf;
+    let p = this.pos;
+    while (hi !== 0) {
+      b[p++] = (lo & 0x7f) | 0x80;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
+    }
+    while (lo > 0x7f) {
+      b[p++] = (lo & 0x7f) | 0x80;
+      lo >>>= 7;
+    }
+    b[p++] = lo;
+    this.pos = p;
+  }
+
+  /** Zigzag varint (sint64) of a signed integer of magnitude below 2^53. */
+  sint(v: number): void {
+    if (v >= -0x40000000 && v < 0x40000000) {
+      this.varint64(((v << 1) ^ (v >> 31)) >>> 0, 0);
+      return;
+    }
+    const neg = v < 0;
+    const m = neg ? -v - 1 : v; // zigzag(v) = 2|v|-1 for negative v, 2v otherwise
+    const lo = m >>> 0;
+    const hi = Math.floor(m / TWO32) >>> 0;
+    this.varint64(((lo << 1) | (neg ? 1 : 0)) >>> 0, ((hi << 1) | (lo >>> 31)) >>> 0);
+  }
+
+  tag(field: number, wire: number): void {
+    this.uint(field * 8 + wire);
+  }
+
+  bytes(data: Uint8Array): void {
+    this.ensure(data.length);
+    this.buf.set(data, this.pos);
+    this.pos += data.length;
+  }
+
+  /** A length-delimited field holding what `inner` wrote so far. Skipped when empty. */
+  lenField(field: number, inner: ByteWriter): void {
+    if (inner.pos === 0) return;
+    this.tag(field, WIRE_LEN);
+    this.uint(inner.pos);
+    this.bytes(inner.buf.subarray(0, inner.pos));
+  }
+
+  string(field: number, s: string): void {
+    const data = Buffer.from(s, 'utf8');
+    this.tag(field, WIRE_LEN);
+    this.uint(data.length);
+    this.bytes(data);
+  }
+
+  reset(): void {
+    this.pos = 0;
+  }
+
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+}
+
+export class WireError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WireError';
+  }
+}
+
+export class ByteReader {
+  pos: number;
+  /** Low and high halves of the last varint64() result. */
+  lo = 0;
+  hi = 0;
+
+  constructor(
+    readonly buf: Uint8Array,
+    start = 0,
+    readonly end = buf.length,
+  ) {
+    this.pos = start;
+  }
+
+  get done(): boolean {
+    return this.pos >= this.end;
+  }
+
+  /** Reads a varint into lo/hi. */
+  varint64(): void {
+    const b = this.buf;
+    let p = this.pos;
+    let lo = 0;
+    let hi = 0;
+    let shift = 0;
+    let byte: number;
+    do {
+      if (p >= this.end) throw new WireError('truncated varint');
+      byte = b[p++];
+      if (shift < 28) {
+        lo |= (byte & 0x7f) << shift;
+      } else if (shift === 28) {
+        lo |= (byte & 0x0f) << 28;
+        hi |= (byte & 0x7f) >>> 4;
+      } else if (shift < 64) {
+        hi |= (byte & 0x7f) << (shift - 32);
+      } else {
+        throw new WireError('varint longer than 10 bytes');
+      }
+      shift += 7;
+    } while (byte & 0x80);
+    this.pos = p;
+    this.lo = lo >>> 0;
+    this.hi = hi >>> 0;
+  }
+
+  /** Unsigned varint as a number; throws above 2^53. */
+  uint(): number {
+    this.varint64();
+    if (this.hi >= 0x200000) throw new WireError('integer above 2^53');
+    return this.hi * TWO32 + this.lo;
+  }
+
+  /** Zigzag varint as a signed number; throws beyond +-2^53. */
+  sint(): number {
+    this.varint64();
+    const neg = this.lo & 1;
+    const lo = ((this.lo >>> 1) | (this.hi << 31)) >>> 0;
+    const hi = this.hi >>> 1;
+    if (hi >= 0x200000) throw new WireError('integer beyond 2^53');
+    const m = hi * TWO32 + lo;
+    return neg ? -m - 1 : m;
+  }
+
+  /** Bounds of a length-delimited value; advances past it. */
+  len(): [number, number] {
+    const n = this.uint();
+    const start = this.pos;
+    if (start + n > this.end) throw new WireError('length-delimited field runs past the end');
+    this.pos = start + n;
+    return [start, start + n];
+  }
+
+  skip(wire: number): void {
+    switch (wire) {
+      case WIRE_VARINT:
+        this.varint64();
+        return;
+      case WIRE_I64:
+        this.pos += 8;
+        break;
+      case WIRE_LEN:
+        this.len();
+        return;
+      case WIRE_I32:
+        this.pos += 4;
+        break;
+      default:
+        throw new WireError(`unsupported wire type ${wire}`);
+    }
+    if (this.pos > this.end) throw new WireError('fixed-size field runs past the end');
+  }
+}
