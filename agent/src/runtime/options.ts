@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 
 export interface OptionSpec {
   type: 'string' | 'number' | 'boolean' | 'list';
-  default: string | number | boolean | string[];
+  default: string | number | boolean | readonly string[];
   help: string;
   /** Lowest accepted number. */
   min?: number;

@@ -7,6 +7,8 @@ import type { LossReason, SourceKind } from '../../../proto/index';
 export interface SourceChunk {
   /** Events read since the previous chunk (may be empty). */
   events: EventBlock;
+  /** "group:event" of these records when the source reads several events (default: the source's). */
+  event?: string;
   /** Events lost since the previous chunk, by reason (absent or empty when none). */
   lost?: ReadonlyMap<LossReason, number>;
 }

@@ -21,6 +21,10 @@ export interface IngestClientOptions {
   /** Per-call metadata (e.g. an authorization token). */
   metadata?: Record<string, string>;
   logger: Logger;
+  /** Called per acknowledged batch with its round-trip time. */
+  onAck?: (latencyMs: number) => void;
+  /** Called when a stream opens (true) or breaks (false). */
+  onConnection?: (up: boolean) => void;
 }
 
 export interface TransportStats {
@@ -28,14 +32,12 @@ export interface TransportStats {
   batchesSent: number;
   batchesAcked: number;
   reconnects: number;
-  /** Ack latency samples (ms) since the last take. */
-  ackLatencyMs: number[];
 }
 
 type Stream = ClientDuplexStream<Uint8Array, Ack>;
 
 export class IngestClient {
-  readonly stats: TransportStats = { connected: false, batchesSent: 0, batchesAcked: 0, reconnects: 0, ackLatencyMs: [] };
+  readonly stats: TransportStats = { connected: false, batchesSent: 0, batchesAcked: 0, reconnects: 0 };
   private clients: Client[];
   private current = 0;
   private stream: Stream | undefined;
@@ -95,6 +97,7 @@ export class IngestClient {
     });
     s.on('metadata', () => {
       this.stats.connected = true;
+      this.opts.onConnection?.(true);
       this.opts.logger.info({ collector: address }, 'connected to collector');
     });
     this.pump();
@@ -104,7 +107,7 @@ export class IngestClient {
     const sent = this.inFlight.get(seq);
     if (sent !== undefined) {
       this.inFlight.delete(seq);
-      this.stats.ackLatencyMs.push(performance.now() - sent);
+      this.opts.onAck?.(performance.now() - sent);
     }
     this.spool.ack(seq);
     this.stats.batchesAcked++;
@@ -118,6 +121,7 @@ export class IngestClient {
     if (s !== this.stream) return; // an old stream's late events
     this.stream = undefined;
     this.stats.connected = false;
+    this.opts.onConnection?.(false);
     s.removeAllListeners();
     s.on('error', () => {});
     s.cancel();

@@ -1,0 +1,199 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Long from 'long';
+import * as protobuf from 'protobufjs';
+import { BATCH_FIELDS, type Batch, BatchDecodeError, COLUMN_FIELDS, decodeBatch, encodeBatch } from '../../proto/batch-codec';
+import { EventBlockBuilder, timestampNs, word64 } from '../../proto/event-block';
+import { LossReason, SourceKind, v1 } from '../../proto/index';
+import { repoRoot } from '../support/paths';
+
+const M64 = (1n << 64n) - 1n;
+
+/** Small deterministic PRNG so failures reproduce. */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomWord(r: () => number): bigint {
+  const pick = r();
+  if (pick < 0.1) return 0n;
+  if (pick < 0.2) return M64;
+  if (pick < 0.3) return 1n << 63n;
+  return (BigInt(Math.floor(r() * 2 ** 32)) << 32n) | BigInt(Math.floor(r() * 2 ** 32));
+}
+
+function randomBatch(seed: number, n: number, smmus: string[]): Batch {
+  const r = rng(seed);
+  const b = new EventBlockBuilder(4);
+  let ts = 1_790_000_000_000_000_000n;
+  for (let i = 0; i < n; i++) {
+    ts += BigInt(Math.floor((r() - 0.2) * 5_000_000)); // sometimes backwards
+    b.push(ts, smmus[Math.floor(r() * smmus.length)], [randomWord(r), randomWord(r), randomWord(r), randomWord(r)]);
+  }
+  return {
+    host: 'node-a',
+    agentId: 'agent-1',
+    epoch: 42,
+    sequence: 7,
+    sourceKind: SourceKind.SOURCE_KIND_MODEL,
+    sourceEvent: 'model:smmu_evtq_event',
+    lost: new Map([[LossReason.LOSS_REASON_RING_BUFFER_OVERRUN, 3]]),
+    events: b.finish(),
+    createdUnixNs: 1_790_000_000_123_456_789n,
+  };
+}
+
+/** The same batch built with the generated classes, coding columns with bigint arithmetic. */
+function generatedEncoding(b: Batch): Uint8Array {
+  const e = b.events;
+  const cols = { ts: [] as Long[], x0: [] as Long[], x1: [] as Long[], d2: [] as Long[], x3: [] as Long[] };
+  const prev = [0n, 0n, 0n, 0n];
+  let prevTs = 0n;
+  const L = (v: bigint, signed: boolean) =>
+    Long.fromString((signed ? BigInt.asIntN(64, v) : BigInt.asUintN(64, v)).toString(), !signed);
+  for (let i = 0; i < e.count; i++) {
+    const t = timestampNs(e, i);
+    cols.ts.push(L(t - prevTs, true));
+    prevTs = t;
+    const w = [0, 1, 2, 3].map((k) => word64(e, i, k));
+    cols.x0.push(L(w[0] ^ prev[0], false));
+    cols.x1.push(L(w[1] ^ prev[1], false));
+    cols.d2.push(L(w[2] - prev[2], true));
+    cols.x3.push(L(w[3] ^ prev[3], false));
+    for (let k = 0; k < 4; k++) prev[k] = w[k];
+  }
+  return v1.EventBatch.encode({
+    agent: { host: b.host, agent_id: b.agentId, epoch: b.epoch },
+    sequence: b.sequence,
+    source: { kind: b.sourceKind, event: b.sourceEvent },
+    lost: [...b.lost].map(([reason, count]) => ({ reason, count })),
+    events: {
+      count: e.count,
+      smmu_names: [...e.smmuNames],
+      smmu_index: e.smmuNames.length > 1 ? [...e.smmuIndex] : [],
+      timestamp_delta_ns: cols.ts,
+      evt0_xor: cols.x0,
+      evt1_xor: cols.x1,
+      evt2_delta: cols.d2,
+      evt3_xor: cols.x3,
+    },
+    created_unix_ns: Long.fromString(b.createdUnixNs.toString(), true),
+  }).finish();
+}
+
+function assertSameEvents(a: Batch, b: Batch): void {
+  assert.equal(b.events.count, a.events.count);
+  for (let i = 0; i < a.events.count; i++) {
+    assert.equal(timestampNs(b.events, i), timestampNs(a.events, i), `timestamp of event ${i}`);
+    assert.equal(b.events.smmuNames[b.events.smmuIndex[i]], a.events.smmuNames[a.events.smmuIndex[i]]);
+    for (let k = 0; k < 4; k++) assert.equal(word64(b.events, i, k), word64(a.events, i, k), `evt${k} of event ${i}`);
+  }
+}
+
+test('round trip keeps every word, timestamp and SMMU name exactly', () => {
+  for (const [seed, n, smmus] of [
+    [1, 1, ['arm-smmu-v3.0.auto']],
+    [2, 500, ['arm-smmu-v3.0.auto']],
+    [3, 777, ['smmu0', 'smmu1', 'smmu2']],
+  ] as const) {
+    const b = randomBatch(seed, n, [...smmus]);
+    const d = decodeBatch(encodeBatch(b));
+    assert.deepEqual([d.host, d.agentId, d.epoch, d.sequence, d.sourceKind, d.sourceEvent], [b.host, b.agentId, b.epoch, b.sequence, b.sourceKind, b.sourceEvent]);
+    assert.deepEqual([...d.lost], [...b.lost]);
+    assert.equal(d.createdUnixNs, b.createdUnixNs);
+    assertSameEvents(b, d);
+  }
+});
+
+test('encoder output is byte-identical to the generated protobufjs encoder', () => {
+  for (const [seed, smmus] of [
+    [11, ['arm-smmu-v3.0.auto']],
+    [12, ['a', 'b']],
+  ] as const) {
+    const b = randomBatch(seed, 300, [...smmus]);
+    assert.deepEqual(Buffer.from(encodeBatch(b)), Buffer.from(generatedEncoding(b)));
+  }
+});
+
+test('the generated decoder reads what the fast encoder wrote', () => {
+  const b = randomBatch(21, 50, ['x']);
+  const g = v1.EventBatch.decode(encodeBatch(b));
+  assert.equal(g.agent?.host, 'node-a');
+  assert.equal(Long.fromValue(g.sequence).toNumber(), 7);
+  assert.equal(g.events?.count, 50);
+  const first = Long.fromValue(g.events?.evt0_xor?.[0] ?? 0).toUnsigned().toString();
+  assert.equal(first, word64(b.events, 0, 0).toString());
+});
+
+test('an empty batch (losses only) round-trips', () => {
+  const b: Batch = { ...randomBatch(5, 0, ['x']), lost: new Map([[LossReason.LOSS_REASON_SPOOL_FULL, 1000]]) };
+  const d = decodeBatch(encodeBatch(b));
+  assert.equal(d.events.count, 0);
+  assert.equal(d.lost.get(LossReason.LOSS_REASON_SPOOL_FULL), 1000);
+});
+
+test('field numbers and types of the codec match the .proto', () => {
+  const root = new protobuf.Root().loadSync(join(repoRoot(), 'proto/smmu/telemetry/v1/telemetry.proto'), { keepCase: true });
+  const batch = root.lookupType('smmu.telemetry.v1.EventBatch');
+  for (const [name, id] of Object.entries(BATCH_FIELDS)) assert.equal(batch.fields[name]?.id, id, `EventBatch.${name}`);
+  const cols = root.lookupType('smmu.telemetry.v1.EventColumns');
+  for (const [name, id] of Object.entries(COLUMN_FIELDS)) assert.equal(cols.fields[name]?.id, id, `EventColumns.${name}`);
+  const types = Object.fromEntries(Object.values(cols.fields).map((f) => [f.name, `${f.repeated ? 'repeated ' : ''}${f.type}`]));
+  assert.deepEqual(types, {
+    count: 'uint32',
+    smmu_names: 'repeated string',
+    smmu_index: 'repeated uint32',
+    timestamp_delta_ns: 'repeated sint64',
+    evt0_xor: 'repeated uint64',
+    evt1_xor: 'repeated uint64',
+    evt2_delta: 'repeated sint64',
+    evt3_xor: 'repeated uint64',
+  });
+});
+
+test('malformed input gives BatchDecodeError with a reason, never a crash', () => {
+  const b = randomBatch(31, 40, ['x', 'y']);
+  const good = encodeBatch(b);
+  // A cut at a field boundary of the envelope can leave a valid, shorter message (protobuf has
+  // no end marker; gRPC framing guards against that). A cut inside the events field cannot.
+  const noEvents = { ...b, events: new EventBlockBuilder(1).finish() };
+  const eventsStart = encodeBatch({ ...noEvents, createdUnixNs: 0n }).length;
+  const eventsEnd = good.length - (encodeBatch(noEvents).length - eventsStart);
+  for (let cut = 1; cut < good.length; cut++) {
+    const inside = cut > eventsStart && cut < eventsEnd;
+    try {
+      decodeBatch(good.subarray(0, cut));
+      assert.ok(!inside, `a cut at ${cut}, inside the events, was not detected`);
+    } catch (err) {
+      assert.ok(err instanceof BatchDecodeError, `truncated at ${cut}: ${(err as Error).stack}`);
+    }
+  }
+  const r = rng(99);
+  for (let i = 0; i < 2000; i++) {
+    const junk = new Uint8Array(1 + Math.floor(r() * 200)).map(() => Math.floor(r() * 256));
+    try {
+      decodeBatch(junk);
+    } catch (err) {
+      assert.ok(err instanceof BatchDecodeError, `random input ${i}: ${(err as Error).stack}`);
+    }
+  }
+  assert.throws(() => decodeBatch(good, { maxEvents: 39 }), /40 events exceed the limit of 39/);
+  const noHost = encodeBatch({ ...randomBatch(3, 2, ['x']), host: '' });
+  assert.throws(() => decodeBatch(noHost), /without agent host/);
+});
+
+test('a column shorter than count is rejected', () => {
+  const b = randomBatch(41, 3, ['x']);
+  const g = v1.EventBatch.decode(encodeBatch(b));
+  const ev = g.events!;
+  ev.evt2_delta = (ev.evt2_delta ?? []).slice(0, 2);
+  assert.throws(() => decodeBatch(v1.EventBatch.encode(g).finish()), /evt2_delta has 2 elements, count is 3/);
+});
