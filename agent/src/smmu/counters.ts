@@ -1,0 +1,217 @@
+// Local fault accounting ("vmstat for SVA"): counts per SMMU, per StreamID (device) and per
+// SubstreamID (process PASID) by fault kind, plus stalls and, when known, stall time.
+//
+// Stall time is only known when something can say how long each stall lasted (the model's
+// latency model); the kernel's records do not carry it, so for real kernels it is null.
+import { type EventBlock, WORDS_PER_RECORD } from '../../../proto/event-block';
+import { EVT_C_BAD_SUBSTREAMID, FAULT_KIND_BY_ID, FAULT_KIND_NAMES } from './event-ids';
+import { RECORD_BITS } from './record';
+
+/** Service time (ns) of the stalled record at words[w..w+8). */
+export type StallTimeFn = (words: Uint32Array, w: number) => number;
+
+export interface CounterRow {
+  scope: 'smmu' | 'stream' | 'substream';
+  /** SMMU name (smmu and stream rows); null for substream rows (PASIDs are host-wide). */
+  smmu: string | null;
+  /** StreamID (stream rows). */
+  sid: number | null;
+  /** SubstreamID (substream rows); 0 counts events without a valid PASID. */
+  ssid: number | null;
+  translation: number;
+  access: number;
+  permission: number;
+  other: number;
+  total: number;
+  /** Events with STALL=1. */
+  stalls: number;
+  /** Sum of stall service times in ns, or null when unknown (real kernels). */
+  stallTimeNs: number | null;
+}
+
+// Cell layout: counts by FaultKind at 0..3, then stalls, then stall ns.
+const STALLS = 4;
+const STALL_NS = 5;
+const CELL = 6;
+
+const SID_SPAN = 2 ** 32;
+
+export class FaultCounters {
+  private readonly stallTime: StallTimeFn | undefined;
+  private readonly smmuNames: string[] = [];
+  private readonly smmuByName = new Map<string, number>();
+  private smmuCells: Float64Array[] = [];
+  private streamCells = new Map<number, Float64Array>();
+  private ssidCells = new Map<number, Float64Array>();
+
+  /** `stallTime`: how long each stall lasted; leave it out when that is unknown. */
+  constructor(opts: { stallTime?: StallTimeFn } = {}) {
+    this.stallTime = opts.stallTime;
+  }
+
+  /** Counts every event of the block. */
+  add(block: EventBlock): void {
+    const n = block.count;
+    if (n === 0) return;
+    const ids = block.smmuNames.map((name) => this.smmuIndex(name));
+    const words = block.words;
+    const smmuIndex = block.smmuIndex;
+    const stallTime = this.stallTime;
+    const streams = this.streamCells;
+    const ssids = this.ssidCells;
+    // Events come in runs from the same device and process: remember the last cells.
+    let lastStreamKey = -1;
+    let streamCell = this.smmuCells[0];
+    let lastSsid = -1;
+    let ssidCell = streamCell;
+    for (let i = 0, w = 0; i < n; i++, w += WORDS_PER_RECORD) {
+      const w0 = words[w];
+      const id = w0 & 0xff;
+      const kind = FAULT_KIND_BY_ID[id];
+      const smmu = ids[smmuIndex[i]];
+      const streamKey = smmu * SID_SPAN + words[w + 1];
+      if (streamKey !== lastStreamKey) {
+        let cell = streams.get(streamKey);
+        if (cell === undefined) {
+          cell = new Float64Array(CELL);
+          streams.set(streamKey, cell);
+        }
+        streamCell = cell;
+        lastStreamKey = streamKey;
+      }
+      // SSV-aware SubstreamID; C_BAD_SUBSTREAMID has no SSV and always carries one.
+      const ssid = (w0 & RECORD_BITS.SSV) !== 0 || id === EVT_C_BAD_SUBSTREAMID ? w0 >>> 12 : 0;
+      if (ssid !== lastSsid) {
+        let cell = ssids.get(ssid);
+        if (cell === undefined) {
+          cell = new Float64Array(CELL);
+          ssids.set(ssid, cell);
+        }
+        ssidCell = cell;
+        lastSsid = ssid;
+      }
+      const smmuCell = this.smmuCells[smmu];
+      smmuCell[kind]++;
+      streamCell[kind]++;
+      ssidCell[kind]++;
+      if ((words[w + 2] & RECORD_BITS.STALL) !== 0) {
+        smmuCell[STALLS]++;
+        streamCell[STALLS]++;
+        ssidCell[STALLS]++;
+        if (stallTime !== undefined) {
+          const t = stallTime(words, w);
+          smmuCell[STALL_NS] += t;
+          streamCell[STALL_NS] += t;
+          ssidCell[STALL_NS] += t;
+        }
+      }
+    }
+  }
+
+  /** Forgets every count. */
+  reset(): void {
+    this.smmuCells = this.smmuCells.map(() => new Float64Array(CELL));
+    this.streamCells = new Map();
+    this.ssidCells = new Map();
+  }
+
+  /** Rows: SMMUs by name, streams by SMMU name and SID, substreams by SSID. */
+  snapshot(): CounterRow[] {
+    const byName = (a: number, b: number) =>
+      this.smmuNames[a] < this.smmuNames[b] ? -1 : this.smmuNames[a] > this.smmuNames[b] ? 1 : 0;
+    const rows: CounterRow[] = [];
+    const smmus = this.smmuNames.map((_, i) => i).sort(byName);
+    for (const i of smmus) rows.push(this.row('smmu', this.smmuNames[i], null, null, this.smmuCells[i]));
+    const streamKeys = [...this.streamCells.keys()].sort((a, b) => {
+      const sa = Math.floor(a / SID_SPAN);
+      const sb = Math.floor(b / SID_SPAN);
+      return sa === sb ? a - b : byName(sa, sb);
+    });
+    for (const k of streamKeys) {
+      const smmu = Math.floor(k / SID_SPAN);
+      rows.push(
+        this.row('stream', this.smmuNames[smmu], k - smmu * SID_SPAN, null, this.streamCells.get(k)!),
+      );
+    }
+    const ssidKeys = [...this.ssidCells.keys()].sort((a, b) => a - b);
+    for (const k of ssidKeys) rows.push(this.row('substream', null, null, k, this.ssidCells.get(k)!));
+    return rows;
+  }
+
+  private row(
+    scope: CounterRow['scope'],
+    smmu: string | null,
+    sid: number | null,
+    ssid: number | null,
+    c: Float64Array,
+  ): CounterRow {
+    return {
+      scope,
+      smmu,
+      sid,
+      ssid,
+      translation: c[0],
+      access: c[1],
+      permission: c[2],
+      other: c[3],
+      total: c[0] + c[1] + c[2] + c[3],
+      stalls: c[STALLS],
+      stallTimeNs: this.stallTime === undefined ? null : c[STALL_NS],
+    };
+  }
+
+  private smmuIndex(name: string): number {
+    let i = this.smmuByName.get(name);
+    if (i === undefined) {
+      i = this.smmuNames.length;
+      this.smmuNames.push(name);
+      this.smmuByName.set(name, i);
+      this.smmuCells.push(new Float64Array(CELL));
+    }
+    return i;
+  }
+}
+
+function hexOrDash(v: number | null): string {
+  return v === null ? '-' : `0x${v.toString(16)}`;
+}
+
+/**
+ * Rows as a vmstat-like table for a person: one line per row, right-aligned counts,
+ * stall time in microseconds (total and mean per stall), "-" where unknown.
+ */
+export function formatTable(rows: readonly CounterRow[]): string {
+  const header = [
+    'scope',
+    'smmu',
+    'sid',
+    'ssid',
+    ...FAULT_KIND_NAMES,
+    'total',
+    'stalls',
+    'stall_us',
+    'avg_stall_us',
+  ];
+  const lines = rows.map((r) => [
+    r.scope,
+    r.smmu ?? '-',
+    hexOrDash(r.sid),
+    hexOrDash(r.ssid),
+    String(r.translation),
+    String(r.access),
+    String(r.permission),
+    String(r.other),
+    String(r.total),
+    String(r.stalls),
+    r.stallTimeNs === null ? '-' : (r.stallTimeNs / 1000).toFixed(1),
+    r.stallTimeNs === null || r.stalls === 0 ? '-' : (r.stallTimeNs / 1000 / r.stalls).toFixed(2),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  // Text columns (scope, smmu) left-aligned, the rest right-aligned like vmstat.
+  const fmt = (cols: string[]) =>
+    cols
+      .map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [fmt(header), ...lines.map(fmt)].join('\n');
+}
