@@ -1,0 +1,367 @@
+// The SMMU model engine: turns accelerator DMA streams over SVA-bound process memory into
+// the event-queue records an SMMUv3 would write, on a simulated clock.
+//
+// Synchronous and allocation-free per event (records are written straight into the block
+// builder's word array), so benchmarks and tests call `generate`/`nextBlock` directly; the
+// EventSource in ./source.ts paces it against the wall clock.
+import { type EventBlock, EventBlockBuilder } from '../../../../proto/event-block';
+import { EVT_F_ACCESS, EVT_F_PERMISSION, EVT_F_TRANSLATION, RECORD_BITS } from '../../smmu/record';
+import {
+  accessFault,
+  afterAccess,
+  afterFault,
+  age,
+  clean,
+  NO_FAULT,
+  populate,
+  prefaultState,
+} from './address-space';
+import {
+  type ModelConfig,
+  type ModelConfigInput,
+  PATTERN_NAMES,
+  RARE_EVENT_NAMES,
+  resolveModelConfig,
+} from './config';
+import { createStallTimeModel, type StallTimeFn } from './latency';
+import { type RareEventContext, writeRareEvent } from './rare-events';
+import { cumulative, Rng } from './rng';
+import { buildTopology, type Topology } from './topology';
+import { Job } from './workload';
+
+const FAULT_IDS = [EVT_F_TRANSLATION, EVT_F_ACCESS, EVT_F_PERMISSION];
+/** Touches of one job before the model switches to another (interleaves devices). */
+const TOUCHES_PER_PICK = 64;
+/** Touches without a fault after which an event slot stays empty (a quiescent workload). */
+const TOUCHES_PER_SLOT = 1 << 16;
+/** generate() gives up after this many empty slots in a row. */
+const MAX_EMPTY_SLOTS = 1000;
+/** Keep the float clock well inside the exact-integer range of a double. */
+const REBASE_NS = 2 ** 50;
+
+export interface ModelStats {
+  /** Events emitted. */
+  events: number;
+  /** Page touches simulated (faulting or not). */
+  touches: number;
+  /** Events by FaultKind (translation, access, permission, other). */
+  byKind: [number, number, number, number];
+  /** Events with STALL=1. */
+  stalls: number;
+  /** Event slots without an event because no job faulted. */
+  emptySlots: number;
+  /** Jobs started. */
+  jobs: number;
+}
+
+export class SmmuModel {
+  readonly config: ModelConfig;
+  readonly topology: Topology;
+  /** Service time (ns) of a stalled record, as the model's latency model defines it. */
+  readonly stallTimeNs: StallTimeFn;
+  readonly stats: ModelStats = {
+    events: 0,
+    touches: 0,
+    byKind: [0, 0, 0, 0],
+    stalls: 0,
+    emptySlots: 0,
+    jobs: 0,
+  };
+
+  private readonly rng: Rng;
+  private readonly timeRng: Rng;
+  private readonly pages: Uint8Array;
+  private readonly mappingPrefault: Uint8Array;
+  private readonly mappingBase: Float64Array;
+  private readonly jobs: Job[];
+  private readonly jobDevice: Int32Array;
+  private readonly jobPasid: Int32Array;
+  private readonly stags: Uint16Array;
+  private readonly patternCum: Float64Array;
+  private readonly rareCum: Float64Array;
+  private readonly rareTotal: number;
+  private readonly rareCtx: RareEventContext;
+  private readonly builder = new EventBlockBuilder(1024);
+  private readonly blockSmmuIds: Int32Array;
+
+  // Simulated clock: epochNs + clockNs, clockNs a float kept below REBASE_NS.
+  private epochNs: bigint;
+  private clockNs = 0;
+  private windowStart = 0;
+  /** Clock offset of the current block's base (an integer). */
+  private blockBase = 0;
+  private readonly meanGapNs: number;
+  private stormStart = -1;
+  private stormEnd = -1;
+  private nextStorm = Number.POSITIVE_INFINITY;
+
+  constructor(input: ModelConfigInput = {}) {
+    const c = resolveModelConfig(input);
+    this.config = c;
+    this.rng = new Rng(c.seed, 'events');
+    this.timeRng = new Rng(c.seed, 'clock');
+    this.topology = buildTopology(c, new Rng(c.seed, 'topology'));
+    this.stallTimeNs = createStallTimeModel(c.latency, c.seed);
+    this.epochNs = c.startTimeNs;
+    this.meanGapNs = 1e9 / (c.rate > 0 ? c.rate : c.clockRate);
+    if (c.bursts) this.nextStorm = this.timeRng.exp(c.bursts.meanIntervalMs * 1e6);
+
+    const m = c.memory;
+    const nMappings = c.topology.processes * m.mappingsPerProcess;
+    this.pages = new Uint8Array(nMappings * m.mappingPages);
+    this.mappingPrefault = new Uint8Array(nMappings);
+    this.mappingBase = new Float64Array(nMappings);
+    const written = c.workload.writeFraction > 0;
+    for (const p of this.topology.processes) {
+      for (const mp of p.mappings) {
+        this.mappingPrefault[mp.global] = mp.prefault ? prefaultState(written) : 0;
+        this.mappingBase[mp.global] = mp.basePage * 2 ** m.pageShift;
+        populate(
+          this.pages,
+          mp.global * m.mappingPages,
+          m.mappingPages,
+          this.mappingPrefault[mp.global],
+          m.initialPages,
+          this.rng,
+        );
+      }
+    }
+
+    this.patternCum = cumulative(PATTERN_NAMES.map((k) => c.workload.patterns[k]));
+    this.rareCum = cumulative(RARE_EVENT_NAMES.map((k) => c.rareEvents[k]));
+    this.rareTotal = this.rareCum[this.rareCum.length - 1];
+    this.stags = new Uint16Array(c.topology.smmus);
+    this.blockSmmuIds = new Int32Array(c.topology.smmus).fill(-1);
+    this.rareCtx = {
+      rng: this.rng,
+      pageShift: m.pageShift,
+      unboundPasid: c.topology.firstPasid + c.topology.processes,
+      nextStag: (smmu) => this.nextStag(smmu),
+    };
+
+    const b = this.topology.bindings;
+    this.jobs = b.map((_, i) => new Job(i));
+    this.jobDevice = Int32Array.from(b, (x) => x.device);
+    this.jobPasid = Int32Array.from(b, (x) => this.topology.processes[x.process].pasid);
+    for (const j of this.jobs) this.startJob(j);
+  }
+
+  /** The SMMU names, index = ModelDevice.smmu. */
+  get smmuNames(): string[] {
+    return this.topology.smmus.map((s) => s.name);
+  }
+
+  /** Simulated time of the next event slot, ns since the Unix epoch. */
+  get nowNs(): bigint {
+    return this.epochNs + BigInt(Math.floor(this.clockNs));
+  }
+
+  /** Simulated ns from the configured start to the end of the last block's window. */
+  get simulatedNs(): bigint {
+    return this.epochNs + BigInt(Math.floor(this.windowStart)) - this.config.startTimeNs;
+  }
+
+  /** The configured event limit has been reached. */
+  get exhausted(): boolean {
+    return this.config.maxEvents > 0 && this.stats.events >= this.config.maxEvents;
+  }
+
+  /** Up to n events as one block, regardless of time windows (fewer only at maxEvents or when quiescent). */
+  generate(n: number): EventBlock {
+    this.beginBlock(Math.floor(this.clockNs));
+    let empty = 0;
+    while (this.builder.count < n && !this.exhausted && empty < MAX_EMPTY_SLOTS) {
+      if (this.emitAt(this.clockNs)) empty = 0;
+      else empty++;
+      this.advanceClock();
+    }
+    this.windowStart = Math.floor(this.clockNs);
+    return this.endBlock();
+  }
+
+  /**
+   * The events of the next chunk: one `chunkNs` window of simulated time, cut short after
+   * `maxChunkEvents` events or at `maxEvents`.
+   */
+  nextBlock(): EventBlock {
+    const start = this.windowStart;
+    const end = start + this.config.chunkNs;
+    this.beginBlock(start);
+    const max = this.config.maxChunkEvents;
+    while (this.clockNs < end && this.builder.count < max && !this.exhausted) {
+      this.emitAt(this.clockNs);
+      this.advanceClock();
+    }
+    this.windowStart = this.clockNs < end ? Math.floor(this.clockNs) : end;
+    return this.endBlock();
+  }
+
+  private beginBlock(baseOffset: number): void {
+    if (baseOffset >= REBASE_NS) {
+      const shift = Math.floor(baseOffset);
+      this.epochNs += BigInt(shift);
+      this.clockNs -= shift;
+      this.windowStart -= shift;
+      this.stormStart -= shift;
+      this.stormEnd -= shift;
+      this.nextStorm -= shift;
+      baseOffset -= shift;
+    }
+    this.builder.setBase(this.epochNs + BigInt(baseOffset));
+    this.blockBase = baseOffset;
+    this.blockSmmuIds.fill(-1);
+  }
+
+  private endBlock(): EventBlock {
+    return this.builder.finish();
+  }
+
+  private advanceClock(): void {
+    let mult = 1;
+    const b = this.config.bursts;
+    if (b) {
+      while (this.clockNs >= this.nextStorm) {
+        this.stormStart = this.nextStorm;
+        this.stormEnd = this.stormStart + b.durationMs * 1e6;
+        this.nextStorm = this.stormEnd + this.timeRng.exp(b.meanIntervalMs * 1e6);
+      }
+      if (this.clockNs >= this.stormStart && this.clockNs < this.stormEnd) mult = b.rateMultiplier;
+    }
+    this.clockNs += this.timeRng.exp(this.meanGapNs / mult);
+  }
+
+  private nextStag(smmu: number): number {
+    const t = this.stags[smmu];
+    this.stags[smmu] = t + 1;
+    return t;
+  }
+
+  private smmuBlockId(smmu: number): number {
+    let id = this.blockSmmuIds[smmu];
+    if (id < 0) {
+      id = this.builder.smmuId(this.topology.smmus[smmu].name);
+      this.blockSmmuIds[smmu] = id;
+    }
+    return id;
+  }
+
+  private startJob(j: Job): void {
+    const c = this.config;
+    const b = this.topology.bindings[j.binding];
+    const mapping = b.process * c.memory.mappingsPerProcess + this.rng.int(c.memory.mappingsPerProcess);
+    const pattern = this.rng.pick(this.patternCum);
+    const pages = c.memory.mappingPages;
+    j.start(
+      mapping,
+      pattern,
+      pages,
+      c.workload.passes * pages,
+      c.workload.stridePages,
+      c.workload.hotSetFraction,
+      this.rng,
+    );
+    this.stats.jobs++;
+  }
+
+  /** Applies the configured churn to the job's mapping, then starts the binding's next job. */
+  private endJob(j: Job): void {
+    const c = this.config;
+    const n = c.memory.mappingPages;
+    const from = j.mapping * n;
+    const churn = c.workload.churn;
+    if (this.rng.float() < churn.remap) {
+      populate(this.pages, from, n, this.mappingPrefault[j.mapping], c.memory.initialPages, this.rng);
+    }
+    if (this.rng.float() < churn.age) age(this.pages, from, n);
+    if (this.rng.float() < churn.clean) clean(this.pages, from, n);
+    this.startJob(j);
+  }
+
+  /** Emits one event at clock offset t; false when no job faulted within the slot's budget. */
+  private emitAt(t: number): boolean {
+    const u = this.rng.float();
+    if (u < this.rareTotal) {
+      this.emitRare(t, u);
+      return true;
+    }
+    return this.emitFault(t);
+  }
+
+  private emitRare(t: number, u: number): void {
+    let k = 0;
+    while (u >= this.rareCum[k]) k++;
+    const b = this.topology.bindings[this.rng.int(this.topology.bindings.length)];
+    const dev = this.topology.devices[b.device];
+    const w = this.builder.appendOffset(Math.floor(t) - this.blockBase, this.smmuBlockId(dev.smmu));
+    writeRareEvent(
+      RARE_EVENT_NAMES[k],
+      this.builder.wordArray,
+      w,
+      dev,
+      this.topology.processes[b.process],
+      this.rareCtx,
+    );
+    this.count(w);
+  }
+
+  private emitFault(t: number): boolean {
+    const c = this.config;
+    const rng = this.rng;
+    const pages = this.pages;
+    const n = c.memory.mappingPages;
+    const pageShift = c.memory.pageShift;
+    const offsetMask = (1 << pageShift) - 64;
+    const ha = c.memory.hardwareAccessFlag;
+    const hd = c.memory.hardwareDirty;
+    const hot = c.workload.hotSetProbability;
+    const writeThreshold = c.workload.writeFraction * 4294967296;
+    let budget = TOUCHES_PER_SLOT;
+    while (budget > 0) {
+      const j = this.jobs[rng.int(this.jobs.length)];
+      for (let k = 0; k < TOUCHES_PER_PICK && budget > 0; k++, budget--) {
+        if (j.remaining <= 0) this.endJob(j);
+        const p = j.nextPage(n, hot, rng);
+        const r = rng.u32();
+        const write = r < writeThreshold;
+        const idx = j.mapping * n + p;
+        const s = pages[idx];
+        const fault = accessFault(s, write, ha, hd);
+        this.stats.touches++;
+        if (fault === NO_FAULT) {
+          pages[idx] = afterAccess(s, write, ha, hd);
+          continue;
+        }
+        pages[idx] = afterFault(s, write);
+        // Sequential and strided streams cross into a page at its start; the others land anywhere.
+        const offset = j.pattern <= 1 ? 0 : r & offsetMask;
+        this.writeFault(t, j, fault, write, this.mappingBase[j.mapping] + p * 2 ** pageShift + offset);
+        return true;
+      }
+    }
+    this.stats.emptySlots++;
+    return false;
+  }
+
+  private writeFault(t: number, j: Job, fault: number, write: boolean, addr: number): void {
+    const dev = this.topology.devices[this.jobDevice[j.binding]];
+    const w = this.builder.appendOffset(Math.floor(t) - this.blockBase, this.smmuBlockId(dev.smmu));
+    const words = this.builder.wordArray;
+    words[w] = (FAULT_IDS[fault] | RECORD_BITS.SSV | (this.jobPasid[j.binding] << 12)) >>> 0;
+    words[w + 1] = dev.sid;
+    if (dev.stall) words[w + 2] = (RECORD_BITS.STALL | this.nextStag(dev.smmu)) >>> 0;
+    // Unprivileged data access by the input address (CLASS=IN); stage 1 only, so IPA stays 0.
+    words[w + 3] = (write ? 0 : RECORD_BITS.RNW) | (2 << RECORD_BITS.CLASS_SHIFT);
+    words[w + 4] = addr >>> 0;
+    words[w + 5] = Math.floor(addr / 4294967296);
+    this.count(w);
+  }
+
+  private count(w: number): void {
+    const words = this.builder.wordArray;
+    const id = words[w] & 0xff;
+    const s = this.stats;
+    s.events++;
+    s.byKind[id === EVT_F_TRANSLATION ? 0 : id === EVT_F_ACCESS ? 1 : id === EVT_F_PERMISSION ? 2 : 3]++;
+    if ((words[w + 2] & RECORD_BITS.STALL) !== 0) s.stalls++;
+  }
+}
