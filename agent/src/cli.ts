@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+// smmu-agent: reads SMMU/IOMMU fault events on one host (the kernel's tracing ring buffer, or
+// the SMMU model), keeps local per-process/per-device counters, and streams batches to a
+// collector. `smmu-agent dump` prints decoded events instead, like a trace tool.
+import { readFileSync } from 'node:fs';
+import { resolveIdentity } from './identity';
+import { agentMetrics } from './metrics';
+import { AgentPipeline } from './pipeline';
+import { startHttp } from './runtime/http';
+import { runMain } from './runtime/main';
+import type { Options } from './runtime/options';
+import { FaultCounters, formatTable } from './smmu/counters';
+import { formatTraceLine } from './smmu/format';
+import { type ModelConfigInput, SmmuModelSource } from './source/model';
+import type { EventSource } from './source/source';
+import { MemorySpool } from './spool/memory-spool';
+
+const specs = {
+  source: { type: 'string', default: 'model', choices: ['model'], help: 'where events come from' },
+  collector: { type: 'list', default: ['127.0.0.1:7070'], help: 'collector addresses (host:port), tried in turn' },
+  host: { type: 'string', default: '', help: 'host name reported in batches (default: $NODE_NAME, else the OS host name)' },
+  agentId: { type: 'string', default: '', help: 'stable agent id (default: kept in --state-dir, else the host name)' },
+  stateDir: { type: 'string', default: '', help: 'directory for the agent id (and, later, the durable spool)' },
+  httpListen: { type: 'string', default: '127.0.0.1:9470', help: 'HTTP address for /healthz, /readyz, /metrics, /faults (empty: off)' },
+  batchMaxEvents: { type: 'number', default: 4096, min: 1, help: 'close a batch at this many events' },
+  batchMaxDelayMs: { type: 'number', default: 500, min: 1, help: 'close a batch when its oldest event waited this long' },
+  spoolBudgetBytes: { type: 'number', default: 64 << 20, min: 1024, help: 'unacknowledged bytes kept before the oldest batches are dropped (and reported lost)' },
+  window: { type: 'number', default: 32, min: 1, help: 'most unacknowledged batches in flight' },
+  drainTimeoutMs: { type: 'number', default: 10_000, min: 0, help: 'on shutdown, how long to wait for the collector to acknowledge what is spooled' },
+  rate: { type: 'number', default: 1000, min: 0, help: 'model: target events/s (0: as fast as possible)' },
+  seed: { type: 'string', default: '1', help: 'model: PRNG seed (same seed, same event stream)' },
+  maxEvents: { type: 'number', default: 0, min: 0, help: 'model: stop after this many events (0: never)' },
+  smmus: { type: 'number', default: 2, min: 1, help: 'model: SMMU instances on the host' },
+  devicesPerSmmu: { type: 'number', default: 4, min: 1, help: 'model: accelerator devices (StreamIDs) per SMMU' },
+  processes: { type: 'number', default: 8, min: 1, help: 'model: processes (PASIDs) bound through SVA' },
+  prefault: { type: 'boolean', default: false, help: 'model: MAP_POPULATE every mapping (removes translation faults)' },
+  modelConfig: { type: 'string', default: '', help: 'model: JSON file with any model settings (see agent/src/source/model/config.ts)' },
+  dumpLimit: { type: 'number', default: 20, min: 0, help: 'dump: events to print (0: until interrupted)' },
+} as const;
+
+type Opts = Options<typeof specs>;
+
+function modelSource(o: Opts): SmmuModelSource {
+  const file: ModelConfigInput = o.modelConfig ? JSON.parse(readFileSync(o.modelConfig, 'utf8')) : {};
+  const seed = /^\d+$/.test(o.seed) ? Number(o.seed) : o.seed;
+  return new SmmuModelSource({
+    ...file,
+    // A live agent stamps events with the wall clock; a config file can fix the start for replays.
+    startTimeNs: file.startTimeNs !== undefined ? BigInt(file.startTimeNs) : BigInt(Date.now()) * 1_000_000n,
+    seed,
+    rate: o.rate,
+    maxEvents: o.maxEvents,
+    topology: { ...file.topology, smmus: o.smmus, devicesPerSmmu: o.devicesPerSmmu, processes: o.processes },
+    memory: { ...file.memory, prefault: o.prefault || file.memory?.prefault },
+  });
+}
+
+function openSource(o: Opts): EventSource {
+  return modelSource(o);
+}
+
+/** Prints decoded events, one line each, until the limit or Ctrl-C. */
+async function dump(o: Opts): Promise<void> {
+  const source = openSource(o);
+  const abort = new AbortController();
+  process.once('SIGINT', () => abort.abort());
+  let printed = 0;
+  for await (const chunk of source.read(abort.signal)) {
+    const b = chunk.events;
+    for (let i = 0; i < b.count && (o.dumpLimit === 0 || printed < o.dumpLimit); i++, printed++) {
+      process.stdout.write(`${formatTraceLine(b, i, { event: chunk.event ?? source.event, decode: true })}\n`);
+    }
+    if (o.dumpLimit !== 0 && printed >= o.dumpLimit) abort.abort();
+  }
+}
+
+runMain(
+  {
+    name: 'smmu-agent',
+    envPrefix: 'SMMU_AGENT_',
+    usage: '[run|dump] [options]',
+    summary:
+      'Per-host IOMMU fault telemetry agent. `run` (default) reads SMMUv3 event records, counts them per process (PASID) and device (StreamID), and streams them to smmu-collector without losing any silently. `dump` prints decoded events to stdout.',
+  },
+  specs,
+  async (o, positionals, log) => {
+    const command = positionals[0] ?? 'run';
+    if (command === 'dump') {
+      await dump(o);
+      return undefined;
+    }
+    if (command !== 'run') throw new Error(`unknown command "${command}": use run or dump`);
+    const source = openSource(o);
+    const identity = resolveIdentity(o);
+    const metrics = agentMetrics();
+    const counters = new FaultCounters(source instanceof SmmuModelSource ? { stallTime: source.model.stallTimeNs } : {});
+    const pipeline = new AgentPipeline(
+      {
+        identity,
+        batch: { maxEvents: o.batchMaxEvents, maxDelayMs: o.batchMaxDelayMs },
+        transport: { addresses: o.collector, window: o.window, backoffMinMs: 100, backoffMaxMs: 10_000 },
+        drainTimeoutMs: o.drainTimeoutMs,
+      },
+      source,
+      new MemorySpool(o.spoolBudgetBytes),
+      metrics,
+      [counters],
+      log,
+    );
+    const http = o.httpListen
+      ? await startHttp({
+          listen: o.httpListen,
+          registry: metrics.registry,
+          notReady: () => (pipeline.failure ? `pipeline failed: ${pipeline.failure.message}` : null),
+          routes: {
+            '/faults': () => ({ body: `${formatTable(counters.snapshot())}\n` }),
+            '/faults.json': () => ({ type: 'application/json', body: JSON.stringify(counters.snapshot()) }),
+          },
+        })
+      : undefined;
+    pipeline.start();
+    log.info({ ...identity, source: source.event, collectors: o.collector, http: http?.address }, 'agent started');
+    let stopped: Promise<boolean> | undefined;
+    const stop = async () => {
+      stopped ??= pipeline.stop();
+      const drained = await stopped;
+      http?.server.close();
+      log.info({ ...pipeline.totals, drained }, 'agent stopped');
+      return drained;
+    };
+    // A finite source (--max-events) or a failed pipeline ends the agent by itself.
+    void pipeline.done().then(async () => {
+      if (stopped) return;
+      const drained = await stop();
+      process.exit(pipeline.failure ? 1 : drained ? 0 : 3);
+    });
+    return { stop: async () => void (await stop()) };
+  },
+);
