@@ -107,8 +107,12 @@ if compgen -G "$LIBS/kafka_2.13-*.jar" >/dev/null; then
 else
   mkdir -p "$CACHE/kafka-$KAFKA_VERSION"
   log "jars: resolving with Maven"
-  mvn -q -B -Dstyle.color=never -f "$CTX/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$WORK/libs" >&2
+  if ! mvn -q -B -Dstyle.color=never -f "$CTX/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$WORK/libs" >"$WORK/mvn.log" 2>&1; then
+    log "Maven failed; its output:"
+    cat "$WORK/mvn.log" >&2
+    exit 1
+  fi
   rm -rf "$LIBS"
   mv "$WORK/libs" "$LIBS"
 fi
