@@ -1,0 +1,111 @@
+// The local fleet demo: a Kafka broker, one smmu-collector process, several smmu-agent
+// processes running the SMMU model as different hosts (one with prefaulting on, to show what
+// MAP_POPULATE saves), and the fleet accounting table redrawn as batches arrive.
+// Ctrl-C (or --duration-s) stops every process and the broker.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { createLogger } from '../../agent/src/runtime/log';
+import { FleetTotals } from '../../collector/src/accounting/aggregate';
+import { BatchConsumer } from '../../collector/src/accounting/consume';
+import { formatFleetTable } from '../../collector/src/accounting/table';
+import { freePort, type KafkaBroker, startKafka } from '../../test/support/kafka';
+
+const { values: args } = parseArgs({
+  options: {
+    agents: { type: 'string', default: '4' },
+    rate: { type: 'string', default: '2000' },
+    'duration-s': { type: 'string', default: '0' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (args.help) {
+  process.stdout.write(
+    'Usage: npm run demo -- [--agents N] [--rate EVENTS_PER_S] [--duration-s S]\n\nRuns Kafka, a collector and N model agents on this machine and shows the fleet fault table.\nCtrl-C stops everything. KAFKA_BROKERS=host:port uses an existing cluster instead of starting one.\n',
+  );
+  process.exit(0);
+}
+
+const dist = join(__dirname, '..', '..');
+const log = createLogger('demo');
+const children: ChildProcess[] = [];
+let broker: KafkaBroker | undefined;
+
+function launch(script: string, argv: string[], name: string): ChildProcess {
+  const child = spawn(process.execPath, [join(dist, script), ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr?.on('data', (d: Buffer) => {
+    // Children log JSON lines; the demo shows warnings and errors only.
+    for (const line of d.toString().split('\n')) if (/"level":(40|50|60)/.test(line)) log.warn({ from: name }, line);
+  });
+  children.push(child);
+  return child;
+}
+
+async function main(): Promise<void> {
+  broker = await startKafka();
+  const brokers = broker.brokers;
+  const topic = `smmu-fleet.demo.${Date.now()}`;
+  const grpcPort = await freePort();
+  const collector = launch(
+    'collector/src/cli.js',
+    ['--listen', `127.0.0.1:${grpcPort}`, '--http-listen', '127.0.0.1:0', '--kafka-brokers', brokers.join(','), '--raw-topic', topic],
+    'collector',
+  );
+  const n = Number(args.agents);
+  for (let i = 1; i <= n; i++) {
+    const extra = i === n ? ['--prefault'] : [];
+    launch(
+      'agent/src/cli.js',
+      ['--host', `node-${i}${extra.length ? '-prefault' : ''}`, '--seed', String(i), '--rate', args.rate, '--collector', `127.0.0.1:${grpcPort}`, '--http-listen', '', ...extra],
+      `agent-${i}`,
+    );
+  }
+
+  const totals = new FleetTotals();
+  const kafka = new Kafka({ clientId: 'smmu-fleet-demo', brokers: brokers, logLevel: logLevel.NOTHING });
+  const consumer = new BatchConsumer(kafka, { topic, groupId: `demo-${Date.now()}`, fromBeginning: true }, log);
+  let started = false;
+  for (let tries = 0; !started && tries < 100; tries++) {
+    try {
+      await consumer.start((b) => totals.add(b));
+      started = true;
+    } catch {
+      await sleep(300); // the collector creates the topic once it is up
+    }
+  }
+  const timer = setInterval(() => {
+    process.stdout.write(`\x1b[2J\x1b[Hsmmu-fleet demo: ${n} agents -> collector 127.0.0.1:${grpcPort} -> Kafka ${brokers.join(',')} topic ${topic}\n`);
+    process.stdout.write(`(node-${n}-prefault runs with MAP_POPULATE: no translation faults)   Ctrl-C to stop\n\n${formatFleetTable(totals, 30)}\n`);
+  }, 1000);
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(timer);
+    process.stdout.write('\nstopping agents, collector and broker...\n');
+    const exited = (c: ChildProcess) => (c.exitCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r)));
+    const agents = children.filter((c) => c !== collector);
+    for (const c of agents) c.kill('SIGTERM');
+    await Promise.race([Promise.all(agents.map(exited)), sleep(15_000)]);
+    collector.kill('SIGTERM');
+    await Promise.race([exited(collector), sleep(10_000)]);
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    await consumer.stop().catch(() => {});
+    await broker?.stop();
+    process.stdout.write(`${formatFleetTable(totals, 30)}\nstopped.\n`);
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  const seconds = Number(args['duration-s']);
+  if (seconds > 0) setTimeout(stop, seconds * 1000);
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`demo failed: ${err.message}\n`);
+  for (const c of children) c.kill('SIGKILL');
+  void (broker?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
+});

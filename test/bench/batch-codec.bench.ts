@@ -1,0 +1,34 @@
+// Wire cost of the batch codec on the model's default workload: bytes/event raw, columnar and
+// columnar+gzip (what grpc-js compression would send), and encode/decode events/s on one core.
+import { gzipSync } from 'node:zlib';
+import { decodeBatch, encodeBatch } from '../../proto/batch-codec';
+import { RECORD_BYTES } from '../../proto/event-block';
+import { LossReason, SourceKind } from '../../proto/index';
+import { SmmuModel } from '../../agent/src/source/model';
+import { median, rate, report } from './bench-util';
+
+const BATCH = Number(process.env.BENCH_BATCH_EVENTS ?? 4096);
+const model = new SmmuModel({ seed: 7, rate: 0, maxChunkEvents: BATCH, chunkNs: 1e10 });
+const blocks = Array.from({ length: 16 }, () => model.nextBlock());
+const events = blocks.reduce((s, b) => s + b.count, 0);
+const batches = blocks.map((events, i) => ({
+  host: 'node-1',
+  agentId: 'node-1-agent',
+  epoch: 1,
+  sequence: i + 1,
+  sourceKind: SourceKind.SOURCE_KIND_MODEL,
+  sourceEvent: 'model:smmu_evtq_event',
+  lost: new Map<LossReason, number>(),
+  events,
+  createdUnixNs: 1_700_000_000_000_000_000n,
+}));
+const encoded = batches.map(encodeBatch);
+const wire = encoded.reduce((s, e) => s + e.length, 0);
+const gz = encoded.reduce((s, e) => s + gzipSync(e, { level: 1 }).length, 0);
+
+report('batch_events', BATCH);
+report('raw_record_bytes_per_event', RECORD_BYTES);
+report('columnar_bytes_per_event', wire / events, 2);
+report('columnar_gzip1_bytes_per_event', gz / events, 2);
+report('encode_events_per_s', median(7, () => rate(events, () => batches.forEach(encodeBatch))));
+report('decode_events_per_s', median(7, () => rate(events, () => encoded.forEach((e) => decodeBatch(e)))));
