@@ -3,7 +3,7 @@
 // read here directly from 32-bit word halves (see EventColumns in telemetry.proto for the
 // delta/XOR coding). test/unit/batch-codec.test.ts checks the bytes against the generated code.
 import Long from 'long';
-import { EventBlockBuilder, type EventBlock, WORDS_PER_RECORD } from './event-block';
+import { type EventBlock, EventBlockBuilder, WORDS_PER_RECORD } from './event-block';
 import { type LossReason, type SourceKind, v1 } from './index';
 import { ByteReader, ByteWriter, WIRE_LEN, WIRE_VARINT, WireError } from './wire';
 
@@ -77,13 +77,26 @@ export function encodeColumns(e: EventBlock): ByteWriter {
   const multiSmmu = e.smmuNames.length > 1;
   // Event 0 is coded against zero; its timestamp is absolute.
   writeSint64(ts, e.baseNs + BigInt(e.offsetNs[0]));
-  let p0l = 0, p0h = 0, p1l = 0, p1h = 0, p2l = 0, p2h = 0, p3l = 0, p3h = 0;
+  let p0l = 0,
+    p0h = 0,
+    p1l = 0,
+    p1h = 0,
+    p2l = 0,
+    p2h = 0,
+    p3l = 0,
+    p3h = 0;
   for (let i = 0; i < n; i++) {
     const w = i * WORDS_PER_RECORD;
     if (multiSmmu) smmu.uint(e.smmuIndex[i]);
     if (i > 0) ts.sint(e.offsetNs[i] - e.offsetNs[i - 1]);
-    const a0 = words[w], b0 = words[w + 1], a1 = words[w + 2], b1 = words[w + 3];
-    const a2 = words[w + 4], b2 = words[w + 5], a3 = words[w + 6], b3 = words[w + 7];
+    const a0 = words[w],
+      b0 = words[w + 1],
+      a1 = words[w + 2],
+      b1 = words[w + 3];
+    const a2 = words[w + 4],
+      b2 = words[w + 5],
+      a3 = words[w + 6],
+      b3 = words[w + 7];
     x0.varint64((a0 ^ p0l) >>> 0, (b0 ^ p0h) >>> 0);
     x1.varint64((a1 ^ p1l) >>> 0, (b1 ^ p1h) >>> 0);
     // 64-bit two's complement difference, then zigzag.
@@ -99,7 +112,14 @@ export function encodeColumns(e: EventBlock): ByteWriter {
     const zh = (((dh << 1) | (dl >>> 31)) ^ -sign) >>> 0;
     d2.varint64(zl, zh);
     x3.varint64((a3 ^ p3l) >>> 0, (b3 ^ p3h) >>> 0);
-    p0l = a0; p0h = b0; p1l = a1; p1h = b1; p2l = a2; p2h = b2; p3l = a3; p3h = b3;
+    p0l = a0;
+    p0h = b0;
+    p1l = a1;
+    p1h = b1;
+    p2l = a2;
+    p2h = b2;
+    p3l = a3;
+    p3h = b3;
   }
   out.lenField(COLUMN_FIELDS.smmu_index, smmu);
   out.lenField(COLUMN_FIELDS.timestamp_delta_ns, ts);
@@ -192,7 +212,17 @@ class Column {
   }
 }
 
-const COLUMN_NAMES = ['', '', '', 'smmu_index', 'timestamp_delta_ns', 'evt0_xor', 'evt1_xor', 'evt2_delta', 'evt3_xor'];
+const COLUMN_NAMES = [
+  '',
+  '',
+  '',
+  'smmu_index',
+  'timestamp_delta_ns',
+  'evt0_xor',
+  'evt1_xor',
+  'evt2_delta',
+  'evt3_xor',
+];
 
 function decodeColumns(buf: Uint8Array, start: number, end: number, limits: DecodeLimits): EventBlock {
   // Read count first: it sizes everything else (fields may come in any order).
@@ -209,7 +239,8 @@ function decodeColumns(buf: Uint8Array, start: number, end: number, limits: Deco
       names.push(Buffer.from(buf.buffer, buf.byteOffset + s, e - s).toString('utf8'));
     } else scan.skip(wire);
   }
-  if (count > limits.maxEvents) throw new BatchDecodeError(`${count} events exceed the limit of ${limits.maxEvents}`);
+  if (count > limits.maxEvents)
+    throw new BatchDecodeError(`${count} events exceed the limit of ${limits.maxEvents}`);
   if (count > 0 && names.length === 0) throw new BatchDecodeError('events without smmu_names');
   if (names.length > 0xffff) throw new BatchDecodeError('more than 65535 smmu_names');
 
@@ -249,7 +280,14 @@ function decodeColumns(buf: Uint8Array, start: number, end: number, limits: Deco
   out.setBase((z0 >> 1n) ^ -(z0 & 1n));
   const [x0, x1, d2, x3] = [5, 6, 7, 8].map((f) => cols[f]);
   let offset = 0;
-  let p0l = 0, p0h = 0, p1l = 0, p1h = 0, p2l = 0, p2h = 0, p3l = 0, p3h = 0;
+  let p0l = 0,
+    p0h = 0,
+    p1l = 0,
+    p1h = 0,
+    p2l = 0,
+    p2h = 0,
+    p3l = 0,
+    p3h = 0;
   for (let i = 0; i < count; i++) {
     if (i > 0) offset += unzigzag(ts.lo[i], ts.hi[i]);
     const si = smmu.n ? smmu.lo[i] : 0;

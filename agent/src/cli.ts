@@ -17,24 +17,72 @@ import { MemorySpool } from './spool/memory-spool';
 
 const specs = {
   source: { type: 'string', default: 'model', choices: ['model'], help: 'where events come from' },
-  collector: { type: 'list', default: ['127.0.0.1:7070'], help: 'collector addresses (host:port), tried in turn' },
-  host: { type: 'string', default: '', help: 'host name reported in batches (default: $NODE_NAME, else the OS host name)' },
-  agentId: { type: 'string', default: '', help: 'stable agent id (default: kept in --state-dir, else the host name)' },
-  stateDir: { type: 'string', default: '', help: 'directory for the agent id (and, later, the durable spool)' },
-  httpListen: { type: 'string', default: '127.0.0.1:9470', help: 'HTTP address for /healthz, /readyz, /metrics, /faults (empty: off)' },
+  collector: {
+    type: 'list',
+    default: ['127.0.0.1:7070'],
+    help: 'collector addresses (host:port), tried in turn',
+  },
+  host: {
+    type: 'string',
+    default: '',
+    help: 'host name reported in batches (default: $NODE_NAME, else the OS host name)',
+  },
+  agentId: {
+    type: 'string',
+    default: '',
+    help: 'stable agent id (default: kept in --state-dir, else the host name)',
+  },
+  stateDir: {
+    type: 'string',
+    default: '',
+    help: 'directory for the agent id (and, later, the durable spool)',
+  },
+  httpListen: {
+    type: 'string',
+    default: '127.0.0.1:9470',
+    help: 'HTTP address for /healthz, /readyz, /metrics, /faults (empty: off)',
+  },
   batchMaxEvents: { type: 'number', default: 4096, min: 1, help: 'close a batch at this many events' },
-  batchMaxDelayMs: { type: 'number', default: 500, min: 1, help: 'close a batch when its oldest event waited this long' },
-  spoolBudgetBytes: { type: 'number', default: 64 << 20, min: 1024, help: 'unacknowledged bytes kept before the oldest batches are dropped (and reported lost)' },
+  batchMaxDelayMs: {
+    type: 'number',
+    default: 500,
+    min: 1,
+    help: 'close a batch when its oldest event waited this long',
+  },
+  spoolBudgetBytes: {
+    type: 'number',
+    default: 64 << 20,
+    min: 1024,
+    help: 'unacknowledged bytes kept before the oldest batches are dropped (and reported lost)',
+  },
   window: { type: 'number', default: 32, min: 1, help: 'most unacknowledged batches in flight' },
-  drainTimeoutMs: { type: 'number', default: 10_000, min: 0, help: 'on shutdown, how long to wait for the collector to acknowledge what is spooled' },
+  drainTimeoutMs: {
+    type: 'number',
+    default: 10_000,
+    min: 0,
+    help: 'on shutdown, how long to wait for the collector to acknowledge what is spooled',
+  },
   rate: { type: 'number', default: 1000, min: 0, help: 'model: target events/s (0: as fast as possible)' },
   seed: { type: 'string', default: '1', help: 'model: PRNG seed (same seed, same event stream)' },
   maxEvents: { type: 'number', default: 0, min: 0, help: 'model: stop after this many events (0: never)' },
   smmus: { type: 'number', default: 2, min: 1, help: 'model: SMMU instances on the host' },
-  devicesPerSmmu: { type: 'number', default: 4, min: 1, help: 'model: accelerator devices (StreamIDs) per SMMU' },
+  devicesPerSmmu: {
+    type: 'number',
+    default: 4,
+    min: 1,
+    help: 'model: accelerator devices (StreamIDs) per SMMU',
+  },
   processes: { type: 'number', default: 8, min: 1, help: 'model: processes (PASIDs) bound through SVA' },
-  prefault: { type: 'boolean', default: false, help: 'model: MAP_POPULATE every mapping (removes translation faults)' },
-  modelConfig: { type: 'string', default: '', help: 'model: JSON file with any model settings (see agent/src/source/model/config.ts)' },
+  prefault: {
+    type: 'boolean',
+    default: false,
+    help: 'model: MAP_POPULATE every mapping (removes translation faults)',
+  },
+  modelConfig: {
+    type: 'string',
+    default: '',
+    help: 'model: JSON file with any model settings (see agent/src/source/model/config.ts)',
+  },
   dumpLimit: { type: 'number', default: 20, min: 0, help: 'dump: events to print (0: until interrupted)' },
 } as const;
 
@@ -68,7 +116,9 @@ async function dump(o: Opts): Promise<void> {
   for await (const chunk of source.read(abort.signal)) {
     const b = chunk.events;
     for (let i = 0; i < b.count && (o.dumpLimit === 0 || printed < o.dumpLimit); i++, printed++) {
-      process.stdout.write(`${formatTraceLine(b, i, { event: chunk.event ?? source.event, decode: true })}\n`);
+      process.stdout.write(
+        `${formatTraceLine(b, i, { event: chunk.event ?? source.event, decode: true })}\n`,
+      );
     }
     if (o.dumpLimit !== 0 && printed >= o.dumpLimit) abort.abort();
   }
@@ -93,7 +143,9 @@ runMain(
     const source = openSource(o);
     const identity = resolveIdentity(o);
     const metrics = agentMetrics();
-    const counters = new FaultCounters(source instanceof SmmuModelSource ? { stallTime: source.model.stallTimeNs } : {});
+    const counters = new FaultCounters(
+      source instanceof SmmuModelSource ? { stallTime: source.model.stallTimeNs } : {},
+    );
     const pipeline = new AgentPipeline(
       {
         identity,
@@ -119,7 +171,10 @@ runMain(
         })
       : undefined;
     pipeline.start();
-    log.info({ ...identity, source: source.event, collectors: o.collector, http: http?.address }, 'agent started');
+    log.info(
+      { ...identity, source: source.event, collectors: o.collector, http: http?.address },
+      'agent started',
+    );
     let stopped: Promise<boolean> | undefined;
     const stop = async () => {
       stopped ??= pipeline.stop();

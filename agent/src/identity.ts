@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { newEpoch, type AgentIdentity } from './pipeline';
+import { type AgentIdentity, newEpoch } from './pipeline';
 
 export function resolveIdentity(o: { host: string; agentId: string; stateDir: string }): AgentIdentity {
   const host = o.host || process.env.NODE_NAME || hostname();

@@ -7,13 +7,42 @@ export function agentMetrics() {
   const r = [registry];
   return {
     registry,
-    eventsRead: new Counter({ name: 'smmu_agent_events_read_total', help: 'Events read from the source', registers: r }),
-    eventsLost: new Counter({ name: 'smmu_agent_events_lost_total', help: 'Events lost before delivery, by reason', labelNames: ['reason'], registers: r }),
-    batches: new Counter({ name: 'smmu_agent_batches_total', help: 'Batches closed and spooled', registers: r }),
-    batchBytes: new Counter({ name: 'smmu_agent_batch_bytes_total', help: 'Encoded bytes of the batches spooled', registers: r }),
-    spoolBytes: new Gauge({ name: 'smmu_agent_spool_bytes', help: 'Bytes of unacknowledged batches held in the spool', registers: r }),
-    acked: new Counter({ name: 'smmu_agent_batches_acked_total', help: 'Batches the collector acknowledged', registers: r }),
-    connected: new Gauge({ name: 'smmu_agent_collector_connected', help: '1 while a collector stream is open', registers: r }),
+    eventsRead: new Counter({
+      name: 'smmu_agent_events_read_total',
+      help: 'Events read from the source',
+      registers: r,
+    }),
+    eventsLost: new Counter({
+      name: 'smmu_agent_events_lost_total',
+      help: 'Events lost before delivery, by reason',
+      labelNames: ['reason'],
+      registers: r,
+    }),
+    batches: new Counter({
+      name: 'smmu_agent_batches_total',
+      help: 'Batches closed and spooled',
+      registers: r,
+    }),
+    batchBytes: new Counter({
+      name: 'smmu_agent_batch_bytes_total',
+      help: 'Encoded bytes of the batches spooled',
+      registers: r,
+    }),
+    spoolBytes: new Gauge({
+      name: 'smmu_agent_spool_bytes',
+      help: 'Bytes of unacknowledged batches held in the spool',
+      registers: r,
+    }),
+    acked: new Counter({
+      name: 'smmu_agent_batches_acked_total',
+      help: 'Batches the collector acknowledged',
+      registers: r,
+    }),
+    connected: new Gauge({
+      name: 'smmu_agent_collector_connected',
+      help: '1 while a collector stream is open',
+      registers: r,
+    }),
     ackSeconds: new Histogram({
       name: 'smmu_agent_ack_latency_seconds',
       help: 'Time from sending a batch to its acknowledgement',

@@ -59,7 +59,11 @@ export class AgentPipeline {
       },
       spool,
     );
-    this.batcher = new Batcher(opts.batch, (b) => this.store(b), (err) => this.fail(err));
+    this.batcher = new Batcher(
+      opts.batch,
+      (b) => this.store(b),
+      (err) => this.fail(err),
+    );
   }
 
   start(): void {
@@ -89,7 +93,10 @@ export class AgentPipeline {
     const dropped = this.spool.takeDropped();
     if (dropped > 0) {
       this.countLost(LossReason.LOSS_REASON_SPOOL_FULL, dropped);
-      b.lost.set(LossReason.LOSS_REASON_SPOOL_FULL, (b.lost.get(LossReason.LOSS_REASON_SPOOL_FULL) ?? 0) + dropped);
+      b.lost.set(
+        LossReason.LOSS_REASON_SPOOL_FULL,
+        (b.lost.get(LossReason.LOSS_REASON_SPOOL_FULL) ?? 0) + dropped,
+      );
     }
     const id = this.opts.identity;
     const sequence = this.spool.nextSequence();
@@ -138,7 +145,10 @@ export class AgentPipeline {
     }
     const drained = await this.client.drain(this.opts.drainTimeoutMs);
     if (!drained) {
-      this.log.warn({ unacked: this.spool.pending().length }, 'collector did not acknowledge every batch before the drain timeout');
+      this.log.warn(
+        { unacked: this.spool.pending().length },
+        'collector did not acknowledge every batch before the drain timeout',
+      );
     }
     this.client.close();
     await this.spool.close();

@@ -5,20 +5,45 @@ import { Collector, defaultCollectorConfig as d } from './collector';
 
 const specs = {
   listen: { type: 'string', default: d.listen, help: 'gRPC listen address for agents (host:port)' },
-  httpListen: { type: 'string', default: d.httpListen, help: 'HTTP address for /healthz, /readyz, /metrics (empty: off)' },
+  httpListen: {
+    type: 'string',
+    default: d.httpListen,
+    help: 'HTTP address for /healthz, /readyz, /metrics (empty: off)',
+  },
   kafkaBrokers: { type: 'list', default: d.brokers, help: 'Kafka bootstrap brokers' },
   rawTopic: { type: 'string', default: d.rawTopic, help: 'Kafka topic of raw agent batches (keyed by host)' },
-  topicPartitions: { type: 'number', default: d.topicPartitions, min: 1, help: 'partitions when creating the raw topic' },
-  topicReplication: { type: 'number', default: d.topicReplication, min: 1, help: 'replication factor when creating the raw topic' },
-  maxMessageBytes: { type: 'number', default: d.maxMessageBytes, min: 1024, help: 'largest accepted batch message' },
-  maxEventsPerBatch: { type: 'number', default: d.maxEventsPerBatch, min: 1, help: 'most events accepted in one batch' },
+  topicPartitions: {
+    type: 'number',
+    default: d.topicPartitions,
+    min: 1,
+    help: 'partitions when creating the raw topic',
+  },
+  topicReplication: {
+    type: 'number',
+    default: d.topicReplication,
+    min: 1,
+    help: 'replication factor when creating the raw topic',
+  },
+  maxMessageBytes: {
+    type: 'number',
+    default: d.maxMessageBytes,
+    min: 1024,
+    help: 'largest accepted batch message',
+  },
+  maxEventsPerBatch: {
+    type: 'number',
+    default: d.maxEventsPerBatch,
+    min: 1,
+    help: 'most events accepted in one batch',
+  },
 } as const;
 
 runMain(
   {
     name: 'smmu-collector',
     envPrefix: 'SMMU_COLLECTOR_',
-    summary: 'Receives IOMMU fault event batches from smmu-agent over gRPC and publishes them to Kafka; acknowledges a batch only once Kafka has it.',
+    summary:
+      'Receives IOMMU fault event batches from smmu-agent over gRPC and publishes them to Kafka; acknowledges a batch only once Kafka has it.',
   },
   specs,
   async (o, _pos, log) => {

@@ -1,9 +1,9 @@
 // The collector daemon: gRPC ingest -> Kafka publish, plus health and metrics over HTTP.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { Kafka, logLevel } from 'kafkajs';
-import { ingestService } from '../../proto/ingest-service';
 import { startHttp } from '../../agent/src/runtime/http';
 import type { Logger } from '../../agent/src/runtime/log';
+import { ingestService } from '../../proto/ingest-service';
 import { ingestHandler } from './ingest';
 import { collectorMetrics } from './metrics';
 import { BatchPublisher } from './publish';
@@ -55,7 +55,12 @@ export class Collector {
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 5000,
     });
-    this.kafka = new Kafka({ clientId: config.clientId, brokers: config.brokers, logLevel: logLevel.NOTHING, retry: { retries: 5 } });
+    this.kafka = new Kafka({
+      clientId: config.clientId,
+      brokers: config.brokers,
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 5 },
+    });
     this.publisher = new BatchPublisher(this.kafka, config.rawTopic);
   }
 
@@ -72,14 +77,24 @@ export class Collector {
     await ensureTopics(this.kafka, [rawTopic(c.rawTopic, c.topicPartitions, c.topicReplication)]);
     await this.publisher.connect();
     this.server.addService(ingestService, {
-      stream: ingestHandler(this.publisher, { maxEventsPerBatch: c.maxEventsPerBatch, maxPendingPerStream: 64 }, this.metrics, this.log),
+      stream: ingestHandler(
+        this.publisher,
+        { maxEventsPerBatch: c.maxEventsPerBatch, maxPendingPerStream: 64 },
+        this.metrics,
+        this.log,
+      ),
     });
     const port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(c.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      this.server.bindAsync(c.listen, ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
     );
     this.address = `${c.listen.slice(0, c.listen.lastIndexOf(':'))}:${port}`;
     this.ready = true;
-    this.log.info({ grpc: this.address, http: this.httpAddress, topic: c.rawTopic, brokers: c.brokers }, 'collector ready');
+    this.log.info(
+      { grpc: this.address, http: this.httpAddress, topic: c.rawTopic, brokers: c.brokers },
+      'collector ready',
+    );
   }
 
   /** Stops taking new streams, lets open ones finish for up to graceMs, then closes. */

@@ -4,10 +4,10 @@
 // Kafka fails, the stream ends with UNAVAILABLE so the agent keeps the batch spooled and
 // retries: nothing is acknowledged that is not durably stored.
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
-import { BatchDecodeError, decodeBatch } from '../../proto/batch-codec';
 import type { Logger } from '../../agent/src/runtime/log';
-import type { BatchPublisher } from './publish';
+import { BatchDecodeError, decodeBatch } from '../../proto/batch-codec';
 import type { CollectorMetrics } from './metrics';
+import type { BatchPublisher } from './publish';
 
 export interface IngestLimits {
   /** Most events in one batch. */
@@ -18,7 +18,12 @@ export interface IngestLimits {
 
 type Call = ServerDuplexStream<Buffer, { sequence: number }>;
 
-export function ingestHandler(publisher: BatchPublisher, limits: IngestLimits, metrics: CollectorMetrics, log: Logger) {
+export function ingestHandler(
+  publisher: BatchPublisher,
+  limits: IngestLimits,
+  metrics: CollectorMetrics,
+  log: Logger,
+) {
   return (call: Call): void => {
     const peer = call.getPeer();
     let host: string | undefined;
@@ -63,7 +68,10 @@ export function ingestHandler(publisher: BatchPublisher, limits: IngestLimits, m
         })
         .catch((err: Error) => {
           metrics.kafkaErrors.inc();
-          log.error({ host, sequence: batch.sequence, err: err.message }, 'Kafka publish failed; asking the agent to retry');
+          log.error(
+            { host, sequence: batch.sequence, err: err.message },
+            'Kafka publish failed; asking the agent to retry',
+          );
           fail(status.UNAVAILABLE, `Kafka did not accept the batch: ${err.message}`);
         })
         .finally(() => {

@@ -8,11 +8,32 @@ export function collectorMetrics() {
   return {
     registry,
     streams: new Gauge({ name: 'smmu_collector_streams', help: 'Open agent streams', registers: r }),
-    bytesReceived: new Counter({ name: 'smmu_collector_received_bytes_total', help: 'Batch bytes received from agents', registers: r }),
-    batchesReceived: new Counter({ name: 'smmu_collector_batches_received_total', help: 'Valid batches received from agents', registers: r }),
-    eventsReceived: new Counter({ name: 'smmu_collector_events_received_total', help: 'Events in valid batches received', registers: r }),
-    rejected: new Counter({ name: 'smmu_collector_batches_rejected_total', help: 'Batches rejected, by reason', labelNames: ['reason'], registers: r }),
-    kafkaErrors: new Counter({ name: 'smmu_collector_kafka_errors_total', help: 'Failed Kafka publishes', registers: r }),
+    bytesReceived: new Counter({
+      name: 'smmu_collector_received_bytes_total',
+      help: 'Batch bytes received from agents',
+      registers: r,
+    }),
+    batchesReceived: new Counter({
+      name: 'smmu_collector_batches_received_total',
+      help: 'Valid batches received from agents',
+      registers: r,
+    }),
+    eventsReceived: new Counter({
+      name: 'smmu_collector_events_received_total',
+      help: 'Events in valid batches received',
+      registers: r,
+    }),
+    rejected: new Counter({
+      name: 'smmu_collector_batches_rejected_total',
+      help: 'Batches rejected, by reason',
+      labelNames: ['reason'],
+      registers: r,
+    }),
+    kafkaErrors: new Counter({
+      name: 'smmu_collector_kafka_errors_total',
+      help: 'Failed Kafka publishes',
+      registers: r,
+    }),
     publishSeconds: new Histogram({
       name: 'smmu_collector_publish_seconds',
       help: 'Time from receiving a batch to Kafka acknowledging it',

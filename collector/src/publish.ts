@@ -3,7 +3,7 @@
 // partition and in order. Requests that arrive while a send is in progress are coalesced into
 // the next send (kafkajs has no linger of its own). A publish resolves only once the broker
 // acknowledged it with acks=all from an idempotent producer.
-import { type Kafka, type Producer, CompressionTypes } from 'kafkajs';
+import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
 import { EVENT_BATCH_TYPE, SCHEMA_VERSION } from '../../proto/index';
 
 export interface PublishRequest {
@@ -38,7 +38,11 @@ export class BatchPublisher {
     private readonly topic: string,
     private readonly maxBatchesPerSend = 256,
   ) {
-    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
   }
 
   connect(): Promise<void> {
@@ -68,7 +72,11 @@ export class BatchPublisher {
             topic: this.topic,
             acks: -1,
             compression: CompressionTypes.None,
-            messages: batch.map((r) => ({ key: r.host, value: Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength), headers: batchHeaders(r) })),
+            messages: batch.map((r) => ({
+              key: r.host,
+              value: Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength),
+              headers: batchHeaders(r),
+            })),
           });
           for (const r of batch) r.resolve();
         } catch (err) {

@@ -5,10 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
-import { type EventBlock, WORDS_PER_RECORD, word64 } from '../../proto/event-block';
 import { agentMetrics } from '../../agent/src/metrics';
 import { AgentPipeline } from '../../agent/src/pipeline';
 import { silentLogger } from '../../agent/src/runtime/log';
@@ -18,6 +17,7 @@ import { MemorySpool } from '../../agent/src/spool/memory-spool';
 import { FleetTotals } from '../../collector/src/accounting/aggregate';
 import { BatchConsumer } from '../../collector/src/accounting/consume';
 import { Collector, defaultCollectorConfig } from '../../collector/src/collector';
+import { type EventBlock, WORDS_PER_RECORD, word64 } from '../../proto/event-block';
 import { type KafkaBroker, startKafka } from '../support/kafka';
 import { repoRoot } from '../support/paths';
 
@@ -28,7 +28,14 @@ const topic = `fleet-test-${Date.now()}`;
 before(async () => {
   broker = await startKafka();
   collector = new Collector(
-    { ...defaultCollectorConfig, listen: '127.0.0.1:0', httpListen: '127.0.0.1:0', brokers: broker.brokers, rawTopic: topic, topicPartitions: 3 },
+    {
+      ...defaultCollectorConfig,
+      listen: '127.0.0.1:0',
+      httpListen: '127.0.0.1:0',
+      brokers: broker.brokers,
+      rawTopic: topic,
+      topicPartitions: 3,
+    },
     silentLogger,
   );
   await collector.start();
@@ -75,7 +82,9 @@ async function runAgent(host: string, seed: number, events: number): Promise<Tal
   return tally;
 }
 
-test('three agents through one collector: fleet totals per host and event type are exact', { timeout: 120_000 }, async () => {
+test('three agents through one collector: fleet totals per host and event type are exact', {
+  timeout: 120_000,
+}, async () => {
   const plan = [
     ['node-a', 1, 12_000],
     ['node-b', 2, 7_500],
@@ -85,7 +94,11 @@ test('three agents through one collector: fleet totals per host and event type a
 
   const totals = new FleetTotals();
   const kafka = new Kafka({ clientId: 'fleet-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
-  const consumer = new BatchConsumer(kafka, { topic, groupId: `fleet-test-${Date.now()}`, fromBeginning: true }, silentLogger);
+  const consumer = new BatchConsumer(
+    kafka,
+    { topic, groupId: `fleet-test-${Date.now()}`, fromBeginning: true },
+    silentLogger,
+  );
   await consumer.start((b) => totals.add(b));
   const want = plan.reduce((s, [, , n]) => s + n, 0);
   const deadline = Date.now() + 60_000;
@@ -98,10 +111,15 @@ test('three agents through one collector: fleet totals per host and event type a
   assert.equal(consumer.malformed, 0);
   const perHost = totals.perHostEvent();
   plan.forEach(([host], i) => {
-    assert.deepEqual(Object.fromEntries([...(perHost.get(host) ?? [])].sort()), Object.fromEntries([...tallies[i].byEvent].sort()), host);
+    assert.deepEqual(
+      Object.fromEntries([...(perHost.get(host) ?? [])].sort()),
+      Object.fromEntries([...tallies[i].byEvent].sort()),
+      host,
+    );
   });
   // The model's default workload produces at least the three SVA fault kinds.
-  for (const kind of ['F_TRANSLATION', 'F_ACCESS', 'F_PERMISSION']) assert.ok((tallies[0].byEvent.get(kind) ?? 0) > 0, kind);
+  for (const kind of ['F_TRANSLATION', 'F_ACCESS', 'F_PERMISSION'])
+    assert.ok((tallies[0].byEvent.get(kind) ?? 0) > 0, kind);
   const received = await collector.metrics.eventsReceived.get();
   assert.equal(received.values[0].value, want);
 });
@@ -117,7 +135,9 @@ test('a raw-topic message decodes with protoc and the .proto alone', { timeout: 
   await consumer.run({
     eachMessage: async ({ message }) => {
       if (message.key?.toString() === host && !found) {
-        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+        const headers = Object.fromEntries(
+          Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]),
+        );
         found = { value: message.value as Buffer, headers };
       }
     },
@@ -126,15 +146,26 @@ test('a raw-topic message decodes with protoc and the .proto alone', { timeout: 
   while (!found && Date.now() < deadline) await sleep(100);
   await consumer.disconnect();
   assert.ok(found, 'message for the host found');
-  assert.equal(found.headers['content-type'], 'application/x-protobuf; messageType=smmu.telemetry.v1.EventBatch');
+  assert.equal(
+    found.headers['content-type'],
+    'application/x-protobuf; messageType=smmu.telemetry.v1.EventBatch',
+  );
   assert.equal(found.headers['schema-version'], '1');
 
   const dir = mkdtempSync(join(tmpdir(), 'protoc-'));
   writeFileSync(join(dir, 'batch.bin'), found.value);
   const root = repoRoot();
-  const text = execFileSync('protoc', ['--decode=smmu.telemetry.v1.EventBatch', `--proto_path=${join(root, 'proto')}`, 'smmu/telemetry/v1/telemetry.proto'], {
-    input: found.value,
-  }).toString();
+  const text = execFileSync(
+    'protoc',
+    [
+      '--decode=smmu.telemetry.v1.EventBatch',
+      `--proto_path=${join(root, 'proto')}`,
+      'smmu/telemetry/v1/telemetry.proto',
+    ],
+    {
+      input: found.value,
+    },
+  ).toString();
   const first = tally.first!;
   assert.match(text, new RegExp(`host: "${host}"`));
   assert.match(text, /agent_id: "node-protoc-agent"/);

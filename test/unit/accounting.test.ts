@@ -1,15 +1,21 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FleetTotals } from '../../collector/src/accounting/aggregate';
+import { ReplayFilter } from '../../collector/src/accounting/dedup';
 import type { Batch } from '../../proto/batch-codec';
 import { EventBlockBuilder } from '../../proto/event-block';
 import { LossReason, SourceKind } from '../../proto/index';
-import { FleetTotals } from '../../collector/src/accounting/aggregate';
-import { ReplayFilter } from '../../collector/src/accounting/dedup';
 
 test('replay filter accepts each (agent, epoch, sequence) once, in any order', () => {
   const f = new ReplayFilter();
-  assert.deepEqual([1, 2, 3].map((s) => f.accept('a', 1, s)), [true, true, true]);
-  assert.deepEqual([2, 3, 5, 4, 5, 1].map((s) => f.accept('a', 1, s)), [false, false, true, true, false, false]);
+  assert.deepEqual(
+    [1, 2, 3].map((s) => f.accept('a', 1, s)),
+    [true, true, true],
+  );
+  assert.deepEqual(
+    [2, 3, 5, 4, 5, 1].map((s) => f.accept('a', 1, s)),
+    [false, false, true, true, false, false],
+  );
   assert.equal(f.accept('a', 2, 1), true, 'a new epoch starts a new sequence space');
   assert.equal(f.accept('b', 1, 1), true, 'another agent');
   assert.equal(f.duplicates, 4);
@@ -45,7 +51,17 @@ function batch(host: string, seq: number, records: Array<[number, number, number
 
 test('fleet totals count per host x SMMU x StreamID x SSID x event and drop replays', () => {
   const t = new FleetTotals();
-  assert.equal(t.add(batch('h1', 1, [[0x10, 5, 9], [0x10, 5, 9], [0x12, 5, 9], [0x13, 6, 0]])), true);
+  assert.equal(
+    t.add(
+      batch('h1', 1, [
+        [0x10, 5, 9],
+        [0x10, 5, 9],
+        [0x12, 5, 9],
+        [0x13, 6, 0],
+      ]),
+    ),
+    true,
+  );
   assert.equal(t.add(batch('h2', 1, [[0x10, 5, 9]], 7)), true);
   assert.equal(t.add(batch('h1', 1, [[0x10, 5, 9]])), false, 'replayed batch');
   const rows = t.rows().map((r) => `${r.host} ${r.smmu} ${r.streamId} ${r.ssid} ${r.event} ${r.count}`);

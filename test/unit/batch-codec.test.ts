@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Long from 'long';
 import * as protobuf from 'protobufjs';
-import { BATCH_FIELDS, type Batch, BatchDecodeError, COLUMN_FIELDS, decodeBatch, encodeBatch } from '../../proto/batch-codec';
+import {
+  BATCH_FIELDS,
+  type Batch,
+  BatchDecodeError,
+  COLUMN_FIELDS,
+  decodeBatch,
+  encodeBatch,
+} from '../../proto/batch-codec';
 import { EventBlockBuilder, timestampNs, word64 } from '../../proto/event-block';
 import { LossReason, SourceKind, v1 } from '../../proto/index';
 import { repoRoot } from '../support/paths';
@@ -36,7 +43,12 @@ function randomBatch(seed: number, n: number, smmus: string[]): Batch {
   let ts = 1_790_000_000_000_000_000n;
   for (let i = 0; i < n; i++) {
     ts += BigInt(Math.floor((r() - 0.2) * 5_000_000)); // sometimes backwards
-    b.push(ts, smmus[Math.floor(r() * smmus.length)], [randomWord(r), randomWord(r), randomWord(r), randomWord(r)]);
+    b.push(ts, smmus[Math.floor(r() * smmus.length)], [
+      randomWord(r),
+      randomWord(r),
+      randomWord(r),
+      randomWord(r),
+    ]);
   }
   return {
     host: 'node-a',
@@ -94,7 +106,8 @@ function assertSameEvents(a: Batch, b: Batch): void {
   for (let i = 0; i < a.events.count; i++) {
     assert.equal(timestampNs(b.events, i), timestampNs(a.events, i), `timestamp of event ${i}`);
     assert.equal(b.events.smmuNames[b.events.smmuIndex[i]], a.events.smmuNames[a.events.smmuIndex[i]]);
-    for (let k = 0; k < 4; k++) assert.equal(word64(b.events, i, k), word64(a.events, i, k), `evt${k} of event ${i}`);
+    for (let k = 0; k < 4; k++)
+      assert.equal(word64(b.events, i, k), word64(a.events, i, k), `evt${k} of event ${i}`);
   }
 }
 
@@ -106,7 +119,10 @@ test('round trip keeps every word, timestamp and SMMU name exactly', () => {
   ] as const) {
     const b = randomBatch(seed, n, [...smmus]);
     const d = decodeBatch(encodeBatch(b));
-    assert.deepEqual([d.host, d.agentId, d.epoch, d.sequence, d.sourceKind, d.sourceEvent], [b.host, b.agentId, b.epoch, b.sequence, b.sourceKind, b.sourceEvent]);
+    assert.deepEqual(
+      [d.host, d.agentId, d.epoch, d.sequence, d.sourceKind, d.sourceEvent],
+      [b.host, b.agentId, b.epoch, b.sequence, b.sourceKind, b.sourceEvent],
+    );
     assert.deepEqual([...d.lost], [...b.lost]);
     assert.equal(d.createdUnixNs, b.createdUnixNs);
     assertSameEvents(b, d);
@@ -129,24 +145,35 @@ test('the generated decoder reads what the fast encoder wrote', () => {
   assert.equal(g.agent?.host, 'node-a');
   assert.equal(Long.fromValue(g.sequence).toNumber(), 7);
   assert.equal(g.events?.count, 50);
-  const first = Long.fromValue(g.events?.evt0_xor?.[0] ?? 0).toUnsigned().toString();
+  const first = Long.fromValue(g.events?.evt0_xor?.[0] ?? 0)
+    .toUnsigned()
+    .toString();
   assert.equal(first, word64(b.events, 0, 0).toString());
 });
 
 test('an empty batch (losses only) round-trips', () => {
-  const b: Batch = { ...randomBatch(5, 0, ['x']), lost: new Map([[LossReason.LOSS_REASON_SPOOL_FULL, 1000]]) };
+  const b: Batch = {
+    ...randomBatch(5, 0, ['x']),
+    lost: new Map([[LossReason.LOSS_REASON_SPOOL_FULL, 1000]]),
+  };
   const d = decodeBatch(encodeBatch(b));
   assert.equal(d.events.count, 0);
   assert.equal(d.lost.get(LossReason.LOSS_REASON_SPOOL_FULL), 1000);
 });
 
 test('field numbers and types of the codec match the .proto', () => {
-  const root = new protobuf.Root().loadSync(join(repoRoot(), 'proto/smmu/telemetry/v1/telemetry.proto'), { keepCase: true });
+  const root = new protobuf.Root().loadSync(join(repoRoot(), 'proto/smmu/telemetry/v1/telemetry.proto'), {
+    keepCase: true,
+  });
   const batch = root.lookupType('smmu.telemetry.v1.EventBatch');
-  for (const [name, id] of Object.entries(BATCH_FIELDS)) assert.equal(batch.fields[name]?.id, id, `EventBatch.${name}`);
+  for (const [name, id] of Object.entries(BATCH_FIELDS))
+    assert.equal(batch.fields[name]?.id, id, `EventBatch.${name}`);
   const cols = root.lookupType('smmu.telemetry.v1.EventColumns');
-  for (const [name, id] of Object.entries(COLUMN_FIELDS)) assert.equal(cols.fields[name]?.id, id, `EventColumns.${name}`);
-  const types = Object.fromEntries(Object.values(cols.fields).map((f) => [f.name, `${f.repeated ? 'repeated ' : ''}${f.type}`]));
+  for (const [name, id] of Object.entries(COLUMN_FIELDS))
+    assert.equal(cols.fields[name]?.id, id, `EventColumns.${name}`);
+  const types = Object.fromEntries(
+    Object.values(cols.fields).map((f) => [f.name, `${f.repeated ? 'repeated ' : ''}${f.type}`]),
+  );
   assert.deepEqual(types, {
     count: 'uint32',
     smmu_names: 'repeated string',

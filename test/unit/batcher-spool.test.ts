@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { EventBlockBuilder, word64 } from '../../proto/event-block';
-import { LossReason } from '../../proto/index';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Batcher, type ClosedBatch } from '../../agent/src/batch/batcher';
 import { MemorySpool } from '../../agent/src/spool/memory-spool';
+import { EventBlockBuilder, word64 } from '../../proto/event-block';
+import { LossReason } from '../../proto/index';
 
 function block(from: number, n: number) {
   const b = new EventBlockBuilder();
@@ -14,20 +14,39 @@ function block(from: number, n: number) {
 
 test('batcher closes on size, keeps order, and hands every event on exactly once', async () => {
   const out: ClosedBatch[] = [];
-  const b = new Batcher({ maxEvents: 100, maxDelayMs: 60_000 }, async (x) => void out.push(x), (e) => assert.fail(e));
+  const b = new Batcher(
+    { maxEvents: 100, maxDelayMs: 60_000 },
+    async (x) => void out.push(x),
+    (e) => assert.fail(e),
+  );
   await b.add('e', block(0, 250));
   await b.add('e', block(250, 30));
-  assert.deepEqual(out.map((x) => x.events.count), [100, 100]);
+  assert.deepEqual(
+    out.map((x) => x.events.count),
+    [100, 100],
+  );
   await b.flush();
   b.stop();
-  assert.deepEqual(out.map((x) => x.events.count), [100, 100, 80]);
-  const seen = out.flatMap((x) => Array.from({ length: x.events.count }, (_, i) => Number(word64(x.events, i, 0))));
-  assert.deepEqual(seen, Array.from({ length: 280 }, (_, i) => i));
+  assert.deepEqual(
+    out.map((x) => x.events.count),
+    [100, 100, 80],
+  );
+  const seen = out.flatMap((x) =>
+    Array.from({ length: x.events.count }, (_, i) => Number(word64(x.events, i, 0))),
+  );
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 280 }, (_, i) => i),
+  );
 });
 
 test('batcher closes on time, and carries losses even without events', async () => {
   const out: ClosedBatch[] = [];
-  const b = new Batcher({ maxEvents: 1000, maxDelayMs: 30 }, async (x) => void out.push(x), (e) => assert.fail(e));
+  const b = new Batcher(
+    { maxEvents: 1000, maxDelayMs: 30 },
+    async (x) => void out.push(x),
+    (e) => assert.fail(e),
+  );
   await b.add('e', block(0, 5), new Map([[LossReason.LOSS_REASON_RING_BUFFER_OVERRUN, 2]]));
   await b.add('other', block(0, 0), new Map([[LossReason.LOSS_REASON_MALFORMED_RECORD, 1]]));
   await sleep(120);
@@ -41,13 +60,23 @@ test('batcher closes on time, and carries losses even without events', async () 
 
 test('memory spool drops the oldest batches over budget and counts their events', async () => {
   const s = new MemorySpool(250);
-  for (let seq = 1; seq <= 4; seq++) await s.append({ sequence: seq, bytes: new Uint8Array(100), events: seq * 10 });
-  assert.deepEqual(s.pending().map((e) => e.sequence), [3, 4]);
+  for (let seq = 1; seq <= 4; seq++)
+    await s.append({ sequence: seq, bytes: new Uint8Array(100), events: seq * 10 });
+  assert.deepEqual(
+    s.pending().map((e) => e.sequence),
+    [3, 4],
+  );
   assert.equal(s.takeDropped(), 30);
   assert.equal(s.takeDropped(), 0);
   s.ack(3);
   s.ack(3);
-  assert.deepEqual(s.pending().map((e) => e.sequence), [4]);
+  assert.deepEqual(
+    s.pending().map((e) => e.sequence),
+    [4],
+  );
   assert.equal(s.bytes(), 100);
-  await assert.rejects(s.append({ sequence: 9, bytes: new Uint8Array(1), events: 1 }), /expected sequence 5, got 9/);
+  await assert.rejects(
+    s.append({ sequence: 9, bytes: new Uint8Array(1), events: 1 }),
+    /expected sequence 5, got 9/,
+  );
 });

@@ -17,24 +17,50 @@ test('flags beat env, env beats the config file, the file beats defaults', () =>
   const dir = mkdtempSync(join(tmpdir(), 'opts-'));
   const file = join(dir, 'c.json');
   writeFileSync(file, JSON.stringify({ rate: 5, mode: 'tracefs', verbose: true }));
-  const p = parseOptions(program, specs, ['--config', file, '--rate', '7'], { PROG_RATE: '6', PROG_COLLECTOR: 'a:1, b:2' });
+  const p = parseOptions(program, specs, ['--config', file, '--rate', '7'], {
+    PROG_RATE: '6',
+    PROG_COLLECTOR: 'a:1, b:2',
+  });
   assert.deepEqual(p.options, { rate: 7, collector: ['a:1', 'b:2'], mode: 'tracefs', verbose: true });
-  assert.deepEqual(parseOptions(program, specs, [], {}).options, { rate: 10, collector: ['127.0.0.1:7070'], mode: 'model', verbose: false });
+  assert.deepEqual(parseOptions(program, specs, [], {}).options, {
+    rate: 10,
+    collector: ['127.0.0.1:7070'],
+    mode: 'model',
+    verbose: false,
+  });
 });
 
 test('bad values name the option and what is expected', () => {
-  assert.throws(() => parseOptions(program, specs, ['--rate', 'fast'], {}), new OptionError('option --rate (flag): expected a number, got "fast"'));
+  assert.throws(
+    () => parseOptions(program, specs, ['--rate', 'fast'], {}),
+    new OptionError('option --rate (flag): expected a number, got "fast"'),
+  );
   assert.throws(() => parseOptions(program, specs, ['--rate=-1'], {}), /must be >= 0, got -1/);
-  assert.throws(() => parseOptions(program, specs, [], { PROG_MODE: 'magic' }), /env PROG_MODE\): expected one of model, tracefs, got "magic"/);
-  assert.throws(() => parseOptions(program, specs, ['--nope'], {}), /Unknown option '--nope'.*see prog --help/);
+  assert.throws(
+    () => parseOptions(program, specs, [], { PROG_MODE: 'magic' }),
+    /env PROG_MODE\): expected one of model, tracefs, got "magic"/,
+  );
+  assert.throws(
+    () => parseOptions(program, specs, ['--nope'], {}),
+    /Unknown option '--nope'.*see prog --help/,
+  );
   const dir = mkdtempSync(join(tmpdir(), 'opts-'));
   writeFileSync(join(dir, 'bad.json'), JSON.stringify({ rat: 1 }));
-  assert.throws(() => parseOptions(program, specs, ['--config', join(dir, 'bad.json')], {}), /unknown option "rat"/);
+  assert.throws(
+    () => parseOptions(program, specs, ['--config', join(dir, 'bad.json')], {}),
+    /unknown option "rat"/,
+  );
 });
 
 test('help lists every option with its env variable and default', () => {
   const h = helpText(program, specs);
-  for (const s of ['--rate <number>', 'env PROG_RATE, default 10', '--collector <a,b>', 'env PROG_VERBOSE, default false', '(one of: model, tracefs)']) {
+  for (const s of [
+    '--rate <number>',
+    'env PROG_RATE, default 10',
+    '--collector <a,b>',
+    'env PROG_VERBOSE, default false',
+    '(one of: model, tracefs)',
+  ]) {
     assert.ok(h.includes(s), `help lacks ${s}:\n${h}`);
   }
 });

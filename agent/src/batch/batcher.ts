@@ -73,7 +73,8 @@ export class Batcher {
   /** Closes the batches whose first content has waited long enough. */
   private async flushDue(): Promise<void> {
     const now = Date.now();
-    for (const [event, o] of [...this.open]) if (now - o.since >= this.opts.maxDelayMs) await this.close(event);
+    for (const [event, o] of [...this.open])
+      if (now - o.since >= this.opts.maxDelayMs) await this.close(event);
   }
 
   private async close(event: string): Promise<void> {

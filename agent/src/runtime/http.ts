@@ -4,7 +4,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
-export type Route = () => { status?: number; type?: string; body: string } | Promise<{ status?: number; type?: string; body: string }>;
+export type Route = () =>
+  | { status?: number; type?: string; body: string }
+  | Promise<{ status?: number; type?: string; body: string }>;
 
 export interface HttpOptions {
   /** "host:port"; port 0 picks a free one. */
@@ -19,7 +21,8 @@ export function splitHostPort(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':');
   const host = i > 0 ? listen.slice(0, i).replace(/^\[|\]$/g, '') : '127.0.0.1';
   const port = Number(listen.slice(i + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`bad listen address ${JSON.stringify(listen)}: expected host:port`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`bad listen address ${JSON.stringify(listen)}: expected host:port`);
   return { host, port };
 }
 
@@ -37,7 +40,9 @@ export async function startHttp(o: HttpOptions): Promise<{ server: Server; addre
     const path = (req.url ?? '/').split('?')[0];
     const route = routes[path];
     if (!route || req.method !== 'GET') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end(`no such endpoint; try ${Object.keys(routes).join(', ')}\n`);
+      res
+        .writeHead(404, { 'content-type': 'text/plain' })
+        .end(`no such endpoint; try ${Object.keys(routes).join(', ')}\n`);
       return;
     }
     try {

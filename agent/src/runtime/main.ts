@@ -1,7 +1,8 @@
 // Shared process scaffolding for the daemons: --help, option errors with exit code 2,
 // SIGINT/SIGTERM -> graceful stop (a second signal exits at once), fatal errors logged.
-import { helpText, OptionError, type Options, parseOptions, type Program, type Specs } from './options';
+
 import { createLogger, type Logger } from './log';
+import { helpText, OptionError, type Options, type Program, parseOptions, type Specs } from './options';
 
 export interface Daemon {
   stop(): Promise<void>;

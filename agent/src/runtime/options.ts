@@ -50,18 +50,26 @@ const envName = (p: Program, k: string) => p.envPrefix + kebab(k).replace(/-/g, 
 export function helpText<T extends Specs>(p: Program, specs: T): string {
   const lines = [`Usage: ${p.name} ${p.usage ?? '[options]'}`, '', p.summary, '', 'Options:'];
   for (const [k, s] of Object.entries(specs)) {
-    const flag = s.type === 'boolean' ? `--${kebab(k)}` : `--${kebab(k)} <${s.type === 'list' ? 'a,b' : s.type}>`;
+    const flag =
+      s.type === 'boolean' ? `--${kebab(k)}` : `--${kebab(k)} <${s.type === 'list' ? 'a,b' : s.type}>`;
     const def = Array.isArray(s.default) ? s.default.join(',') : String(s.default);
     const extra = s.choices ? ` (one of: ${s.choices.join(', ')})` : '';
     lines.push(`  ${flag.padEnd(34)} ${s.help}${extra}`);
     lines.push(`  ${''.padEnd(34)} env ${envName(p, k)}, default ${def === '' ? '(none)' : def}`);
   }
-  lines.push(`  ${'--config <file.json>'.padEnd(34)} JSON file with any of the options above (camelCase keys)`);
+  lines.push(
+    `  ${'--config <file.json>'.padEnd(34)} JSON file with any of the options above (camelCase keys)`,
+  );
   lines.push(`  ${'--help'.padEnd(34)} show this help`);
   return lines.join('\n');
 }
 
-function coerce(spec: OptionSpec, key: string, raw: unknown, from: string): string | number | boolean | string[] {
+function coerce(
+  spec: OptionSpec,
+  key: string,
+  raw: unknown,
+  from: string,
+): string | number | boolean | string[] {
   const where = `option --${kebab(key)} (${from})`;
   switch (spec.type) {
     case 'number': {
@@ -69,7 +77,8 @@ function coerce(spec: OptionSpec, key: string, raw: unknown, from: string): stri
       if (typeof raw === 'boolean' || raw === '' || !Number.isFinite(n)) {
         throw new OptionError(`${where}: expected a number, got ${JSON.stringify(raw)}`);
       }
-      if (spec.min !== undefined && n < spec.min) throw new OptionError(`${where}: must be >= ${spec.min}, got ${n}`);
+      if (spec.min !== undefined && n < spec.min)
+        throw new OptionError(`${where}: must be >= ${spec.min}, got ${n}`);
       return n;
     }
     case 'boolean':
@@ -86,7 +95,9 @@ function coerce(spec: OptionSpec, key: string, raw: unknown, from: string): stri
     default: {
       const s = String(raw);
       if (spec.choices && !spec.choices.includes(s)) {
-        throw new OptionError(`${where}: expected one of ${spec.choices.join(', ')}, got ${JSON.stringify(s)}`);
+        throw new OptionError(
+          `${where}: expected one of ${spec.choices.join(', ')}, got ${JSON.stringify(s)}`,
+        );
       }
       return s;
     }
@@ -105,8 +116,12 @@ export function parseOptions<T extends Specs>(
   argv: string[] = process.argv.slice(2),
   env: NodeJS.ProcessEnv = process.env,
 ): Parsed<T> {
-  const flagDefs: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, help: { type: 'boolean' } };
-  for (const [k, s] of Object.entries(specs)) flagDefs[kebab(k)] = { type: s.type === 'boolean' ? 'boolean' : 'string' };
+  const flagDefs: Record<string, { type: 'string' | 'boolean' }> = {
+    config: { type: 'string' },
+    help: { type: 'boolean' },
+  };
+  for (const [k, s] of Object.entries(specs))
+    flagDefs[kebab(k)] = { type: s.type === 'boolean' ? 'boolean' : 'string' };
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: argv, options: flagDefs, allowPositionals: true, strict: true });
@@ -126,7 +141,8 @@ export function parseOptions<T extends Specs>(
       throw new OptionError(`config file ${configPath}: expected a JSON object`);
     }
     for (const k of Object.keys(file)) {
-      if (!(k in specs)) throw new OptionError(`config file ${configPath}: unknown option "${k}"; see ${p.name} --help`);
+      if (!(k in specs))
+        throw new OptionError(`config file ${configPath}: unknown option "${k}"; see ${p.name} --help`);
     }
   }
   const out: Record<string, unknown> = {};

@@ -3,9 +3,15 @@
 // are in flight. A broken stream is reopened with exponential backoff and jitter, rotating
 // through the configured collector addresses, and every unacknowledged batch is sent again:
 // delivery is at-least-once; consumers drop repeats by (agent_id, epoch, sequence).
-import { type ChannelCredentials, type ClientDuplexStream, Client, credentials, Metadata } from '@grpc/grpc-js';
-import { ingestService } from '../../../proto/ingest-service';
+import {
+  type ChannelCredentials,
+  Client,
+  type ClientDuplexStream,
+  credentials,
+  Metadata,
+} from '@grpc/grpc-js';
 import type { Ack } from '../../../proto/index';
+import { ingestService } from '../../../proto/ingest-service';
 import type { Logger } from '../runtime/log';
 import type { Spool } from '../spool/spool';
 
@@ -130,7 +136,10 @@ export class IngestClient {
     this.current = (this.current + 1) % this.clients.length;
     const delay = this.backoff * (0.5 + Math.random() * 0.5);
     this.backoff = Math.min(this.opts.backoffMaxMs, this.backoff * 2);
-    this.opts.logger.warn({ reason: why, retryInMs: Math.round(delay), unacked: this.spool.pending().length }, 'collector stream broken; will resend unacknowledged batches');
+    this.opts.logger.warn(
+      { reason: why, retryInMs: Math.round(delay), unacked: this.spool.pending().length },
+      'collector stream broken; will resend unacknowledged batches',
+    );
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 

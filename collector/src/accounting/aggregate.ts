@@ -1,10 +1,11 @@
 // Accounting stage 2: fleet totals. Counts events per host x SMMU x StreamID x SSID x event
 // type and lost events per host x reason, after dropping replayed batches, so the totals are
 // exactly-once although delivery is at-least-once.
+
+import { eventId, eventName, streamId, substreamId } from '../../../agent/src/smmu/record';
 import type { Batch } from '../../../proto/batch-codec';
 import { WORDS_PER_RECORD } from '../../../proto/event-block';
 import { LossReason } from '../../../proto/index';
-import { eventId, eventName, streamId, substreamId } from '../../../agent/src/smmu/record';
 import { ReplayFilter } from './dedup';
 
 export interface CountRow {
@@ -49,7 +50,10 @@ export class FleetTotals {
     h.events += b.events.count;
     if (b.lost.size > 0) {
       let l = this.lost.get(b.host);
-      if (!l) this.lost.set(b.host, (l = new Map()));
+      if (!l) {
+        l = new Map();
+        this.lost.set(b.host, l);
+      }
       for (const [r, n] of b.lost) {
         l.set(r, (l.get(r) ?? 0) + n);
         h.lost += n;
@@ -59,7 +63,10 @@ export class FleetTotals {
     const perSmmu = e.smmuNames.map((name) => {
       const key = `${b.host}\0${name}`;
       let m = this.counts.get(key);
-      if (!m) this.counts.set(key, (m = new Map()));
+      if (!m) {
+        m = new Map();
+        this.counts.set(key, m);
+      }
       return m;
     });
     for (let i = 0; i < e.count; i++) {
@@ -67,7 +74,10 @@ export class FleetTotals {
       const bySid = perSmmu[e.smmuIndex[i]];
       const sid = streamId(e.words, w);
       let m = bySid.get(sid);
-      if (!m) bySid.set(sid, (m = new Map()));
+      if (!m) {
+        m = new Map();
+        bySid.set(sid, m);
+      }
       const k = substreamId(e.words, w) * 256 + eventId(e.words, w);
       m.set(k, (m.get(k) ?? 0) + 1);
     }
@@ -81,16 +91,32 @@ export class FleetTotals {
       for (const [sid, m] of bySid) {
         for (const [k, count] of m) {
           const id = k % 256;
-          out.push({ host, smmu, streamId: sid, ssid: Math.floor(k / 256), eventId: id, event: eventName(id), count });
+          out.push({
+            host,
+            smmu,
+            streamId: sid,
+            ssid: Math.floor(k / 256),
+            eventId: id,
+            event: eventName(id),
+            count,
+          });
         }
       }
     }
-    return out.sort((a, b) => b.count - a.count || a.host.localeCompare(b.host) || a.streamId - b.streamId || a.ssid - b.ssid || a.eventId - b.eventId);
+    return out.sort(
+      (a, b) =>
+        b.count - a.count ||
+        a.host.localeCompare(b.host) ||
+        a.streamId - b.streamId ||
+        a.ssid - b.ssid ||
+        a.eventId - b.eventId,
+    );
   }
 
   lostRows(): LostRow[] {
     const out: LostRow[] = [];
-    for (const [host, m] of this.lost) for (const [r, count] of m) out.push({ host, reason: LossReason[r] ?? String(r), count });
+    for (const [host, m] of this.lost)
+      for (const [r, count] of m) out.push({ host, reason: LossReason[r] ?? String(r), count });
     return out;
   }
 
@@ -103,7 +129,10 @@ export class FleetTotals {
     const out = new Map<string, Map<string, number>>();
     for (const r of this.rows()) {
       let m = out.get(r.host);
-      if (!m) out.set(r.host, (m = new Map()));
+      if (!m) {
+        m = new Map();
+        out.set(r.host, m);
+      }
       m.set(r.event, (m.get(r.event) ?? 0) + r.count);
     }
     return out;

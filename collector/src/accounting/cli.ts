@@ -11,10 +11,19 @@ import { formatFleetTable } from './table';
 const specs = {
   kafkaBrokers: { type: 'list', default: d.brokers, help: 'Kafka bootstrap brokers' },
   rawTopic: { type: 'string', default: d.rawTopic, help: 'Kafka topic of raw agent batches' },
-  groupId: { type: 'string', default: '', help: 'consumer group (default: a new one per run, reading from the oldest batch)' },
+  groupId: {
+    type: 'string',
+    default: '',
+    help: 'consumer group (default: a new one per run, reading from the oldest batch)',
+  },
   intervalMs: { type: 'number', default: 1000, min: 50, help: 'table refresh interval for `top`' },
   rows: { type: 'number', default: 40, min: 1, help: 'most table rows shown' },
-  idleMs: { type: 'number', default: 3000, min: 100, help: '`totals`: print once no batch arrived for this long' },
+  idleMs: {
+    type: 'number',
+    default: 3000,
+    min: 100,
+    help: '`totals`: print once no batch arrived for this long',
+  },
 } as const;
 
 runMain(
@@ -42,14 +51,21 @@ runMain(
       clearInterval(timer);
       await consumer.stop();
     };
-    const timer = setInterval(() => {
-      if (mode === 'top') {
-        process.stdout.write(`\x1b[2J\x1b[H${new Date().toISOString()}  topic ${o.rawTopic}\n${formatFleetTable(totals, o.rows)}\n`);
-      } else if (Date.now() - last >= o.idleMs) {
-        process.stdout.write(`${JSON.stringify({ hosts: totals.hostRows(), counts: totals.rows(), lost: totals.lostRows(), replayedBatches: totals.replays.duplicates }, null, 2)}\n`);
-        void stop().then(() => process.exit(0));
-      }
-    }, mode === 'top' ? o.intervalMs : 200);
+    const timer = setInterval(
+      () => {
+        if (mode === 'top') {
+          process.stdout.write(
+            `\x1b[2J\x1b[H${new Date().toISOString()}  topic ${o.rawTopic}\n${formatFleetTable(totals, o.rows)}\n`,
+          );
+        } else if (Date.now() - last >= o.idleMs) {
+          process.stdout.write(
+            `${JSON.stringify({ hosts: totals.hostRows(), counts: totals.rows(), lost: totals.lostRows(), replayedBatches: totals.replays.duplicates }, null, 2)}\n`,
+          );
+          void stop().then(() => process.exit(0));
+        }
+      },
+      mode === 'top' ? o.intervalMs : 200,
+    );
     return { stop };
   },
 );

@@ -1,9 +1,9 @@
 // Accounting stage 1: reads raw batches from Kafka in a consumer group and hands each decoded
 // batch on. A message that does not decode is counted and skipped (it cannot be retried into
 // validity), never fatal.
-import { type Consumer, type Kafka } from 'kafkajs';
-import { type Batch, decodeBatch } from '../../../proto/batch-codec';
+import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../../../agent/src/runtime/log';
+import { type Batch, decodeBatch } from '../../../proto/batch-codec';
 
 export interface ConsumeOptions {
   topic: string;
@@ -39,7 +39,10 @@ export class BatchConsumer {
             b = decodeBatch(m.value);
           } catch (err) {
             this.malformed++;
-            this.log.warn({ partition: batch.partition, offset: m.offset, err: (err as Error).message }, 'skipping undecodable message');
+            this.log.warn(
+              { partition: batch.partition, offset: m.offset, err: (err as Error).message },
+              'skipping undecodable message',
+            );
             continue;
           }
           onBatch(b);

@@ -7,8 +7,12 @@ export function formatFleetTable(t: FleetTotals, maxRows = 40): string {
   const lines: string[] = [];
   const total = hosts.reduce((s, h) => s + h.events, 0);
   const lost = hosts.reduce((s, h) => s + h.lost, 0);
-  lines.push(`fleet: ${hosts.length} hosts, ${total} events, ${lost} lost, ${t.replays.duplicates} replayed batches dropped`);
-  lines.push(`${'HOST'.padEnd(14)} ${'SMMU'.padEnd(20)} ${'SID'.padStart(6)} ${'SSID'.padStart(6)} ${'EVENT'.padEnd(18)} ${'COUNT'.padStart(10)}`);
+  lines.push(
+    `fleet: ${hosts.length} hosts, ${total} events, ${lost} lost, ${t.replays.duplicates} replayed batches dropped`,
+  );
+  lines.push(
+    `${'HOST'.padEnd(14)} ${'SMMU'.padEnd(20)} ${'SID'.padStart(6)} ${'SSID'.padStart(6)} ${'EVENT'.padEnd(18)} ${'COUNT'.padStart(10)}`,
+  );
   for (const r of rows.slice(0, maxRows)) {
     lines.push(
       `${r.host.padEnd(14)} ${r.smmu.padEnd(20)} ${String(r.streamId).padStart(6)} ${String(r.ssid).padStart(6)} ${r.event.padEnd(18)} ${String(r.count).padStart(10)}`,
