@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { type ModelConfigInput, SmmuModel } from '../../agent/src/source/model';
-import type { EventBlock } from '../../proto/event-block';
+import { type EventBlock, timestampNs } from '../../proto/event-block';
 
 /** Everything a block carries, as one digest. */
 function digest(blocks: EventBlock[]): string {
@@ -65,4 +65,20 @@ test('timestamps come from the configured start and the rate, never the wall clo
   // 20k events at 100k/s: ~200 ms of simulated time (exponential gaps).
   const spanMs = (b.offsetNs[b.count - 1] - b.offsetNs[0]) / 1e6;
   assert.ok(spanMs > 180 && spanMs < 220, `span ${spanMs} ms`);
+});
+
+test('long simulated runs keep exact, non-decreasing timestamps past 2^50 ns', () => {
+  // One event per ~1000 s: 1500 events span ~17 days, beyond the clock's rebase point.
+  const m = new SmmuModel({ seed: 3, rate: 0.001, bursts: null });
+  let prev = -1n;
+  for (let k = 0; k < 6; k++) {
+    const b = k % 2 ? m.generate(500) : m.nextBlock();
+    for (let i = 0; i < b.count; i++) {
+      const t = timestampNs(b, i);
+      assert.ok(t >= prev);
+      prev = t;
+    }
+  }
+  assert.ok(m.simulatedNs > 2n ** 50n, `${m.simulatedNs}`);
+  assert.ok(prev - m.config.startTimeNs > 2n ** 50n);
 });
