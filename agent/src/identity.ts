@@ -1,10 +1,10 @@
 // Who the agent is: host name (flag, NODE_NAME from the Kubernetes downward API, or the OS),
-// a stable agent id kept in the state directory, and the epoch of its sequence numbers.
+// and a stable agent id kept in the state directory. (The epoch belongs to the spool.)
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { type AgentIdentity, newEpoch } from './pipeline';
+import type { AgentIdentity } from './pipeline';
 
 export function resolveIdentity(o: { host: string; agentId: string; stateDir: string }): AgentIdentity {
   const host = o.host || process.env.NODE_NAME || hostname();
@@ -19,6 +19,5 @@ export function resolveIdentity(o: { host: string; agentId: string; stateDir: st
       writeFileSync(file, `${agentId}\n`);
     }
   }
-  // Without a durable spool every start is a new epoch whose sequences begin at 1.
-  return { host, agentId: agentId || host, epoch: newEpoch() };
+  return { host, agentId: agentId || host };
 }

@@ -1,5 +1,4 @@
 // The agent, end to end: source -> decode/count -> batch -> spool -> transport.
-import { randomBytes } from 'node:crypto';
 import { encodeBatch } from '../../proto/batch-codec';
 import { type EventBlock, EventBlockBuilder } from '../../proto/event-block';
 import { LossReason } from '../../proto/index';
@@ -13,7 +12,6 @@ import { IngestClient, type IngestClientOptions } from './transport/ingest-clien
 export interface AgentIdentity {
   host: string;
   agentId: string;
-  epoch: number;
 }
 
 export interface PipelineOptions {
@@ -36,6 +34,9 @@ export class AgentPipeline {
   private loop: Promise<void> | undefined;
   /** Events read from the source and lost before batching, for tests and the final log. */
   readonly totals = { events: 0, batches: 0, lost: 0 };
+  /** Where a resumable source starts: after the last event this spool holds from it. */
+  private readonly startOffset: number;
+  private spooledEvents = 0;
   failure: Error | undefined;
 
   constructor(
@@ -59,6 +60,7 @@ export class AgentPipeline {
       },
       spool,
     );
+    this.startOffset = source.resumable ? spool.sourceOffset() : 0;
     this.batcher = new Batcher(
       opts.batch,
       (b) => this.store(b),
@@ -72,7 +74,7 @@ export class AgentPipeline {
   }
 
   private async run(): Promise<void> {
-    for await (const chunk of this.source.read(this.abort.signal)) {
+    for await (const chunk of this.source.read(this.abort.signal, this.startOffset)) {
       const n = chunk.events.count;
       this.totals.events += n;
       this.metrics.eventsRead.inc(n);
@@ -88,22 +90,19 @@ export class AgentPipeline {
     this.metrics.eventsLost.inc({ reason: LossReason[reason] ?? String(reason) }, n);
   }
 
-  /** Numbers a closed batch, encodes it once and spools it. */
+  /** Numbers a closed batch, encodes it once and spools it, with any losses the spool owes. */
   private async store(b: ClosedBatch): Promise<void> {
-    const dropped = this.spool.takeDropped();
+    const dropped = this.spool.droppedUnreported();
     if (dropped > 0) {
       this.countLost(LossReason.LOSS_REASON_SPOOL_FULL, dropped);
-      b.lost.set(
-        LossReason.LOSS_REASON_SPOOL_FULL,
-        (b.lost.get(LossReason.LOSS_REASON_SPOOL_FULL) ?? 0) + dropped,
-      );
+      b.lost.set(LossReason.LOSS_REASON_SPOOL_FULL, (b.lost.get(LossReason.LOSS_REASON_SPOOL_FULL) ?? 0) + dropped);
     }
     const id = this.opts.identity;
     const sequence = this.spool.nextSequence();
     const bytes = encodeBatch({
       host: id.host,
       agentId: id.agentId,
-      epoch: id.epoch,
+      epoch: this.spool.epoch,
       sequence,
       sourceKind: this.source.kind,
       sourceEvent: b.event,
@@ -111,7 +110,14 @@ export class AgentPipeline {
       events: b.events,
       createdUnixNs: BigInt(Date.now()) * 1_000_000n,
     });
-    await this.spool.append({ sequence, bytes, events: b.events.count });
+    this.spooledEvents += b.events.count;
+    await this.spool.append({
+      sequence,
+      bytes,
+      events: b.events.count,
+      sourceOffset: this.source.resumable ? this.startOffset + this.spooledEvents : 0,
+      reportsDropped: dropped,
+    });
     this.totals.batches++;
     this.metrics.batches.inc();
     this.metrics.batchBytes.inc(bytes.length);
@@ -138,10 +144,8 @@ export class AgentPipeline {
     this.batcher.stop();
     // Batches the spool dropped while the last ones went in are reported in a loss-only batch
     // (which could itself push out another one: hence the bounded loop).
-    for (let i = 0, d = this.spool.takeDropped(); d > 0 && i < 3; i++, d = this.spool.takeDropped()) {
-      this.countLost(LossReason.LOSS_REASON_SPOOL_FULL, d);
-      const lost = new Map([[LossReason.LOSS_REASON_SPOOL_FULL, d]]);
-      await this.store({ event: this.source.event, events: new EventBlockBuilder(1).finish(), lost });
+    for (let i = 0; this.spool.droppedUnreported() > 0 && i < 3; i++) {
+      await this.store({ event: this.source.event, events: new EventBlockBuilder(1).finish(), lost: new Map() });
     }
     const drained = await this.client.drain(this.opts.drainTimeoutMs);
     if (!drained) {
@@ -154,9 +158,4 @@ export class AgentPipeline {
     await this.spool.close();
     return drained;
   }
-}
-
-/** A fresh epoch: agents without a durable spool start a new sequence space at each start. */
-export function newEpoch(): number {
-  return Date.now() * 1000 + (randomBytes(2).readUInt16LE(0) % 1000);
 }

@@ -64,7 +64,7 @@ async function runAgent(host: string, seed: number, events: number): Promise<Tal
   const source = new SmmuModelSource({ seed, rate: 0, maxEvents: events, maxChunkEvents: 700 });
   const pipeline = new AgentPipeline(
     {
-      identity: { host, agentId: `${host}-agent`, epoch: 1 },
+      identity: { host, agentId: `${host}-agent` },
       batch: { maxEvents: 1000, maxDelayMs: 50 },
       transport: { addresses: [collector.address], window: 8, backoffMinMs: 50, backoffMaxMs: 1000 },
       drainTimeoutMs: 30_000,

@@ -58,25 +58,26 @@ test('batcher closes on time, and carries losses even without events', async () 
   assert.equal(out.find((x) => x.event === 'other')!.lost.get(LossReason.LOSS_REASON_MALFORMED_RECORD), 1);
 });
 
-test('memory spool drops the oldest batches over budget and counts their events', async () => {
-  const s = new MemorySpool(250);
-  for (let seq = 1; seq <= 4; seq++)
-    await s.append({ sequence: seq, bytes: new Uint8Array(100), events: seq * 10 });
-  assert.deepEqual(
-    s.pending().map((e) => e.sequence),
-    [3, 4],
-  );
-  assert.equal(s.takeDropped(), 30);
-  assert.equal(s.takeDropped(), 0);
+test('memory spool drops the oldest batches over budget and owes their events until reported', async () => {
+  const s = new MemorySpool(250, 5);
+  const entry = (sequence: number, events: number, reportsDropped = 0) => ({
+    sequence,
+    bytes: new Uint8Array(100),
+    events,
+    sourceOffset: sequence * 100,
+    reportsDropped,
+  });
+  for (let seq = 1; seq <= 4; seq++) await s.append(entry(seq, seq * 10));
+  assert.equal(s.epoch, 5);
+  assert.deepEqual(s.pending().map((e) => e.sequence), [3, 4]);
+  assert.equal(s.droppedUnreported(), 30);
+  assert.equal(s.sourceOffset(), 400);
   s.ack(3);
   s.ack(3);
-  assert.deepEqual(
-    s.pending().map((e) => e.sequence),
-    [4],
-  );
+  assert.deepEqual(s.pending().map((e) => e.sequence), [4]);
   assert.equal(s.bytes(), 100);
-  await assert.rejects(
-    s.append({ sequence: 9, bytes: new Uint8Array(1), events: 1 }),
-    /expected sequence 5, got 9/,
-  );
+  await s.append(entry(5, 1, 30));
+  assert.equal(s.droppedUnreported(), 0);
+  await assert.rejects(s.append(entry(9, 1)), /expected sequence 6, got 9/);
+  await assert.rejects(s.append(entry(6, 1, 1)), /reports 1 dropped events, only 0 unreported/);
 });

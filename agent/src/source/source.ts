@@ -19,9 +19,14 @@ export interface EventSource {
   /** Recorded in every batch: "group:event" of the records. */
   readonly event: string;
   /**
+   * True when the source can start after the first N events it would produce (a seeded
+   * model): a restarted agent then continues where its spool ends. Kernel sources cannot.
+   */
+  readonly resumable?: boolean;
+  /**
    * Yields chunks until `signal` aborts (then it finishes the chunk in hand and returns) or
    * the source is exhausted. Errors that make the source unusable are thrown with a message
-   * that says what to do.
+   * that says what to do. A resumable source skips its first `resumeAt` events.
    */
-  read(signal: AbortSignal): AsyncIterable<SourceChunk>;
+  read(signal: AbortSignal, resumeAt?: number): AsyncIterable<SourceChunk>;
 }

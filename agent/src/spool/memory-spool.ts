@@ -1,28 +1,41 @@
 // A spool in memory, bounded by a byte budget; drops the oldest batches when full. It does
-// not survive a restart: the durable segment-log spool does.
+// not survive a restart (each start is a new epoch): the segment spool does.
 import type { Spool, SpoolEntry } from './spool';
 
 export class MemorySpool implements Spool {
+  readonly epoch: number;
   private entries = new Map<number, SpoolEntry>();
   private held = 0;
   private dropped = 0;
-  private next: number;
+  private next = 1;
+  private offset = 0;
   private listeners: Array<() => void> = [];
 
   constructor(
     private readonly budgetBytes: number,
-    firstSequence = 1,
+    epoch = Date.now(),
   ) {
-    this.next = firstSequence;
+    this.epoch = epoch;
   }
 
   nextSequence(): number {
     return this.next;
   }
 
+  sourceOffset(): number {
+    return this.offset;
+  }
+
+  droppedUnreported(): number {
+    return this.dropped;
+  }
+
   async append(e: SpoolEntry): Promise<void> {
     if (e.sequence !== this.next) throw new Error(`spool expected sequence ${this.next}, got ${e.sequence}`);
+    if (e.reportsDropped > this.dropped) throw new Error(`batch reports ${e.reportsDropped} dropped events, only ${this.dropped} unreported`);
     this.next++;
+    this.offset = e.sourceOffset;
+    this.dropped -= e.reportsDropped;
     this.entries.set(e.sequence, e);
     this.held += e.bytes.length;
     // Map iteration is insertion order: the first entries are the oldest.
@@ -44,12 +57,6 @@ export class MemorySpool implements Spool {
     if (!e) return;
     this.entries.delete(sequence);
     this.held -= e.bytes.length;
-  }
-
-  takeDropped(): number {
-    const n = this.dropped;
-    this.dropped = 0;
-    return n;
   }
 
   bytes(): number {
