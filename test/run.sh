@@ -66,6 +66,8 @@ fi
 
 # --- 4. build -------------------------------------------------------------------------------
 t=$(now)
+# proto/gen/ is not in git and pbjs does not create its output directory.
+mkdir -p proto/gen
 npm run --silent build >&2
 # Compiled tests whose source is gone would still run: drop them.
 if [ -d dist/test ]; then

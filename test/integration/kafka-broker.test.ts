@@ -179,7 +179,7 @@ test('a stopped and restarted broker keeps its address and its data', { timeout:
     await within(
       15_000,
       'send before restart',
-      producer.send({ topic, acks: -1, messages: [{ value: 'before' }] }),
+      producer.send({ topic, acks: -1, messages: [{ key: 'restart', value: 'before' }] }),
     );
   } finally {
     await producer.disconnect();
@@ -212,11 +212,12 @@ test('a stopped and restarted broker keeps its address and its data', { timeout:
     await within(
       15_000,
       'send after restart',
-      producer2.send({ topic, acks: -1, messages: [{ value: 'after' }] }),
+      producer2.send({ topic, acks: -1, messages: [{ key: 'restart', value: 'after' }] }),
     );
   } finally {
     await producer2.disconnect();
   }
+  // Same key, same partition: the order is the produce order.
   const received = await consumeAll(b, topic, 2, 60_000);
   assert.deepEqual(received, ['before', 'after']);
 });
