@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MODEL_EVENT, SmmuModel, SmmuModelSource } from '../../agent/src/source/model';
+import { concatBlocks, WORDS_PER_RECORD } from '../../proto/event-block';
 import { SourceKind } from '../../proto/index';
 
 test('the source identifies itself as the model', () => {
@@ -47,4 +48,14 @@ test('paced source delivers about the configured rate and stops promptly on abor
   assert.ok(elapsed < 600, `stopped after ${elapsed} ms`);
   // ~300 ms at 20k/s = ~6000 events; generous bounds for a loaded machine.
   assert.ok(events > 3000 && events < 9000, `${events} events in ${elapsed} ms`);
+});
+
+test('a resumed model source continues exactly where an earlier run stopped', async () => {
+  const whole = new SmmuModel({ seed: 5, rate: 0, maxEvents: 3000 }).generate(3000);
+  const resumed = new SmmuModelSource({ seed: 5, rate: 0, maxEvents: 3000 });
+  const blocks = [];
+  for await (const c of resumed.read(new AbortController().signal, 1234)) blocks.push(c.events);
+  const rest = concatBlocks(blocks);
+  assert.equal(rest.count, 3000 - 1234);
+  assert.deepEqual(rest.words, whole.words.slice(1234 * WORDS_PER_RECORD));
 });

@@ -14,6 +14,8 @@ export const MODEL_EVENT = 'model:smmu_evtq_event';
 export class SmmuModelSource implements EventSource {
   readonly kind = SourceKind.SOURCE_KIND_MODEL;
   readonly event = MODEL_EVENT;
+  /** Seeded and deterministic: a restarted agent can continue after the events it spooled. */
+  readonly resumable = true;
   readonly model: SmmuModel;
 
   /** Throws ModelConfigError for a bad configuration. */
@@ -21,8 +23,13 @@ export class SmmuModelSource implements EventSource {
     this.model = config instanceof SmmuModel ? config : new SmmuModel(config);
   }
 
-  async *read(signal: AbortSignal): AsyncIterable<SourceChunk> {
+  async *read(signal: AbortSignal, resumeAt = 0): AsyncIterable<SourceChunk> {
     const model = this.model;
+    // Replays the stream up to resumeAt without emitting it: same seed, same events.
+    for (let left = resumeAt - model.stats.events; left > 0 && !model.exhausted && !signal.aborted; ) {
+      left -= model.generate(Math.min(left, 65536)).count;
+      await yieldToLoop();
+    }
     const paced = model.config.rate > 0;
     const wallStart = process.hrtime.bigint();
     const simStart = model.simulatedNs;
