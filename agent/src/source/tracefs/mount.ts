@@ -4,10 +4,10 @@
 // /sys/kernel/tracing, /sys/kernel/debug/tracing (the debugfs automount of old setups).
 // A directory counts as tracefs when it holds events/header_page.
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { TracefsError } from './errors';
+import { errnoCode, PERMISSION_HINT, TracefsError } from './errors';
 
 const run = promisify(execFile);
 
@@ -66,9 +66,24 @@ function readOr(path: string, fallback: string): string {
 
 /** Finds tracefs, mounting it if needed and allowed; throws a TracefsError with a hint otherwise. */
 export async function findTracefs(options: FindTracefsOptions = {}): Promise<TracefsMount> {
+  const mounted = tracefsMountPoints(readOr('/proc/mounts', ''));
   const candidates = tracefsCandidates(options.path, readOr('/proc/mounts', ''));
+  let denied: string | undefined;
   for (const dir of candidates) {
-    if (isTracefsRoot(dir)) return { path: dir, mountedByUs: false };
+    try {
+      accessSync(join(dir, 'events', 'header_page'), constants.R_OK);
+      return { path: dir, mountedByUs: false };
+    } catch (err) {
+      const code = errnoCode(err);
+      if ((code === 'EACCES' || code === 'EPERM') && mounted.includes(dir)) denied ??= dir;
+    }
+  }
+  if (denied !== undefined) {
+    throw new TracefsError(
+      'NOT_PERMITTED',
+      `tracefs is mounted at ${denied} but this process may not read it`,
+      PERMISSION_HINT,
+    );
   }
   const target = options.path ?? DEFAULT_TRACEFS;
   if (!/\btracefs\b/.test(readOr('/proc/filesystems', 'tracefs'))) {
@@ -95,7 +110,7 @@ export async function mountTracefs(dir: string): Promise<void> {
     await run('mount', ['-t', 'tracefs', 'nodev', dir], { timeout: 10_000 });
   } catch (err) {
     const stderr = String((err as { stderr?: unknown }).stderr ?? '');
-    const denied = /permission denied|only root|not permitted|EPERM|EACCES/i.test(stderr);
+    const denied = /permission denied|only root|must be superuser|not permitted|EPERM|EACCES/i.test(stderr);
     throw new TracefsError(
       denied ? 'NOT_PERMITTED' : 'NOT_MOUNTED',
       `tracefs is not mounted and mounting it at ${dir} failed: ${stderr.trim() || String(err)}`,
