@@ -77,6 +77,16 @@ describe('ordering of a round', () => {
     assert.deepEqual([...(rest?.offsetNs ?? [])], [5, 9]);
   });
 
+  it('splits a sorted block at the cutoff', () => {
+    const b = new EventBlockBuilder(4);
+    b.setBase(0n);
+    for (const o of [1, 2, 3, 4]) b.appendOffset(o, b.smmuId('only'));
+    const { ready, rest } = splitOrdered(b.finish(), 3);
+    assert.deepEqual([...(ready?.offsetNs ?? [])], [1, 2]);
+    assert.equal(ready?.words.length, 16);
+    assert.deepEqual([...(rest?.offsetNs ?? [])], [3, 4]);
+  });
+
   it('carries held-back records into the next round on a new base', () => {
     const s = new EventStaging('x:y');
     s.begin(1000n);

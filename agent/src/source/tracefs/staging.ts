@@ -19,7 +19,7 @@ export class EventStaging {
     if (!c) return;
     this.carried = undefined;
     const shift = Number(c.baseNs - baseNs);
-    appendAll(this.builder, c, shift, indices(c.count));
+    appendAll(this.builder, c, shift, range(0, c.count));
   }
 
   /** Records currently staged (this round plus held back). */
@@ -57,16 +57,36 @@ export function splitOrdered(
     if (!(off[i] < cutoff)) allBefore = false;
   }
   if (sorted && allBefore) return { ready: block, rest: undefined };
-  const order = indices(n);
-  if (!sorted) order.sort((a, b) => off[a] - off[b] || a - b);
+  if (sorted) {
+    // Common under load: in order, with the newest few records held back.
+    let k = 0;
+    while (k < n && off[k] < cutoff) k++;
+    const ready = block.smmuNames.length === 1 ? head(block, k) : rebuild(block, range(0, k));
+    return { ready, rest: rebuild(block, range(k, n)) };
+  }
+  const order = range(0, n);
+  order.sort((a, b) => off[a] - off[b] || a - b);
   let k = 0;
   while (k < n && off[order[k]] < cutoff) k++;
   return { ready: rebuild(block, order.slice(0, k)), rest: rebuild(block, order.slice(k)) };
 }
 
-function indices(n: number): number[] {
-  const a = new Array<number>(n);
-  for (let i = 0; i < n; i++) a[i] = i;
+/** The first k records of a block, as views (same name dictionary). */
+function head(block: EventBlock, k: number): EventBlock | undefined {
+  if (k === 0) return undefined;
+  return {
+    count: k,
+    baseNs: block.baseNs,
+    offsetNs: block.offsetNs.subarray(0, k),
+    words: block.words.subarray(0, k * WORDS_PER_RECORD),
+    smmuIndex: block.smmuIndex.subarray(0, k),
+    smmuNames: block.smmuNames,
+  };
+}
+
+function range(from: number, to: number): number[] {
+  const a = new Array<number>(to - from);
+  for (let i = from; i < to; i++) a[i - from] = i;
   return a;
 }
 
