@@ -13,6 +13,9 @@
  *     (built by test/infra/kafka-image.sh: Debian + OpenJDK 17 + Kafka jars from Maven Central);
  *  3. else the official apache/kafka:4.1.1 (pulled by an engine that can reach a registry).
  * Both images are configured through the same KAFKA_* environment variables (KAFKA_FOO_BAR -> foo.bar).
+ * With podman as the engine, a port that an image declares (EXPOSE) but that is not published makes
+ * testcontainers wait for a binding that never comes: apache/kafka declares 9092, so for images other
+ * than the local one 9092 is also published, on a random host port, unused.
  *
  * The broker advertises the host-mapped port: a free host port P is chosen up front and published as
  * container port P == host port P, advertised as PLAINTEXT://127.0.0.1:P. Because the port and the
@@ -242,7 +245,11 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
     let builder = new GenericContainer(image)
       .withName(name)
       .withLabels({ [KAFKA_CONTAINER_LABEL]: process.env.SMMU_TEST_RUN_ID ?? 'adhoc' })
-      .withExposedPorts({ container: port, host: port })
+      .withExposedPorts(
+        ...(image === KAFKA_LOCAL_IMAGE
+          ? [{ container: port, host: port }]
+          : [{ container: port, host: port }, 9092]),
+      )
       .withEnvironment(brokerEnv(port, advertisedHost, opts))
       .withWaitStrategy(Wait.forLogMessage(READY_LOG_LINE))
       .withStartupTimeout(Math.max(1_000, deadline - Date.now()));
@@ -260,7 +267,13 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
     }
   }
   if (container === undefined) {
-    throw new Error(`could not start Kafka from ${image}: ${(lastError as Error)?.message ?? lastError}`);
+    const hint =
+      image === KAFKA_LOCAL_IMAGE
+        ? ''
+        : ` (no ${KAFKA_LOCAL_IMAGE} in the engine: run test/infra/kafka-image.sh)`;
+    throw new Error(
+      `could not start Kafka from ${image}${hint}: ${(lastError as Error)?.message ?? lastError}`,
+    );
   }
 
   const started = container;
