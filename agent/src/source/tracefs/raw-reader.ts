@@ -19,6 +19,8 @@ export class RawReader implements TracefsReader {
   private readonly cursor: PageCursor;
   private readonly page: Buffer;
   private readonly byType: (DecodeTarget | undefined)[] = [];
+  /** Offset (ns after the round's base) of the last record parse() saw. */
+  private lastOffset = 0;
 
   constructor(
     private readonly ctx: ReadContext,
@@ -87,8 +89,6 @@ export class RawReader implements TracefsReader {
     }
     return { records, drained, cutoffOffsetNs: cutoff };
   }
-
-  private lastOffset = 0;
 
   /** Decodes one sub-buffer; returns the records decoded and sets lastOffset. */
   private parse(cpu: number, length: number, baseNs: bigint): number {

@@ -52,7 +52,7 @@ export interface TracefsSourceOptions {
   mount?: boolean;
   /** Instance name under instances/. Default "smmu-fleet". */
   instance?: string;
-  /** Per-CPU buffer size, KiB. Default 4096. */
+  /** Per-CPU buffer size, KiB (about 16 records per KiB). Default 1024. */
   bufferSizeKb?: number;
   /** Sub-buffer size, KiB (Linux 6.8+). Default: unchanged (the page size). */
   subbufSizeKb?: number;
@@ -70,7 +70,10 @@ export interface TracefsSourceOptions {
   statsIntervalMs?: number;
   /** Hold back records younger than this (raw reader), so chunks stay in time order. Default 2. */
   settleMs?: number;
-  /** Leave the instance in place on close (it is recovered by the next source of that name). */
+  /**
+   * Leave the instance in place, tracing, on close: the next source of that name recovers it
+   * and reads what was recorded in between (an agent restart then loses nothing).
+   */
   keepInstance?: boolean;
   log?: TracefsLog;
 }
@@ -149,7 +152,7 @@ export class TracefsSource implements EventSource {
     }
     this.instance = TracefsInstance.open(root, {
       name: o.instance ?? 'smmu-fleet',
-      bufferSizeKb: o.bufferSizeKb ?? 4096,
+      bufferSizeKb: o.bufferSizeKb ?? 1024,
       subbufSizeKb: o.subbufSizeKb,
       bufferPercent: o.bufferPercent ?? 50,
       clock: clockName,
