@@ -128,7 +128,11 @@ export class TracefsInstance {
       if (Number(readAttr(file)) !== settings.subbufSizeKb)
         write('buffer_subbuf_size_kb', settings.subbufSizeKb);
     }
-    if (settings.bufferSizeKb !== undefined) write('buffer_size_kb', settings.bufferSizeKb);
+    // Resizing can drop records a recovered instance still holds: only when it changes.
+    const size = settings.bufferSizeKb;
+    if (size !== undefined && Number.parseInt(readAttr(join(path, 'buffer_size_kb')), 10) !== size) {
+      write('buffer_size_kb', size);
+    }
     if (settings.bufferPercent !== undefined) write('buffer_percent', settings.bufferPercent);
     return new TracefsInstance(root, settings.name, recovered, wanted);
   }
