@@ -91,11 +91,22 @@ export interface KafkaBroker {
   unpauseBroker(): Promise<void>;
 }
 
+async function runtime(): Promise<Awaited<ReturnType<typeof getContainerRuntimeClient>>> {
+  try {
+    return await getContainerRuntimeClient();
+  } catch (err) {
+    throw new Error(
+      `no container engine (DOCKER_HOST=${process.env.DOCKER_HOST ?? '<unset>'}): export the lines that ` +
+        `test/infra/setup-host.sh prints, or set KAFKA_BROKERS. ${(err as Error)?.message ?? err}`,
+    );
+  }
+}
+
 /** Picks the image to run; see the rule at the top of this file. */
 export async function resolveKafkaImage(explicit?: string): Promise<string> {
   const chosen = explicit ?? process.env.KAFKA_IMAGE;
   if (chosen) return chosen;
-  const client = await getContainerRuntimeClient();
+  const client = await runtime();
   if (await client.image.exists(ImageName.fromString(KAFKA_LOCAL_IMAGE))) return KAFKA_LOCAL_IMAGE;
   return KAFKA_OFFICIAL_IMAGE;
 }
@@ -216,7 +227,7 @@ function externalBroker(list: string): KafkaBroker {
 }
 
 async function removeByName(name: string): Promise<void> {
-  const client = await getContainerRuntimeClient();
+  const client = await runtime();
   await client.container.dockerode
     .getContainer(name)
     .remove({ force: true, v: true })
@@ -231,7 +242,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
   const startupTimeoutMs = opts.startupTimeoutMs ?? 120_000;
   const deadline = Date.now() + startupTimeoutMs;
   const image = await resolveKafkaImage(opts.image);
-  const client = await getContainerRuntimeClient();
+  const client = await runtime();
   const advertisedHost = advertisedHostFor(client.info.containerRuntime.host);
   const showLogs = opts.logs ?? process.env.KAFKA_LOGS === '1';
 
