@@ -124,12 +124,17 @@ describe('tracefs source on the running kernel (uprobe stand-in for smmu_evtq_ev
   });
   after(() => cleanup());
 
-  for (const reader of ['raw', 'text'] as const) {
-    it(`reads every emitted record exactly through ${reader === 'raw' ? 'trace_pipe_raw' : 'trace_pipe'}`, {
+  const exactCases = [
+    { reader: 'raw', label: 'trace_pipe_raw' },
+    { reader: 'text', label: 'trace_pipe' },
+    { reader: 'raw', label: 'trace_pipe_raw with 64 KiB sub-buffers', subbufSizeKb: 64 },
+  ] as const;
+  for (const { reader, label, ...extra } of exactCases) {
+    it(`reads every emitted record exactly through ${label}`, {
       timeout: 60_000,
     }, async () => {
       const n = 5000;
-      const { source, warnings } = newSource(reader, { reader });
+      const { source, warnings } = newSource(reader, { reader, ...extra });
       await source.open();
       const path = source.instancePath;
       assert.ok(path && existsSync(path));

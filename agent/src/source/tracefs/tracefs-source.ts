@@ -142,6 +142,16 @@ export class TracefsSource implements EventSource {
     const root = this.mount.path;
     if (this.mount.mountedByUs) this.log.info(`mounted tracefs at ${root}`);
     const chosen = this.chooseEvents(root);
+    // Decoders first: a format that does not fit fails before anything is created.
+    this.targets = chosen.map(({ event, family }) => {
+      const format = readEventFormat(root, event);
+      return {
+        event,
+        typeId: format.id,
+        decoder: family.create(format, event),
+        staging: new EventStaging(event),
+      };
+    });
 
     const available = readAttr(`${root}/trace_clock`);
     const clockName = /(^|[\s[])mono([\s\]]|$)/.test(available) ? 'mono' : 'local';
@@ -162,15 +172,6 @@ export class TracefsSource implements EventSource {
         `recovered tracefs instance ${this.instance.path}: reading what it kept while no agent ran`,
       );
     }
-    this.targets = chosen.map(({ event, family }) => {
-      const format = readEventFormat(root, event);
-      return {
-        event,
-        typeId: format.id,
-        decoder: family.create(format, event),
-        staging: new EventStaging(event),
-      };
-    });
     this.instance.enableOnly(this.targets.map((t) => t.event));
 
     this.clock = measureMonoToWall();
