@@ -14,6 +14,7 @@ import { formatTraceLine } from './smmu/format';
 import { type ModelConfigInput, SmmuModelSource } from './source/model';
 import type { EventSource } from './source/source';
 import { MemorySpool } from './spool/memory-spool';
+import { agentCredentials } from './transport/credentials';
 
 const specs = {
   source: { type: 'string', default: 'model', choices: ['model'], help: 'where events come from' },
@@ -54,6 +55,30 @@ const specs = {
     default: 64 << 20,
     min: 1024,
     help: 'unacknowledged bytes kept before the oldest batches are dropped (and reported lost)',
+  },
+  tlsCa: { type: 'string', default: '', help: 'PEM CA of the collector certificate (enables TLS)' },
+  tlsCert: {
+    type: 'string',
+    default: '',
+    help: 'PEM client certificate for mutual TLS (its CN/DNS name must be --host)',
+  },
+  tlsKey: { type: 'string', default: '', help: 'PEM client private key' },
+  tokenFile: {
+    type: 'string',
+    default: '',
+    help: "file with this agent's bearer token (alternative to mutual TLS)",
+  },
+  compression: {
+    type: 'string',
+    default: 'gzip',
+    choices: ['gzip', 'none'],
+    help: 'batch compression on the wire',
+  },
+  ackTimeoutMs: {
+    type: 'number',
+    default: 30_000,
+    min: 0,
+    help: 'reopen the stream when a batch waits this long for its ack (0: never)',
   },
   window: { type: 'number', default: 32, min: 1, help: 'most unacknowledged batches in flight' },
   drainTimeoutMs: {
@@ -150,7 +175,15 @@ runMain(
       {
         identity,
         batch: { maxEvents: o.batchMaxEvents, maxDelayMs: o.batchMaxDelayMs },
-        transport: { addresses: o.collector, window: o.window, backoffMinMs: 100, backoffMaxMs: 10_000 },
+        transport: {
+          addresses: o.collector,
+          window: o.window,
+          backoffMinMs: 100,
+          backoffMaxMs: 10_000,
+          gzip: o.compression === 'gzip',
+          ackTimeoutMs: o.ackTimeoutMs,
+          ...agentCredentials(o),
+        },
         drainTimeoutMs: o.drainTimeoutMs,
       },
       source,

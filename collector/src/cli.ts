@@ -36,6 +36,24 @@ const specs = {
     min: 1,
     help: 'most events accepted in one batch',
   },
+  maxBatchesPerSecond: {
+    type: 'number',
+    default: d.maxBatchesPerSecond,
+    min: 0,
+    help: 'sustained batches/s per host before reading pauses (0: unlimited)',
+  },
+  tlsCert: { type: 'string', default: '', help: 'PEM server certificate (enables TLS)' },
+  tlsKey: { type: 'string', default: '', help: 'PEM server private key' },
+  tlsClientCa: {
+    type: 'string',
+    default: '',
+    help: "PEM CA of agent certificates: requires mutual TLS; a certificate's CN/DNS names are the hosts it may report for",
+  },
+  tokensFile: {
+    type: 'string',
+    default: '',
+    help: 'JSON file {"<token>": "<host>"}: agents authenticate with "authorization: Bearer <token>"',
+  },
 } as const;
 
 runMain(
@@ -58,6 +76,8 @@ runMain(
         topicReplication: o.topicReplication,
         maxMessageBytes: o.maxMessageBytes,
         maxEventsPerBatch: o.maxEventsPerBatch,
+        maxBatchesPerSecond: o.maxBatchesPerSecond,
+        auth: { tlsCert: o.tlsCert, tlsKey: o.tlsKey, tlsClientCa: o.tlsClientCa, tokensFile: o.tokensFile },
       },
       log,
     );

@@ -1,9 +1,10 @@
 // The collector daemon: gRPC ingest -> Kafka publish, plus health and metrics over HTTP.
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import { Kafka, logLevel } from 'kafkajs';
 import { startHttp } from '../../agent/src/runtime/http';
 import type { Logger } from '../../agent/src/runtime/log';
 import { ingestService } from '../../proto/ingest-service';
+import { type AuthConfig, Authenticator } from './auth';
 import { ingestHandler } from './ingest';
 import { collectorMetrics } from './metrics';
 import { BatchPublisher } from './publish';
@@ -20,7 +21,10 @@ export interface CollectorConfig {
   topicReplication: number;
   maxMessageBytes: number;
   maxEventsPerBatch: number;
+  /** Sustained batches per second per host; 0: unlimited. */
+  maxBatchesPerSecond: number;
   clientId: string;
+  auth: AuthConfig;
 }
 
 export const defaultCollectorConfig: CollectorConfig = {
@@ -32,13 +36,16 @@ export const defaultCollectorConfig: CollectorConfig = {
   topicReplication: 1,
   maxMessageBytes: 4 << 20,
   maxEventsPerBatch: 65536,
+  maxBatchesPerSecond: 200,
   clientId: 'smmu-collector',
+  auth: { tlsCert: '', tlsKey: '', tlsClientCa: '', tokensFile: '' },
 };
 
 export class Collector {
   readonly metrics = collectorMetrics();
   private server: Server;
   private publisher: BatchPublisher;
+  private auth: Authenticator;
   private kafka: Kafka;
   private http: Awaited<ReturnType<typeof startHttp>> | undefined;
   private ready = false;
@@ -50,6 +57,7 @@ export class Collector {
     private readonly config: CollectorConfig,
     private readonly log: Logger,
   ) {
+    this.auth = new Authenticator(config.auth);
     this.server = new Server({
       'grpc.max_receive_message_length': config.maxMessageBytes,
       'grpc.keepalive_permit_without_calls': 1,
@@ -79,18 +87,25 @@ export class Collector {
     this.server.addService(ingestService, {
       stream: ingestHandler(
         this.publisher,
-        { maxEventsPerBatch: c.maxEventsPerBatch, maxPendingPerStream: 64 },
+        this.auth,
+        {
+          maxEventsPerBatch: c.maxEventsPerBatch,
+          maxPendingPerStream: 64,
+          maxBatchesPerSecond: c.maxBatchesPerSecond,
+        },
         this.metrics,
         this.log,
       ),
     });
     const port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(c.listen, ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(err) : resolve(p),
-      ),
+      this.server.bindAsync(c.listen, this.auth.credentials(), (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.address = `${c.listen.slice(0, c.listen.lastIndexOf(':'))}:${port}`;
     this.ready = true;
+    if (this.auth.open)
+      this.log.warn(
+        'no client authentication configured (--tls-client-ca or --tokens-file): any agent may report for any host',
+      );
     this.log.info(
       { grpc: this.address, http: this.httpAddress, topic: c.rawTopic, brokers: c.brokers },
       'collector ready',

@@ -1,98 +1,150 @@
-// Collector stage 1: the Ingest gRPC service. Each stream belongs to one agent host: every
-// batch is decoded and checked (a malformed one ends the stream with INVALID_ARGUMENT and is
-// counted; other streams go on), published, and acknowledged only once Kafka has it. When
-// Kafka fails, the stream ends with UNAVAILABLE so the agent keeps the batch spooled and
-// retries: nothing is acknowledged that is not durably stored.
+// Collector stage 1: the Ingest gRPC service. A stream is authenticated when it opens; each
+// batch is decoded and checked (malformed: INVALID_ARGUMENT; host not allowed for the stream's
+// identity: PERMISSION_DENIED; both counted and logged, other streams go on), published, and
+// acknowledged only once Kafka has it. When Kafka fails the stream ends with UNAVAILABLE, so
+// the agent keeps the batch spooled and retries: nothing is acknowledged that is not stored.
+// Reading from a stream pauses (HTTP/2 flow control then holds the agent back) while too many
+// of its publishes are pending, while its host is over its batch rate, or while the agent does
+// not read its acks, so no agent can make the collector buffer without bound.
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
 import type { Logger } from '../../agent/src/runtime/log';
-import { BatchDecodeError, decodeBatch } from '../../proto/batch-codec';
+import { type Batch, BatchDecodeError, decodeBatch } from '../../proto/batch-codec';
+import { AuthError, type Authenticator, checkHost, type Identity } from './auth';
 import type { CollectorMetrics } from './metrics';
 import type { BatchPublisher } from './publish';
+import { RateLimiter } from './rate-limit';
 
 export interface IngestLimits {
   /** Most events in one batch. */
   maxEventsPerBatch: number;
   /** Most publishes in progress per stream before reading from it pauses. */
   maxPendingPerStream: number;
+  /** Sustained batches per second per host (bursts of one second's worth allowed); 0: no limit. */
+  maxBatchesPerSecond: number;
 }
 
 type Call = ServerDuplexStream<Buffer, { sequence: number }>;
 
+/** Pauses a call while any reason holds, resumes when none does. */
+class Valve {
+  private reasons = new Set<string>();
+  constructor(private readonly call: Call) {}
+  hold(reason: string): void {
+    if (this.reasons.size === 0) this.call.pause();
+    this.reasons.add(reason);
+  }
+  release(reason: string): void {
+    if (this.reasons.delete(reason) && this.reasons.size === 0) this.call.resume();
+  }
+}
+
 export function ingestHandler(
   publisher: BatchPublisher,
+  auth: Authenticator,
   limits: IngestLimits,
   metrics: CollectorMetrics,
   log: Logger,
 ) {
+  const rates = new RateLimiter(limits.maxBatchesPerSecond);
   return (call: Call): void => {
     const peer = call.getPeer();
-    let host: string | undefined;
-    let pending = 0;
+    let identity: Identity;
     let ended = false;
-    let clientDone = false;
-    metrics.streams.inc();
-    const fail = (code: status, details: string) => {
+    const fail = (code: status, details: string, reason: string) => {
+      metrics.rejected.inc({ reason });
+      log.warn({ peer, reason, details }, 'ending agent stream');
       if (ended) return;
       ended = true;
       call.emit('error', { code, details });
     };
+    try {
+      identity = auth.authenticate(call.metadata, call.getAuthContext());
+    } catch (err) {
+      if (!(err instanceof AuthError)) throw err;
+      // Ending the stream before reading it: the agent's batches are never looked at.
+      fail(err.code, err.message, 'unauthenticated');
+      return;
+    }
+    let host: string | undefined;
+    let pending = 0;
+    let clientDone = false;
+    const valve = new Valve(call);
+    const finish = () => {
+      if (clientDone && pending === 0 && !ended) {
+        ended = true;
+        call.end();
+      }
+    };
+    metrics.streams.inc();
+    call.on('close', () => metrics.streams.dec());
+    call.on('error', () => {
+      ended = true;
+    });
+    call.on('end', () => {
+      // The agent half-closed: answer what is still being published, then close.
+      clientDone = true;
+      finish();
+    });
+
+    const accept = (bytes: Buffer): Batch | undefined => {
+      try {
+        const batch = decodeBatch(bytes, { maxEvents: limits.maxEventsPerBatch });
+        checkHost(identity, batch.host);
+        if (host !== undefined && host !== batch.host) {
+          throw new AuthError(
+            status.PERMISSION_DENIED,
+            `stream opened for host ${host} sent a batch for host ${batch.host}`,
+          );
+        }
+        host = batch.host;
+        return batch;
+      } catch (err) {
+        if (err instanceof BatchDecodeError)
+          fail(status.INVALID_ARGUMENT, `malformed batch: ${err.message}`, 'malformed');
+        else if (err instanceof AuthError) fail(err.code, err.message, 'permission_denied');
+        else throw err;
+        return undefined;
+      }
+    };
+
     call.on('data', (bytes: Buffer) => {
       if (ended) return;
       metrics.bytesReceived.inc(bytes.length);
-      let batch: ReturnType<typeof decodeBatch>;
-      try {
-        batch = decodeBatch(bytes, { maxEvents: limits.maxEventsPerBatch });
-      } catch (err) {
-        const why = err instanceof BatchDecodeError ? err.message : String(err);
-        metrics.rejected.inc({ reason: 'malformed' });
-        log.warn({ peer, host, reason: why }, 'rejected malformed batch');
-        fail(status.INVALID_ARGUMENT, `malformed batch: ${why}`);
-        return;
-      }
-      if (host === undefined) host = batch.host;
-      else if (host !== batch.host) {
-        metrics.rejected.inc({ reason: 'host_changed' });
-        fail(status.PERMISSION_DENIED, `stream opened for host ${host} sent a batch for host ${batch.host}`);
-        return;
-      }
+      const batch = accept(bytes);
+      if (!batch) return;
       metrics.batchesReceived.inc();
       metrics.eventsReceived.inc(batch.events.count);
-      pending++;
-      if (pending >= limits.maxPendingPerStream) call.pause();
+      const wait = rates.take(batch.host);
+      if (wait > 0) {
+        metrics.throttled.inc();
+        valve.hold('rate');
+        setTimeout(() => valve.release('rate'), wait);
+      }
+      if (++pending >= limits.maxPendingPerStream) valve.hold('pending');
       const started = performance.now();
       publisher
         .publish({ host: batch.host, agentId: batch.agentId, bytes })
         .then(() => {
           metrics.publishSeconds.observe((performance.now() - started) / 1000);
-          if (!ended) call.write({ sequence: batch.sequence });
+          if (ended) return;
+          if (!call.write({ sequence: batch.sequence })) {
+            // The agent is not reading its acks: stop reading its batches until it does.
+            valve.hold('acks');
+            call.once('drain', () => valve.release('acks'));
+          }
         })
         .catch((err: Error) => {
           metrics.kafkaErrors.inc();
           log.error(
             { host, sequence: batch.sequence, err: err.message },
-            'Kafka publish failed; asking the agent to retry',
+            'Kafka publish failed; the agent will retry',
           );
-          fail(status.UNAVAILABLE, `Kafka did not accept the batch: ${err.message}`);
+          fail(status.UNAVAILABLE, `Kafka did not accept the batch: ${err.message}`, 'kafka_unavailable');
         })
         .finally(() => {
-          pending--;
-          if (clientDone && pending === 0 && !ended) {
-            ended = true;
-            call.end();
-          } else if (pending < limits.maxPendingPerStream && !ended) call.resume();
+          if (--pending < limits.maxPendingPerStream) valve.release('pending');
+          finish();
         });
     });
-    call.on('end', () => {
-      // The agent half-closed: answer what is still being published, then close.
-      clientDone = true;
-      if (pending === 0 && !ended) {
-        ended = true;
-        call.end();
-      }
-    });
-    call.on('error', () => {
-      ended = true;
-    });
-    call.on('close', () => metrics.streams.dec());
   };
 }

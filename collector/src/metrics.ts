@@ -29,6 +29,11 @@ export function collectorMetrics() {
       labelNames: ['reason'],
       registers: r,
     }),
+    throttled: new Counter({
+      name: 'smmu_collector_throttled_batches_total',
+      help: 'Batches after which reading paused to hold a host to its batch rate',
+      registers: r,
+    }),
     kafkaErrors: new Counter({
       name: 'smmu_collector_kafka_errors_total',
       help: 'Failed Kafka publishes',

@@ -26,6 +26,10 @@ export interface IngestClientOptions {
   credentials?: ChannelCredentials;
   /** Per-call metadata (e.g. an authorization token). */
   metadata?: Record<string, string>;
+  /** Compress batches on the wire with gzip. */
+  gzip?: boolean;
+  /** A stream whose oldest in-flight batch waits longer than this for its ack is reopened. */
+  ackTimeoutMs?: number;
   logger: Logger;
   /** Called per acknowledged batch with its round-trip time. */
   onAck?: (latencyMs: number) => void;
@@ -54,6 +58,7 @@ export class IngestClient {
   private retryTimer: NodeJS.Timeout | undefined;
   private waiters: Array<() => void> = [];
   private writable = true;
+  private ackWatch: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly opts: IngestClientOptions,
@@ -68,13 +73,31 @@ export class IngestClient {
           'grpc.keepalive_timeout_ms': 10_000,
           'grpc.keepalive_permit_without_calls': 1,
           'grpc.max_receive_message_length': 4 << 20,
+          ...(opts.gzip ? { 'grpc.default_compression_algorithm': 2 } : {}),
         }),
     );
     this.backoff = opts.backoffMinMs;
     spool.onAppend(() => this.pump());
   }
 
+  /** Reopens a stream whose collector holds a batch too long without an answer. */
+  private watchAcks(): void {
+    const limit = this.opts.ackTimeoutMs;
+    if (!limit || this.ackWatch) return;
+    this.ackWatch = setInterval(
+      () => {
+        const oldest = this.inFlight.values().next();
+        if (this.stream && !oldest.done && performance.now() - oldest.value > limit) {
+          this.onBroken(this.stream, `no acknowledgement within ${limit} ms`);
+        }
+      },
+      Math.min(1000, limit / 2),
+    );
+    this.ackWatch.unref();
+  }
+
   start(): void {
+    this.watchAcks();
     this.connect();
   }
 
@@ -175,6 +198,7 @@ export class IngestClient {
   close(): void {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.ackWatch) clearInterval(this.ackWatch);
     const s = this.stream;
     this.stream = undefined;
     if (s) {
