@@ -80,6 +80,13 @@ const specs = {
     min: 0,
     help: 'reopen the stream when a batch waits this long for its ack (0: never)',
   },
+  backoffMinMs: {
+    type: 'number',
+    default: 100,
+    min: 1,
+    help: 'first reconnect delay; doubles per failure (with jitter)',
+  },
+  backoffMaxMs: { type: 'number', default: 10_000, min: 1, help: 'longest reconnect delay' },
   window: { type: 'number', default: 32, min: 1, help: 'most unacknowledged batches in flight' },
   drainTimeoutMs: {
     type: 'number',
@@ -178,8 +185,8 @@ runMain(
         transport: {
           addresses: o.collector,
           window: o.window,
-          backoffMinMs: 100,
-          backoffMaxMs: 10_000,
+          backoffMinMs: o.backoffMinMs,
+          backoffMaxMs: o.backoffMaxMs,
           gzip: o.compression === 'gzip',
           ackTimeoutMs: o.ackTimeoutMs,
           ...agentCredentials(o),

@@ -69,15 +69,29 @@ test('memory spool drops the oldest batches over budget and owes their events un
   });
   for (let seq = 1; seq <= 4; seq++) await s.append(entry(seq, seq * 10));
   assert.equal(s.epoch, 5);
-  assert.deepEqual(s.pending().map((e) => e.sequence), [3, 4]);
+  assert.deepEqual(
+    s.pending().map((e) => e.sequence),
+    [3, 4],
+  );
   assert.equal(s.droppedUnreported(), 30);
   assert.equal(s.sourceOffset(), 400);
   s.ack(3);
   s.ack(3);
-  assert.deepEqual(s.pending().map((e) => e.sequence), [4]);
+  assert.deepEqual(
+    s.pending().map((e) => e.sequence),
+    [4],
+  );
   assert.equal(s.bytes(), 100);
   await s.append(entry(5, 1, 30));
   assert.equal(s.droppedUnreported(), 0);
+  // A dropped batch that carried a loss report owes that report again.
+  const t = new MemorySpool(150, 1);
+  await t.append(entry(1, 10));
+  await t.append(entry(2, 20)); // drops 1
+  await t.append(entry(3, 5, 10)); // reports 10, drops 2
+  assert.equal(t.droppedUnreported(), 20);
+  await t.append(entry(4, 1, 20)); // drops 3 (5 events + its report of 10)
+  assert.equal(t.droppedUnreported(), 15);
   await assert.rejects(s.append(entry(9, 1)), /expected sequence 6, got 9/);
   await assert.rejects(s.append(entry(6, 1, 1)), /reports 1 dropped events, only 0 unreported/);
 });

@@ -32,7 +32,8 @@ export class MemorySpool implements Spool {
 
   async append(e: SpoolEntry): Promise<void> {
     if (e.sequence !== this.next) throw new Error(`spool expected sequence ${this.next}, got ${e.sequence}`);
-    if (e.reportsDropped > this.dropped) throw new Error(`batch reports ${e.reportsDropped} dropped events, only ${this.dropped} unreported`);
+    if (e.reportsDropped > this.dropped)
+      throw new Error(`batch reports ${e.reportsDropped} dropped events, only ${this.dropped} unreported`);
     this.next++;
     this.offset = e.sourceOffset;
     this.dropped -= e.reportsDropped;
@@ -43,7 +44,8 @@ export class MemorySpool implements Spool {
       if (this.held <= this.budgetBytes || seq === e.sequence) break;
       this.entries.delete(seq);
       this.held -= old.bytes.length;
-      this.dropped += old.events;
+      // Its events are lost, and so is its report of earlier losses: both are owed again.
+      this.dropped += old.events + old.reportsDropped;
     }
     for (const cb of this.listeners) cb();
   }

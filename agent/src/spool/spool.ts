@@ -28,7 +28,10 @@ export interface Spool {
   nextSequence(): number;
   /** sourceOffset of the last appended batch, 0 when none. */
   sourceOffset(): number;
-  /** Events in batches dropped for lack of space and not yet reported by an appended batch. */
+  /**
+   * Events in batches dropped for lack of space and not yet reported by an appended batch. A
+   * dropped batch adds its own events and the drops it was reporting (that report is gone too).
+   */
   droppedUnreported(): number;
   /** Stores a batch; may drop the oldest unacknowledged ones to stay within budget. */
   append(entry: SpoolEntry): Promise<void>;
