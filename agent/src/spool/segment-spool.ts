@@ -14,10 +14,11 @@
 // so a batch acknowledged just before a crash, in order or not, may be sent again (at-least-once).
 // Drops are per batch, oldest first, exactly as MemorySpool. A segment file is deleted once every
 // batch in it is acknowledged or dropped (never the one being appended to, which keeps the last
-// record). Besides the payload budget, the oldest batches are also dropped while the files would
-// exceed budgetBytes + segmentBytes + a 48-byte header per held batch (acknowledged records that
-// share a file with older unacknowledged ones count there), so disk use stays within that bound
-// (plus one record larger than a segment). With acknowledgements in order this never binds first.
+// record). Besides the payload budget, the oldest batches are also dropped while the segment
+// files exceed budgetBytes + segmentBytes, so disk use stays within that (plus the meta file, and
+// one record larger than a segment). Headers and acknowledged records that share a file with an
+// unacknowledged one count there: this binds first only when they add up to more than a segment
+// while the payloads are near the budget (with 4 KiB batches, headers are 1.2%).
 import { type FileHandle, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Logger, silentLogger } from '../runtime/log';
@@ -109,6 +110,7 @@ type Settings = Required<Omit<SegmentSpoolOptions, 'logger'>> & { logger: Logger
 
 export class SegmentSpool implements Spool {
   readonly epoch: number;
+  readonly dir: string;
   readonly stats: SegmentSpoolStats = {
     truncatedSegments: 0,
     truncatedBytes: 0,
@@ -153,6 +155,7 @@ export class SegmentSpool implements Spool {
     private readonly meta: SpoolMeta,
   ) {
     this.epoch = meta.epoch;
+    this.dir = o.dir;
     this.log = o.logger;
   }
 
@@ -468,7 +471,7 @@ export class SegmentSpool implements Spool {
     for (const b of this.live.values()) {
       if (b.sequence === newest) break;
       const overBudget = this.held > this.o.budgetBytes;
-      if (!overBudget && disk - RECORD_HEADER_BYTES * this.live.size <= diskLimit) break;
+      if (!overBudget && disk <= diskLimit) break;
       if (!overBudget) this.stats.droppedForDisk++;
       this.remove(b);
       // As MemorySpool: its events are owed, and so is the report of earlier drops it carried.
