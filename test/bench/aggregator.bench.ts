@@ -1,0 +1,146 @@
+// The aggregator's cost on one core: events/s of the accounting stage over decoded blocks
+// (totals, 10 s and 1 min windows, hot-page sketches, replay filter), events/s with the batch
+// decode in front of it, and the memory and checkpoint size of a state with 10,000 distinct
+// (host, device, process) series. Medians of 7 runs; `key: value` lines.
+
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { gzipSync } from 'node:zlib';
+import { evt0Lo, RECORD_BITS } from '../../agent/src/smmu/record';
+import { SmmuModel } from '../../agent/src/source/model';
+import { AccountState } from '../../collector/src/accounting/aggregate';
+import { decodeCheckpoint, encodeCheckpoint } from '../../collector/src/accounting/checkpoint';
+import { type Batch, decodeBatch, encodeBatch } from '../../proto/batch-codec';
+import { EventBlockBuilder } from '../../proto/event-block';
+import { type LossReason, SourceKind } from '../../proto/index';
+import { median, rate, report } from './bench-util';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+const BATCH = Number(process.env.BENCH_BATCH_EVENTS ?? 4096);
+const HOSTS = 8;
+const opts = { collectWindows: true, windowGraceNs: 0, pageShift: 12, sketchSlots: 64 };
+
+function asBatch(host: string, seq: number, events: Batch['events']): Batch {
+  return {
+    host,
+    agentId: `${host}-agent`,
+    epoch: 1,
+    sequence: seq,
+    sourceKind: SourceKind.SOURCE_KIND_MODEL,
+    sourceEvent: 'model:smmu_evtq_event',
+    lost: new Map<LossReason, number>(),
+    events,
+    createdUnixNs: 1_700_000_000_000_000_000n,
+  };
+}
+
+// The model's default workload (2 SMMUs x 4 devices, 8 processes, stalls, bursts, churn) on
+// HOSTS hosts, at the model's default simulated 1 M events/s.
+const batches: Batch[] = [];
+for (let h = 0; h < HOSTS; h++) {
+  const m = new SmmuModel({ seed: h + 1, rate: 0 });
+  for (let i = 0; i < 8; i++) batches.push(asBatch(`node-${h}`, i + 1, m.generate(BATCH)));
+}
+const events = batches.reduce((s, b) => s + b.events.count, 0);
+const encoded = batches.map(encodeBatch);
+
+report('batch_events', BATCH);
+report('hosts', HOSTS);
+report(
+  'aggregate_events_per_s',
+  median(7, () => {
+    const st = new AccountState(opts);
+    return rate(events, () => {
+      for (const b of batches) st.add(b);
+      st.drainClosed();
+    });
+  }),
+);
+report(
+  'decode_and_aggregate_events_per_s',
+  median(7, () => {
+    const st = new AccountState(opts);
+    return rate(events, () => {
+      for (const e of encoded) st.add(decodeBatch(e));
+      st.drainClosed();
+    });
+  }),
+);
+report(
+  'replayed_batch_drop_per_s',
+  median(7, () => {
+    const st = new AccountState(opts);
+    for (const b of batches) st.add(b);
+    const n = batches.length * 50;
+    return rate(n, () => {
+      for (let k = 0; k < 50; k++) for (const b of batches) st.add(b);
+    });
+  }),
+);
+
+// 10,000 series: 100 hosts x (2 SMMUs x 5 devices) x 10 processes, 20 events each in every
+// (device, process) run, spread over 2 minutes of event time, faults on distinct pages.
+const SERIES_HOSTS = 100;
+const DEVICES = 10;
+const PROCS = 10;
+function seriesBatches(): Batch[] {
+  const out: Batch[] = [];
+  const t0 = 1_700_000_000_000_000_000n;
+  for (let h = 0; h < SERIES_HOSTS; h++) {
+    const b = new EventBlockBuilder(DEVICES * PROCS * 20);
+    const smmus = [b.smmuId('arm-smmu-v3.0.auto'), b.smmuId('arm-smmu-v3.1.auto')];
+    let page = 0x100000 * (h + 1);
+    for (let d = 0; d < DEVICES; d++) {
+      for (let p = 0; p < PROCS; p++) {
+        for (let k = 0; k < 20; k++) {
+          const ts = t0 + BigInt(Math.floor(((d * PROCS + p) * 20 + k) * 6e7));
+          const w = b.append(ts, smmus[d % 2]);
+          const words = b.wordArray;
+          words[w] = evt0Lo([0x10, 0x12, 0x13][k % 3], true, 1 + p);
+          words[w + 1] = 0x100 + d;
+          words[w + 2] = k % 2 ? RECORD_BITS.STALL : 0;
+          words[w + 4] = (page++ * 4096) >>> 0;
+          words[w + 5] = 0xffff;
+        }
+      }
+    }
+    out.push(asBatch(`host-${String(h).padStart(3, '0')}`, 1, b.finish()));
+  }
+  return out;
+}
+const sb = seriesBatches();
+gc();
+const heap0 = process.memoryUsage().heapUsed;
+const big = new AccountState(opts);
+for (const b of sb) big.add(b);
+big.drainClosed();
+gc();
+const mem = process.memoryUsage();
+report('series', big.seriesCount);
+report('series_state_heap_mb', (mem.heapUsed - heap0) / 2 ** 20, 1);
+report('series_state_heap_bytes_per_series', (mem.heapUsed - heap0) / big.seriesCount);
+report('rss_mb', mem.rss / 2 ** 20, 1);
+report('heap_used_mb', mem.heapUsed / 2 ** 20, 1);
+let ckpt: Uint8Array = new Uint8Array(0);
+report(
+  'checkpoint_encode_ms',
+  median(7, () => {
+    const t = process.hrtime.bigint();
+    ckpt = encodeCheckpoint(big.toCheckpoint());
+    return Number(process.hrtime.bigint() - t) / 1e6;
+  }),
+  1,
+);
+report('checkpoint_bytes', ckpt.length);
+report('checkpoint_gzip_bytes', gzipSync(ckpt, { level: 1 }).length);
+report(
+  'checkpoint_restore_ms',
+  median(7, () => {
+    const t = process.hrtime.bigint();
+    AccountState.fromCheckpoint(decodeCheckpoint(ckpt), opts);
+    return Number(process.hrtime.bigint() - t) / 1e6;
+  }),
+  1,
+);
