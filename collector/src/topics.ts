@@ -1,5 +1,12 @@
 // Creates the project's Kafka topics when missing, with explicit configuration, and says
 // clearly what to do when it may not.
+//
+// | topic (default name)       | written by  | key                         | cleanup        | retention |
+// |----------------------------|-------------|-----------------------------|----------------|-----------|
+// | smmu-fleet.batches.v1      | collector   | host                        | delete         | 7 days    |
+// | smmu-fleet.windows.v1      | aggregator  | host/smmu/sid/ssid or host  | delete         | 7 days    |
+// | smmu-fleet.totals.v1       | aggregator  | host/smmu/sid/ssid or host  | compact        | forever   |
+// | smmu-fleet.checkpoints.v1  | aggregator  | group/raw topic/partition   | compact        | forever   |
 import type { Kafka } from 'kafkajs';
 
 export interface TopicSpec {
@@ -9,6 +16,8 @@ export interface TopicSpec {
   configEntries?: Array<{ name: string; value: string }>;
 }
 
+const DAY_MS = 24 * 3600 * 1000;
+
 /** The raw-batches topic: one message per agent batch, keyed by host, kept for a week. */
 export function rawTopic(topic: string, partitions: number, replication: number): TopicSpec {
   return {
@@ -16,11 +25,90 @@ export function rawTopic(topic: string, partitions: number, replication: number)
     numPartitions: partitions,
     replicationFactor: replication,
     configEntries: [
-      { name: 'retention.ms', value: String(7 * 24 * 3600 * 1000) },
+      { name: 'retention.ms', value: String(7 * DAY_MS) },
       { name: 'cleanup.policy', value: 'delete' },
       { name: 'max.message.bytes', value: String(8 << 20) },
     ],
   };
+}
+
+/**
+ * Closed tumbling windows (smmu.accounting.v1.WindowRecord), keyed by series or host, kept for
+ * `retentionMs` (default a week). Records are small; a day of a 10,000-series fleet with a
+ * window every 10 s is about 86,400 / 10 x 10,000 x 60 bytes = 5 GB at most (only series with
+ * events in a window get a record).
+ */
+export function windowsTopic(
+  topic: string,
+  partitions: number,
+  replication: number,
+  retentionMs = 7 * DAY_MS,
+): TopicSpec {
+  return {
+    topic,
+    numPartitions: partitions,
+    replicationFactor: replication,
+    configEntries: [
+      { name: 'retention.ms', value: String(retentionMs) },
+      { name: 'cleanup.policy', value: 'delete' },
+      { name: 'max.message.bytes', value: String(1 << 20) },
+    ],
+  };
+}
+
+/**
+ * Cumulative totals (smmu.accounting.v1.TotalsRecord), compacted: the latest value per series or
+ * host is kept forever. Segments roll hourly and are compacted once 10% of the log is
+ * superseded, so a reader of the whole topic reads little more than one value per key; a
+ * deleted key (empty value) disappears after a day.
+ */
+export function totalsTopic(topic: string, partitions: number, replication: number): TopicSpec {
+  return {
+    topic,
+    numPartitions: partitions,
+    replicationFactor: replication,
+    configEntries: [
+      { name: 'cleanup.policy', value: 'compact' },
+      { name: 'segment.ms', value: String(3600 * 1000) },
+      { name: 'min.cleanable.dirty.ratio', value: '0.1' },
+      { name: 'delete.retention.ms', value: String(DAY_MS) },
+      { name: 'max.message.bytes', value: String(1 << 20) },
+    ],
+  };
+}
+
+/**
+ * Aggregator checkpoints (smmu.accounting.v1.PartitionCheckpoint), compacted: the latest
+ * state per (group, raw topic, partition). One partition is plenty (a few messages per second);
+ * messages hold a partition's whole state (gzip-compressed), hence the 64 MiB limit.
+ */
+export function checkpointTopic(topic: string, replication: number): TopicSpec {
+  return {
+    topic,
+    numPartitions: 1,
+    replicationFactor: replication,
+    configEntries: [
+      { name: 'cleanup.policy', value: 'compact' },
+      { name: 'segment.ms', value: String(3600 * 1000) },
+      { name: 'min.cleanable.dirty.ratio', value: '0.1' },
+      { name: 'delete.retention.ms', value: String(DAY_MS) },
+      { name: 'max.message.bytes', value: String(64 << 20) },
+    ],
+  };
+}
+
+function authorizationError(err: unknown, what: string, topics: string[]): Error | undefined {
+  const e = err as Error & { type?: string };
+  if (
+    e.type === 'TOPIC_AUTHORIZATION_FAILED' ||
+    e.type === 'CLUSTER_AUTHORIZATION_FAILED' ||
+    e.type === 'POLICY_VIOLATION'
+  ) {
+    return new Error(
+      `not allowed to ${what} Kafka topics ${topics.join(', ')} (${e.type}): create them beforehand with the configuration in collector/src/topics.ts, or grant CREATE/DESCRIBE_CONFIGS on the cluster`,
+    );
+  }
+  return undefined;
 }
 
 export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<void> {
@@ -30,15 +118,57 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<vo
     const existing = new Set(await admin.listTopics());
     const missing = specs.filter((s) => !existing.has(s.topic));
     if (missing.length === 0) return;
+    // false (not an error) when another process created them in the meantime.
     await admin.createTopics({ topics: missing, waitForLeaders: true });
   } catch (err) {
-    const e = err as Error & { type?: string };
-    if (e.type === 'TOPIC_AUTHORIZATION_FAILED' || e.type === 'CLUSTER_AUTHORIZATION_FAILED') {
-      throw new Error(
-        `not allowed to create Kafka topics ${specs.map((s) => s.topic).join(', ')} (${e.type}): create them beforehand or grant CREATE on the cluster`,
-      );
+    throw (
+      authorizationError(
+        err,
+        'create',
+        specs.map((s) => s.topic),
+      ) ?? err
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Checks that existing topics have the configuration values that correctness depends on
+ * (e.g. cleanup.policy=compact for the checkpoint topic). Throws naming the topic, the setting,
+ * what it is and what it must be.
+ */
+export async function verifyTopicConfig(
+  kafka: Kafka,
+  required: Array<{ topic: string; name: string; value: string }>,
+): Promise<void> {
+  if (required.length === 0) return;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const topics = [...new Set(required.map((r) => r.topic))];
+    const res = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: topics.map((name) => ({ type: 2 /* TOPIC */, name })),
+    });
+    for (const r of required) {
+      const entry = res.resources
+        .find((x) => x.resourceName === r.topic)
+        ?.configEntries.find((c) => c.configName === r.name);
+      if (entry?.configValue !== r.value) {
+        throw new Error(
+          `Kafka topic ${r.topic} has ${r.name}=${entry?.configValue ?? '(unset)'}, must be ${r.value}: change it (kafka-configs --alter --entity-type topics --entity-name ${r.topic} --add-config ${r.name}=${r.value}) or use another topic`,
+        );
+      }
     }
-    throw err;
+  } catch (err) {
+    throw (
+      authorizationError(
+        err,
+        'describe',
+        required.map((r) => r.topic),
+      ) ?? err
+    );
   } finally {
     await admin.disconnect();
   }
