@@ -229,6 +229,7 @@ runMain(
       const drained = await stop();
       process.exit(pipeline.failure ? 1 : drained ? 0 : 3);
     });
-    return { stop: async () => void (await stop()) };
+    // Exit code 3: stopped, but some batches were not acknowledged (see the log).
+    return { stop: async () => ((await stop()) ? 0 : 3) };
   },
 );

@@ -53,6 +53,16 @@ async function main(): Promise<void> {
     ['--listen', `127.0.0.1:${grpcPort}`, '--http-listen', '127.0.0.1:0', '--kafka-brokers', brokers.join(','), '--raw-topic', topic],
     'collector',
   );
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('collector not ready within 60 s')), 60_000);
+    collector.stderr?.on('data', (d: Buffer) => {
+      if (d.toString().includes('collector ready')) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    collector.once('exit', (code) => reject(new Error(`collector exited with code ${code}`)));
+  });
   const n = Number(args.agents);
   for (let i = 1; i <= n; i++) {
     const extra = i === n ? ['--prefault'] : [];
@@ -85,8 +95,10 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     clearInterval(timer);
+    const t0 = Date.now();
     process.stdout.write('\nstopping agents, collector and broker...\n');
-    const exited = (c: ChildProcess) => (c.exitCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r)));
+    const exited = (c: ChildProcess) =>
+      c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r));
     const agents = children.filter((c) => c !== collector);
     for (const c of agents) c.kill('SIGTERM');
     await Promise.race([Promise.all(agents.map(exited)), sleep(15_000)]);
@@ -95,7 +107,7 @@ async function main(): Promise<void> {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     await consumer.stop().catch(() => {});
     await broker?.stop();
-    process.stdout.write(`${formatFleetTable(totals, 30)}\nstopped.\n`);
+    process.stdout.write(`${formatFleetTable(totals, 30)}\nstopped in ${((Date.now() - t0) / 1000).toFixed(1)} s.\n`);
     process.exit(0);
   };
   process.on('SIGINT', stop);

@@ -5,7 +5,8 @@ import { createLogger, type Logger } from './log';
 import { helpText, OptionError, type Options, type Program, parseOptions, type Specs } from './options';
 
 export interface Daemon {
-  stop(): Promise<void>;
+  /** Stops gracefully; resolves to the exit code (default 0). */
+  stop(): Promise<number | undefined | void>;
 }
 
 export function runMain<T extends Specs>(
@@ -38,7 +39,7 @@ export function runMain<T extends Specs>(
         stopping = true;
         log.info({ signal: sig }, 'stopping');
         daemon.stop().then(
-          () => process.exit(0),
+          (code) => process.exit(code ?? 0),
           (err: Error) => {
             log.error({ err: err.message }, 'error while stopping');
             process.exit(1);
