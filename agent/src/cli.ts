@@ -7,17 +7,51 @@ import { resolveIdentity } from './identity';
 import { agentMetrics } from './metrics';
 import { AgentPipeline } from './pipeline';
 import { startHttp } from './runtime/http';
+import type { Logger } from './runtime/log';
 import { runMain } from './runtime/main';
 import type { Options } from './runtime/options';
 import { FaultCounters, formatTable } from './smmu/counters';
 import { formatTraceLine } from './smmu/format';
 import { type ModelConfigInput, SmmuModelSource } from './source/model';
 import type { EventSource } from './source/source';
+import { TracefsSource } from './source/tracefs';
 import { MemorySpool } from './spool/memory-spool';
 import { agentCredentials } from './transport/credentials';
 
 const specs = {
-  source: { type: 'string', default: 'model', choices: ['model'], help: 'where events come from' },
+  source: {
+    type: 'string',
+    default: 'model',
+    choices: ['model', 'tracefs'],
+    help: 'where events come from: the SMMU model, or the kernel tracing ring buffer',
+  },
+  tracefsEvents: {
+    type: 'list',
+    default: ['arm_smmu_v3:smmu_evtq_event'],
+    help: 'tracefs: events to read; when none exists, falls back to iommu:io_page_fault and intel_iommu:prq_report',
+  },
+  tracefsPath: {
+    type: 'string',
+    default: '',
+    help: 'tracefs: mount point (default: found, mounted if absent and permitted)',
+  },
+  tracefsInstance: {
+    type: 'string',
+    default: 'smmu-fleet',
+    help: "tracefs: name of the agent's own instance (instances/<name>)",
+  },
+  tracefsBufferKb: {
+    type: 'number',
+    default: 1024,
+    min: 4,
+    help: 'tracefs: per-CPU ring buffer size of the instance',
+  },
+  tracefsReader: {
+    type: 'string',
+    default: 'raw',
+    choices: ['raw', 'text'],
+    help: 'tracefs: per-CPU binary pages (trace_pipe_raw) or text (trace_pipe)',
+  },
   collector: {
     type: 'list',
     default: ['127.0.0.1:7070'],
@@ -135,15 +169,23 @@ function modelSource(o: Opts): SmmuModelSource {
   });
 }
 
-function openSource(o: Opts): EventSource {
-  return modelSource(o);
+function openSource(o: Opts, log: Logger): EventSource {
+  if (o.source === 'model') return modelSource(o);
+  return new TracefsSource({
+    events: o.tracefsEvents,
+    tracefsPath: o.tracefsPath || undefined,
+    instance: o.tracefsInstance,
+    bufferSizeKb: o.tracefsBufferKb,
+    reader: o.tracefsReader as 'raw' | 'text',
+    log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+  });
 }
 
 /** Prints decoded events, one line each, until the limit or Ctrl-C. */
-async function dump(o: Opts): Promise<void> {
-  const source = openSource(o);
+async function dump(o: Opts, log: Logger): Promise<void> {
+  const source = openSource(o, log);
   const abort = new AbortController();
-  process.once('SIGINT', () => abort.abort());
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => abort.abort());
   let printed = 0;
   for await (const chunk of source.read(abort.signal)) {
     const b = chunk.events;
@@ -168,11 +210,13 @@ runMain(
   async (o, positionals, log) => {
     const command = positionals[0] ?? 'run';
     if (command === 'dump') {
-      await dump(o);
+      await dump(o, log);
       return undefined;
     }
     if (command !== 'run') throw new Error(`unknown command "${command}": use run or dump`);
-    const source = openSource(o);
+    const source = openSource(o, log);
+    // Set-up errors (no tracefs, no permission, no such event) stop the agent here, with a hint.
+    if (source instanceof TracefsSource) await source.open();
     const identity = resolveIdentity(o);
     const metrics = agentMetrics();
     const counters = new FaultCounters(
