@@ -68,6 +68,7 @@ export function ingestHandler(
     let host: string | undefined;
     let pending = 0;
     let clientDone = false;
+    let awaitingDrain = false;
     const valve = new Valve(call);
     const finish = () => {
       if (clientDone && pending === 0 && !ended) {
@@ -127,10 +128,14 @@ export function ingestHandler(
         .then(() => {
           metrics.publishSeconds.observe((performance.now() - started) / 1000);
           if (ended) return;
-          if (!call.write({ sequence: batch.sequence })) {
+          if (!call.write({ sequence: batch.sequence }) && !awaitingDrain) {
             // The agent is not reading its acks: stop reading its batches until it does.
+            awaitingDrain = true;
             valve.hold('acks');
-            call.once('drain', () => valve.release('acks'));
+            call.once('drain', () => {
+              awaitingDrain = false;
+              valve.release('acks');
+            });
           }
         })
         .catch((err: Error) => {

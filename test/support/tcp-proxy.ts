@@ -6,6 +6,9 @@ export class TcpProxy {
   private sockets = new Set<Socket>();
   private open = true;
   port = 0;
+  /** Bytes forwarded towards the target (requests) and back (responses). */
+  bytesUp = 0;
+  bytesDown = 0;
 
   constructor(private readonly target: { host: string; port: number }) {
     this.server = createServer((client) => {
@@ -19,6 +22,12 @@ export class TcpProxy {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => {});
       }
+      client.on('data', (d: Buffer) => {
+        this.bytesUp += d.length;
+      });
+      upstream.on('data', (d: Buffer) => {
+        this.bytesDown += d.length;
+      });
       client.pipe(upstream).pipe(client);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
