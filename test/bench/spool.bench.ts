@@ -2,6 +2,7 @@
 // warm-up run), in a temporary directory on the default tmpdir's file system:
 //   append_<fsync>_per_s, append_<fsync>_MBps  4 KiB batches, each acknowledged after its append
 //                                              (steady state: files rotate and are deleted)
+//   append_always_full_per_s                   spool full, nothing acknowledged: each append drops one
 //   reopen_<N>MiB_ms                           open() of a spool holding N MiB of unacknowledged
 //                                              batches (every record read and CRC-checked)
 //   lazy_read_MBps                             reading those payloads back when sent (after reopen)
@@ -35,21 +36,26 @@ function payload(seq: number): Uint8Array {
   return b;
 }
 
-/** Appends/s of `n` batches, each acknowledged once appended. */
-async function appendRate(fsync: FsyncMode, n: number): Promise<number> {
+const batch = (seq: number, reportsDropped: number) => ({
+  sequence: seq,
+  bytes: payload(seq),
+  events: 100,
+  sourceOffset: seq * 100,
+  reportsDropped,
+});
+
+/** Appends/s of `n` batches, each acknowledged once appended unless `full` (then each drops one). */
+async function appendRate(fsync: FsyncMode, n: number, full = false): Promise<number> {
   const dir = freshDir();
-  const s = await SegmentSpool.open({ dir, budgetBytes: 256 << 20, fsync, fsyncIntervalMs: 200 });
+  const budgetBytes = full ? 64 * BATCH_BYTES : 256 << 20;
+  const segmentBytes = full ? 16 * BATCH_BYTES : undefined;
+  const s = await SegmentSpool.open({ dir, budgetBytes, segmentBytes, fsync, fsyncIntervalMs: 200 });
+  if (full) for (let i = 0; i < 64; i++) await s.append(batch(s.nextSequence(), 0));
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) {
     const seq = s.nextSequence();
-    await s.append({
-      sequence: seq,
-      bytes: payload(seq),
-      events: 100,
-      sourceOffset: seq * 100,
-      reportsDropped: 0,
-    });
-    s.ack(seq);
+    await s.append(batch(seq, s.droppedUnreported()));
+    if (!full) s.ack(seq);
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   await s.close();
@@ -67,18 +73,13 @@ async function main(): Promise<void> {
     report(`append_${mode}_per_s`, rate);
     report(`append_${mode}_MBps`, (rate * BATCH_BYTES) / 1e6, 1);
   }
+  // Spool full (collector away): every append also drops the oldest batch and persists that.
+  report('append_always_full_per_s', await median(() => appendRate('always', 1000, true)));
 
   const dir = freshDir();
   const batches = Math.floor((REOPEN_MIB << 20) / BATCH_BYTES);
   const w = await SegmentSpool.open({ dir, budgetBytes: (REOPEN_MIB + 1) << 20, fsync: 'never' });
-  for (let seq = 1; seq <= batches; seq++)
-    await w.append({
-      sequence: seq,
-      bytes: payload(seq),
-      events: 100,
-      sourceOffset: seq * 100,
-      reportsDropped: 0,
-    });
+  for (let seq = 1; seq <= batches; seq++) await w.append(batch(seq, 0));
   await w.close();
   const open = () => SegmentSpool.open({ dir, budgetBytes: (REOPEN_MIB + 1) << 20, fsync: 'never' });
   const reopenMs = await median(async () => {

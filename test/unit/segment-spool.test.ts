@@ -369,6 +369,26 @@ test('payloads read back from disk are checked', async () => {
   await s.close();
 });
 
+test('an append issued before the previous one resolved takes the next number and reports correctly', async () => {
+  const dir = tempDir();
+  const s = await open(dir, { budgetBytes: 150 });
+  await s.append(entry(1));
+  await s.append(entry(2)); // drops 1: 10 owed
+  const first = s.append(entry(3, 100, 30, 4));
+  assert.equal(s.nextSequence(), 4, 'numbered at once, as the pipeline reads it for the next batch');
+  assert.equal(s.droppedUnreported(), 6);
+  const second = s.append(entry(4, 100, 40, 6));
+  await assert.rejects(s.append(entry(4)), /expected sequence 5, got 4/);
+  await Promise.all([first, second]);
+  assert.deepEqual(seqs(s), [4]);
+  assert.equal(s.droppedUnreported(), 20 + 4 + 30, 'batches 2 and 3 dropped, with the report 3 carried');
+  await s.close();
+  const r = await open(dir, { budgetBytes: 150 });
+  assert.equal(r.droppedUnreported(), 54);
+  assert.equal(r.nextSequence(), 5);
+  await r.close();
+});
+
 test('invalid options are refused', async () => {
   await assert.rejects(open(tempDir(), { budgetBytes: 0 }), /budgetBytes/);
   await assert.rejects(open(tempDir(), { fsync: 'sometimes' as 'never' }), /fsync/);
