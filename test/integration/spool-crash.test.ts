@@ -95,6 +95,7 @@ test('segment spool survives kill -9 at random moments with exact accounting', a
     const copy = join(scratch, `copy-${run}`);
     cpSync(dir, copy, { recursive: true });
     const s = await openCrashSpool(copy, 60_000);
+    t.after(() => s.close());
     epoch ??= s.epoch;
     assert.equal(s.epoch, epoch, `${why}: epoch`);
     const newNext = s.nextSequence();
@@ -155,7 +156,6 @@ test('segment spool survives kill -9 at random moments with exact accounting', a
     pending = now;
     owed = s.droppedUnreported();
     next = newNext;
-    await s.close();
   }
 
   // Exact arithmetic over all runs: every batch is pending, acknowledged or dropped (one of them),
@@ -179,11 +179,11 @@ test('segment spool survives kill -9 at random moments with exact accounting', a
 
   // And the real directory, recovered once more, is where the last copy was.
   const final = await openCrashSpool(dir, 60_000);
+  t.after(() => final.close());
   assert.equal(final.nextSequence(), next);
   assert.equal(final.droppedUnreported(), owed);
   assert.deepEqual(
     final.pending().map((e) => e.sequence),
     [...pending.keys()],
   );
-  await final.close();
 });

@@ -15,10 +15,11 @@
 // Drops are per batch, oldest first, exactly as MemorySpool. A segment file is deleted once every
 // batch in it is acknowledged or dropped (never the one being appended to, which keeps the last
 // record). Besides the payload budget, the oldest batches are also dropped while the segment
-// files exceed budgetBytes + segmentBytes, so disk use stays within that (plus the meta file, and
-// one record larger than a segment). Headers and acknowledged records that share a file with an
-// unacknowledged one count there: this binds first only when they add up to more than a segment
-// while the payloads are near the budget (with 4 KiB batches, headers are 1.2%).
+// files would exceed budgetBytes + segmentBytes, and room is made before a record is written, so
+// disk use stays within that at every moment, a crash included (plus the meta file; a lone record
+// larger than the bound is still kept). Headers and acknowledged records that share a file with
+// an unacknowledged one count there: this binds before the payload budget only when they add up
+// to more than a segment while the payloads are near the budget (4 KiB batches: headers are 1.2%).
 import { type FileHandle, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Logger, silentLogger } from '../runtime/log';
@@ -402,7 +403,10 @@ export class SegmentSpool implements Spool {
     }).finally(() => this.closeFiles());
   }
 
-  /** Writes one record, then drops and deletes what the budget requires. */
+  /**
+   * Makes room first (drops, persisted, and deletion of files left with nothing), then writes one
+   * record: the files never exceed their bound, not even in the middle of an append.
+   */
   private async write(e: SpoolEntry, header: Buffer): Promise<void> {
     if (this.o.fsync !== 'always' && e.sequence > this.leaseThrough) {
       this.leaseThrough = e.sequence + LEASE - 1;
@@ -410,6 +414,8 @@ export class SegmentSpool implements Spool {
       await this.persistMeta();
     }
     const length = RECORD_HEADER_BYTES + e.bytes.length;
+    if (this.dropOldest(e.bytes.length, length)) await this.persistMeta();
+    await this.deleteDeadSegments();
     let seg = this.active;
     if (seg && seg.size > 0 && seg.size + length > this.o.segmentBytes) {
       await this.syncActive();
@@ -455,22 +461,25 @@ export class SegmentSpool implements Spool {
       old.cached = undefined;
     }
     this.version++;
-
-    if (this.dropOldest(b.sequence)) await this.persistMeta();
+    // A rotation may have left the previous file with nothing live: it goes now (the meta,
+    // written first, keeps the sequence and offset it held).
     await this.deleteDeadSegments();
     if (this.version !== this.persisted) this.armMetaFlush();
   }
 
-  /** MemorySpool's rule, plus the file bound; never drops `newest`. True if anything was dropped. */
-  private dropOldest(newest: number): boolean {
-    let disk = 0;
+  /**
+   * MemorySpool's rule (drop the oldest until the payloads, the coming one included, fit the
+   * budget) plus the file bound, for a record of `recordBytes` about to be written. True if
+   * anything was dropped.
+   */
+  private dropOldest(payloadBytes: number, recordBytes: number): boolean {
+    let disk = recordBytes;
     for (const s of this.segments) if (s.live > 0 || s === this.active) disk += s.size;
     const diskLimit = this.o.budgetBytes + this.o.segmentBytes;
     let batches = 0;
     let events = 0;
     for (const b of this.live.values()) {
-      if (b.sequence === newest) break;
-      const overBudget = this.held > this.o.budgetBytes;
+      const overBudget = this.held + payloadBytes > this.o.budgetBytes;
       if (!overBudget && disk <= diskLimit) break;
       if (!overBudget) this.stats.droppedForDisk++;
       this.remove(b);
