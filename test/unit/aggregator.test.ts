@@ -2,6 +2,8 @@
 // stall, window boundaries and closing, late events, replays, the hot-page sketch, prefault
 // advice, and checkpoint round trips that continue exactly where they stopped.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { faultKind, isStall, streamId, substreamId } from '../../agent/src/smmu/record';
 import { SmmuModel } from '../../agent/src/source/model';
@@ -9,9 +11,11 @@ import { AccountState, STRIDE, WIDTHS_NS } from '../../collector/src/accounting/
 import { decodeCheckpoint, encodeCheckpoint } from '../../collector/src/accounting/checkpoint';
 import { ReplayFilter } from '../../collector/src/accounting/dedup';
 import { adviseRanges, SpaceSaving } from '../../collector/src/accounting/hotpages';
+import { OPENAPI } from '../../collector/src/accounting/openapi';
 import type { Batch } from '../../proto/batch-codec';
 import { type EventBlock, EventBlockBuilder, timestampNs, WORDS_PER_RECORD } from '../../proto/event-block';
 import { LossReason, SourceKind } from '../../proto/index';
+import { repoRoot } from '../support/paths';
 
 const S = 1_000_000_000n;
 const T0 = 1_700_000_003n * S;
@@ -318,4 +322,9 @@ test('replay filter state survives a snapshot', () => {
     [false, true, false, true, false, true],
   );
   assert.equal(g.duplicates, 1 + 3);
+});
+
+test('openapi.json is the document the API serves', () => {
+  const file = join(repoRoot(), 'collector', 'src', 'accounting', 'openapi.json');
+  assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), JSON.parse(JSON.stringify(OPENAPI)));
 });

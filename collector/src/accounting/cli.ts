@@ -1,71 +1,353 @@
 #!/usr/bin/env node
-// smmu-fleet: fleet fault accounting from the raw-batches topic, printed as a table that
-// updates while batches arrive (`top`), or once as JSON when caught up (`totals`).
+// smmu-fleet: fleet IOMMU fault accounting.
+//
+//   aggregate   the aggregator daemon: raw batches -> windows and totals topics, HTTP JSON API
+//   top         vmstat-style table per process, sorted by fault rate, from the aggregator's API
+//               (--api-url), the totals topic, or (--source raw) straight from the raw topic
+//   advise      prefault advice from the aggregator's API
+//   totals      JSON totals counted straight from the raw topic, once it is drained
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
+import type { Logger } from '../../../agent/src/runtime/log';
 import { runMain } from '../../../agent/src/runtime/main';
+import type { Options } from '../../../agent/src/runtime/options';
 import { defaultCollectorConfig as d } from '../collector';
-import { FleetTotals } from './aggregate';
-import { BatchConsumer } from './consume';
-import { formatFleetTable } from './table';
+import { FleetTotals, type HostTotalsRow } from './aggregate';
+import { Aggregator, defaultAggregatorConfig as a } from './aggregator';
+import { BatchConsumer, TotalsTopicView } from './consume';
+import { fleetSummary, hostRowFromProto, type ProcessRow, processRows, seriesRowFromProto } from './query';
+import { type AdviceLike, formatAdvice, formatTop, type TopFrame, topRows } from './table';
 
 const specs = {
   kafkaBrokers: { type: 'list', default: d.brokers, help: 'Kafka bootstrap brokers' },
   rawTopic: { type: 'string', default: d.rawTopic, help: 'Kafka topic of raw agent batches' },
+  windowsTopic: {
+    type: 'string',
+    default: a.windowsTopic,
+    help: 'Kafka topic of closed windows (aggregate)',
+  },
+  totalsTopic: {
+    type: 'string',
+    default: a.totalsTopic,
+    help: 'compacted Kafka topic of totals (aggregate writes it, top --source topic reads it)',
+  },
+  checkpointTopic: {
+    type: 'string',
+    default: a.checkpointTopic,
+    help: 'compacted Kafka topic of the aggregator checkpoints',
+  },
   groupId: {
     type: 'string',
     default: '',
-    help: 'consumer group (default: a new one per run, reading from the oldest batch)',
+    help: `consumer group (aggregate: default ${a.groupId}; top --source raw and totals: a new one per run, reading from the oldest batch)`,
   },
-  intervalMs: { type: 'number', default: 1000, min: 50, help: 'table refresh interval for `top`' },
+  httpListen: {
+    type: 'string',
+    default: a.httpListen,
+    help: 'aggregate: HTTP address of the JSON API, /healthz, /readyz, /metrics (empty: off)',
+  },
+  apiUrl: {
+    type: 'list',
+    default: [],
+    help: 'top, advise: aggregator API base URLs (several: one per instance, merged), e.g. http://127.0.0.1:9472',
+  },
+  source: {
+    type: 'string',
+    default: 'auto',
+    choices: ['auto', 'api', 'topic', 'raw'],
+    help: 'top: where the numbers come from (auto: api when --api-url is given, else topic)',
+  },
+  format: {
+    type: 'string',
+    default: 'table',
+    choices: ['table', 'json'],
+    help: 'top, advise: output format',
+  },
+  count: {
+    type: 'number',
+    default: 0,
+    min: 0,
+    help: 'top: frames to print before exiting (0: until interrupted); rates need two',
+  },
+  intervalMs: { type: 'number', default: 1000, min: 50, help: 'top: refresh interval' },
   rows: { type: 'number', default: 40, min: 1, help: 'most table rows shown' },
   idleMs: {
     type: 'number',
     default: 3000,
     min: 100,
-    help: '`totals`: print once no batch arrived for this long',
+    help: 'totals: print once no batch arrived for this long',
+  },
+  host: { type: 'string', default: '', help: 'advise: only this host' },
+  ssid: { type: 'number', default: -1, min: -1, help: 'advise: only this SSID (-1: all)' },
+  minFaults: {
+    type: 'number',
+    default: a.adviceMinFaults,
+    min: 1,
+    help: 'advise, aggregate: guaranteed faults that make a page hot',
+  },
+  gapPages: {
+    type: 'number',
+    default: a.adviceGapPages,
+    min: 0,
+    help: 'advise, aggregate: hot pages at most this far apart share a range',
+  },
+  createTopics: { type: 'boolean', default: a.createTopics, help: 'aggregate: create missing output topics' },
+  topicPartitions: {
+    type: 'number',
+    default: a.topicPartitions,
+    min: 1,
+    help: 'aggregate: partitions of created windows/totals topics',
+  },
+  topicReplication: {
+    type: 'number',
+    default: a.topicReplication,
+    min: 1,
+    help: 'aggregate: replication of created topics',
+  },
+  windowsRetentionMs: {
+    type: 'number',
+    default: a.windowsRetentionMs,
+    min: 60_000,
+    help: 'aggregate: retention of a created windows topic',
+  },
+  checkpointIntervalMs: {
+    type: 'number',
+    default: a.checkpointIntervalMs,
+    min: 50,
+    help: 'aggregate: publish windows/totals and checkpoint each partition this often',
+  },
+  windowGraceMs: {
+    type: 'number',
+    default: a.windowGraceMs,
+    min: 0,
+    help: "aggregate: a window closes once the host's event time passes its end plus this",
+  },
+  hotPageSlots: {
+    type: 'number',
+    default: a.hotPageSlots,
+    min: 1,
+    help: 'aggregate: hot-page counters per process',
+  },
+  pageShift: {
+    type: 'number',
+    default: a.pageShift,
+    min: 12,
+    help: 'aggregate: page size of the hot-page sketches (12: 4 KiB)',
+  },
+  windowHistory: {
+    type: 'number',
+    default: a.windowHistory,
+    min: 0,
+    help: 'aggregate: closed windows kept in memory for /v1/windows',
+  },
+  sessionTimeoutMs: {
+    type: 'number',
+    default: a.sessionTimeoutMs,
+    min: 6000,
+    help: 'aggregate: consumer-group session timeout (a crashed instance is replaced after it)',
   },
 } as const;
+
+type Opts = Options<typeof specs>;
+type Sample = { processes: ProcessRow[]; hosts: HostTotalsRow[]; source: string };
+
+async function getJson<T>(url: string): Promise<T> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** The per-process and per-host rows of every API, merged (instances hold disjoint hosts). */
+async function sampleApi(urls: string[]): Promise<Sample> {
+  const parts = await Promise.all(
+    urls.map(async (u) => {
+      const base = u.replace(/\/+$/, '');
+      const [p, h] = await Promise.all([
+        getJson<{ processes: ProcessRow[] }>(`${base}/v1/processes`),
+        getJson<{ hosts: HostTotalsRow[] }>(`${base}/v1/hosts`),
+      ]);
+      return { processes: p.processes, hosts: h.hosts };
+    }),
+  );
+  return {
+    processes: parts.flatMap((x) => x.processes),
+    hosts: parts.flatMap((x) => x.hosts),
+    source: `api ${urls.join(',')}`,
+  };
+}
+
+async function topCommand(o: Opts, log: Logger) {
+  const source = o.source === 'auto' ? (o.apiUrl.length > 0 ? 'api' : 'topic') : o.source;
+  if (source === 'api' && o.apiUrl.length === 0) throw new Error('--source api needs --api-url');
+  const kafka = new Kafka({
+    clientId: 'smmu-fleet-top',
+    brokers: o.kafkaBrokers,
+    logLevel: logLevel.NOTHING,
+  });
+  let sample: () => Promise<Sample>;
+  let stopSource = async () => {};
+  if (source === 'api') {
+    sample = () => sampleApi(o.apiUrl);
+  } else if (source === 'topic') {
+    const view = new TotalsTopicView(kafka, o.totalsTopic, log);
+    await view.start();
+    await view.caughtUp();
+    stopSource = () => view.stop();
+    sample = async () => {
+      const recs = view.records();
+      const series = recs.filter((r) => r.series).map((r) => seriesRowFromProto(r.series!));
+      const hosts = recs.filter((r) => r.host).map((r) => hostRowFromProto(r.host!));
+      return { processes: processRows(series), hosts, source: `topic ${o.totalsTopic}` };
+    };
+  } else {
+    const totals = new FleetTotals();
+    const consumer = new BatchConsumer(
+      kafka,
+      {
+        topic: o.rawTopic,
+        groupId: o.groupId || `smmu-fleet-${process.pid}-${Date.now()}`,
+        fromBeginning: true,
+      },
+      log,
+    );
+    await consumer.start((b) => totals.add(b));
+    stopSource = () => consumer.stop();
+    sample = async () => ({
+      processes: processRows(totals.state.seriesRows()),
+      hosts: totals.state.hostRows(),
+      source: `raw ${o.rawTopic}`,
+    });
+  }
+  let prev: { rows: ProcessRow[]; at: number } | undefined;
+  let frames = 0;
+  let stopped = false;
+  const frame = async () => {
+    const s = await sample();
+    const at = Date.now();
+    const f: TopFrame = {
+      at: new Date(at).toISOString(),
+      source: s.source,
+      summary: fleetSummary(s.hosts),
+      processes: topRows(s.processes, prev?.rows, prev ? (at - prev.at) / 1000 : 0),
+    };
+    prev = { rows: s.processes, at };
+    if (o.format === 'json') process.stdout.write(`${JSON.stringify(f)}\n`);
+    else process.stdout.write(`${o.count === 1 ? '' : '\x1b[2J\x1b[H'}${formatTop(f, o.rows)}\n`);
+    frames++;
+  };
+  const stop = async () => {
+    stopped = true;
+    await stopSource();
+  };
+  void (async () => {
+    try {
+      while (!stopped) {
+        await frame();
+        if (o.count > 0 && frames >= o.count) break;
+        await sleep(o.intervalMs);
+      }
+      await stop();
+      process.exit(0);
+    } catch (err) {
+      process.stderr.write(`smmu-fleet top: ${(err as Error).message}\n`);
+      await stop();
+      process.exit(1);
+    }
+  })();
+  return { stop };
+}
+
+async function adviseCommand(o: Opts) {
+  if (o.apiUrl.length === 0) throw new Error('advise needs --api-url (the aggregator keeps the hot pages)');
+  const params = new URLSearchParams({ minFaults: String(o.minFaults), gapPages: String(o.gapPages) });
+  if (o.host) params.set('host', o.host);
+  if (o.ssid >= 0) params.set('ssid', String(o.ssid));
+  const parts = await Promise.all(
+    o.apiUrl.map((u) => getJson<{ advice: AdviceLike[] }>(`${u.replace(/\/+$/, '')}/v1/advice?${params}`)),
+  );
+  const advice = parts.flatMap((p) => p.advice).sort((x, y) => y.savedFaults - x.savedFaults);
+  const text =
+    o.format === 'json' ? `${JSON.stringify({ advice }, null, 2)}\n` : `${formatAdvice(advice, o.rows)}\n`;
+  process.stdout.write(text, () => process.exit(0));
+}
+
+async function totalsCommand(o: Opts, log: Logger) {
+  const kafka = new Kafka({ clientId: 'smmu-fleet', brokers: o.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const totals = new FleetTotals();
+  const groupId = o.groupId || `smmu-fleet-${process.pid}-${Date.now()}`;
+  const consumer = new BatchConsumer(kafka, { topic: o.rawTopic, groupId, fromBeginning: true }, log);
+  let last = Date.now();
+  await consumer.start((b) => {
+    totals.add(b);
+    last = Date.now();
+  });
+  const stop = async () => {
+    clearInterval(timer);
+    await consumer.stop();
+  };
+  const timer = setInterval(() => {
+    if (Date.now() - last < o.idleMs) return;
+    process.stdout.write(
+      `${JSON.stringify({ hosts: totals.hostRows(), counts: totals.rows(), lost: totals.lostRows(), replayedBatches: totals.replays.duplicates }, null, 2)}\n`,
+    );
+    void stop().then(() => process.exit(0));
+  }, 200);
+  return { stop };
+}
+
+async function aggregateCommand(o: Opts, log: Logger) {
+  const agg = new Aggregator(
+    {
+      ...a,
+      brokers: o.kafkaBrokers,
+      groupId: o.groupId || a.groupId,
+      rawTopic: o.rawTopic,
+      windowsTopic: o.windowsTopic,
+      totalsTopic: o.totalsTopic,
+      checkpointTopic: o.checkpointTopic,
+      createTopics: o.createTopics,
+      topicPartitions: o.topicPartitions,
+      topicReplication: o.topicReplication,
+      windowsRetentionMs: o.windowsRetentionMs,
+      httpListen: o.httpListen,
+      checkpointIntervalMs: o.checkpointIntervalMs,
+      windowGraceMs: o.windowGraceMs,
+      pageShift: o.pageShift,
+      hotPageSlots: o.hotPageSlots,
+      windowHistory: o.windowHistory,
+      sessionTimeoutMs: o.sessionTimeoutMs,
+      adviceMinFaults: o.minFaults,
+      adviceGapPages: o.gapPages,
+    },
+    log,
+  );
+  await agg.start();
+  return agg;
+}
 
 runMain(
   {
     name: 'smmu-fleet',
     envPrefix: 'SMMU_FLEET_',
-    usage: '[top|totals] [options]',
+    usage: '[top|aggregate|advise|totals] [options]',
     summary:
-      'Fleet IOMMU fault accounting: counts events per host x SMMU x StreamID x SSID x event type from the raw-batches topic, dropping replayed batches. `top` (default) redraws the table; `totals` prints JSON once the topic is drained.',
+      'Fleet IOMMU fault accounting per host x SMMU x StreamID x SSID x fault kind, replayed batches dropped. `aggregate` runs the aggregator (raw batches -> windows and totals topics, JSON API); `top` (default) shows faults per process sorted by rate, from the API or the totals topic; `advise` prints prefault advice from the API; `totals` prints JSON counted straight from the raw topic once it is drained.',
   },
   specs,
   async (o, positionals, log) => {
     const mode = positionals[0] ?? 'top';
-    if (mode !== 'top' && mode !== 'totals') throw new Error(`unknown command "${mode}": use top or totals`);
-    const kafka = new Kafka({ clientId: 'smmu-fleet', brokers: o.kafkaBrokers, logLevel: logLevel.NOTHING });
-    const totals = new FleetTotals();
-    const groupId = o.groupId || `smmu-fleet-${process.pid}-${Date.now()}`;
-    const consumer = new BatchConsumer(kafka, { topic: o.rawTopic, groupId, fromBeginning: true }, log);
-    let last = Date.now();
-    await consumer.start((b) => {
-      totals.add(b);
-      last = Date.now();
-    });
-    const stop = async () => {
-      clearInterval(timer);
-      await consumer.stop();
-    };
-    const timer = setInterval(
-      () => {
-        if (mode === 'top') {
-          process.stdout.write(
-            `\x1b[2J\x1b[H${new Date().toISOString()}  topic ${o.rawTopic}\n${formatFleetTable(totals, o.rows)}\n`,
-          );
-        } else if (Date.now() - last >= o.idleMs) {
-          process.stdout.write(
-            `${JSON.stringify({ hosts: totals.hostRows(), counts: totals.rows(), lost: totals.lostRows(), replayedBatches: totals.replays.duplicates }, null, 2)}\n`,
-          );
-          void stop().then(() => process.exit(0));
-        }
-      },
-      mode === 'top' ? o.intervalMs : 200,
-    );
-    return { stop };
+    switch (mode) {
+      case 'aggregate':
+        return aggregateCommand(o, log);
+      case 'top':
+        return topCommand(o, log);
+      case 'advise':
+        await adviseCommand(o);
+        return undefined;
+      case 'totals':
+        return totalsCommand(o, log);
+      default:
+        throw new Error(`unknown command "${mode}": use top, aggregate, advise or totals`);
+    }
   },
 );

@@ -1,9 +1,22 @@
-// Accounting stage 1: reads raw batches from Kafka in a consumer group and hands each decoded
-// batch on. A message that does not decode is counted and skipped (it cannot be retried into
+// Accounting stage 1: reading Kafka.
+//
+//  - BatchConsumer: raw batches from a consumer group, each decoded batch handed on (the
+//    one-shot `totals` command, the demo, tests).
+//  - PartitionedConsumer: the aggregator's reader. Positions come from the aggregator's own
+//    checkpoints, not from the group's committed offsets: when a partition is assigned, its
+//    handler says which offset its state needs next, and the consumer skips what lies below it
+//    and seeks back when the group's position lies above it. Committed offsets only trail the
+//    checkpoints (so a restart reads little twice) and serve lag monitoring.
+//  - TotalsTopicView: the latest value per key of the compacted totals topic.
+//
+// A raw message that does not decode is counted and skipped (it cannot be retried into
 // validity), never fatal.
-import type { Consumer, Kafka } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../../../agent/src/runtime/log';
 import { type Batch, decodeBatch } from '../../../proto/batch-codec';
+import { smmu } from '../../../proto/gen/telemetry';
 
 export interface ConsumeOptions {
   topic: string;
@@ -53,5 +66,253 @@ export class BatchConsumer {
 
   stop(): Promise<void> {
     return this.consumer.disconnect();
+  }
+}
+
+/** What the aggregator does with its partitions; every call runs under the consumer's lock. */
+export interface PartitionHandler {
+  /**
+   * The partition is (re)assigned to this process: bring its state up to date (restore it from
+   * the latest checkpoint when that is ahead) and return the offset it needs next; -1: the
+   * oldest retained message.
+   */
+  open(partition: number): Promise<number>;
+  /** One raw message, decoded (undefined, with the error, when it does not decode). */
+  message(partition: number, offset: number, batch: Batch | undefined, err?: Error): void;
+  /** A fetched run of messages of the partition has been handed over. */
+  flushed(partition: number, highWatermark: number): Promise<void>;
+  /** The partitions are no longer assigned to this process: forget their state. */
+  revoked(partitions: number[]): void;
+}
+
+export interface PartitionedConsumerOptions {
+  topic: string;
+  groupId: string;
+  sessionTimeoutMs: number;
+  maxEventsPerBatch: number;
+}
+
+/** Serializes async sections (message handling, checkpoints, shutdown). */
+export class Lock {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+export class PartitionedConsumer {
+  readonly lock = new Lock();
+  private consumer: Consumer;
+  private admin: Admin;
+  /** Assigned partitions whose state is open, and the next offset each needs. */
+  private readonly next = new Map<number, number>();
+  /** The offset a seek was last issued for, per partition (a gap seen twice is accepted). */
+  private readonly sought = new Map<number, number>();
+  private assigned = new Set<number>();
+  /** True between "the group is rebalancing" and the new assignment. */
+  rebalancing = true;
+  /** Offsets skipped because the raw topic no longer held them (retention). */
+  skippedOffsets = 0;
+
+  constructor(
+    kafka: Kafka,
+    private readonly opts: PartitionedConsumerOptions,
+    private readonly handler: PartitionHandler,
+    private readonly log: Logger,
+  ) {
+    this.consumer = kafka.consumer({
+      groupId: opts.groupId,
+      sessionTimeout: opts.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(opts.sessionTimeoutMs / 10)),
+      maxBytesPerPartition: 8 << 20,
+    });
+    this.admin = kafka.admin();
+  }
+
+  /** Partitions assigned to this process. */
+  get partitions(): number[] {
+    return [...this.assigned].sort((a, b) => a - b);
+  }
+
+  async start(): Promise<void> {
+    await this.admin.connect();
+    const { GROUP_JOIN, REBALANCING } = this.consumer.events;
+    this.consumer.on(REBALANCING, () => {
+      this.rebalancing = true;
+    });
+    this.consumer.on(GROUP_JOIN, (e) => {
+      const now = new Set<number>(e.payload.memberAssignment[this.opts.topic] ?? []);
+      const gone = [...this.assigned].filter((p) => !now.has(p));
+      this.assigned = now;
+      // Every assignment re-opens its partitions: another member may have counted further.
+      this.next.clear();
+      this.sought.clear();
+      if (gone.length > 0) this.handler.revoked(gone);
+      this.rebalancing = false;
+      this.log.info({ partitions: this.partitions }, 'partitions assigned');
+    });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.opts.topic, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+        const p = batch.partition;
+        if (batch.messages.length === 0) return;
+        const resolved = await this.lock.run(async () => {
+          let want = this.next.get(p);
+          if (want === undefined) {
+            want = await this.handler.open(p);
+            if (want < 0) want = await this.lowOffset(p);
+            this.next.set(p, want);
+          }
+          const first = Number(batch.messages[0].offset);
+          if (first > want) {
+            if (this.sought.get(p) !== want && want >= (await this.lowOffset(p))) {
+              // The group's position is ahead of the state (e.g. a checkpoint was lost): go back.
+              this.sought.set(p, want);
+              this.log.info(
+                { partition: p, from: first, to: want },
+                'seeking back to the checkpointed offset',
+              );
+              this.consumer.seek({ topic: this.opts.topic, partition: p, offset: String(want) });
+              return false;
+            }
+            this.skippedOffsets += first - want;
+            this.log.error(
+              { partition: p, expected: want, first },
+              'raw messages no longer in the topic (retention): counting from the oldest retained one',
+            );
+          }
+          let n = want;
+          for (const m of batch.messages) {
+            const off = Number(m.offset);
+            if (off < n) continue;
+            if (m.value) {
+              let b: Batch | undefined;
+              let err: Error | undefined;
+              try {
+                b = decodeBatch(m.value, { maxEvents: this.opts.maxEventsPerBatch });
+              } catch (e) {
+                err = e as Error;
+              }
+              this.handler.message(p, off, b, err);
+            }
+            n = off + 1;
+          }
+          this.next.set(p, n);
+          await this.handler.flushed(p, Number(batch.highWatermark));
+          return true;
+        });
+        if (resolved) resolveOffset(batch.lastOffset());
+        await heartbeat();
+      },
+    });
+  }
+
+  private async lowOffset(p: number): Promise<number> {
+    const offs = await this.admin.fetchTopicOffsets(this.opts.topic);
+    return Number(offs.find((o) => o.partition === p)?.low ?? 0);
+  }
+
+  /** Records the group's position for lag monitoring (never used to restore state). */
+  async commit(partition: number, nextOffset: number): Promise<void> {
+    try {
+      await this.consumer.commitOffsets([{ topic: this.opts.topic, partition, offset: String(nextOffset) }]);
+    } catch (err) {
+      this.log.debug({ partition, err: (err as Error).message }, 'offset commit failed (a rebalance?)');
+    }
+  }
+
+  /** Stops fetching new messages (the one being handled finishes). */
+  pause(): void {
+    this.consumer.pause([{ topic: this.opts.topic }]);
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.disconnect().catch(() => {});
+    await this.admin.disconnect().catch(() => {});
+  }
+}
+
+const pb = smmu.accounting.v1;
+export type TotalsRecord = smmu.accounting.v1.TotalsRecord;
+
+/**
+ * The latest value per key of the totals topic, read from the beginning by a consumer group of
+ * its own (one per view). Of two values of one key the one with the larger as_of.next_offset
+ * wins (equal: the later one), so a stale write cannot hide a newer value.
+ */
+export class TotalsTopicView {
+  private consumer: Consumer;
+  private admin: Admin;
+  readonly latest = new Map<string, { rank: number; record: TotalsRecord }>();
+  private readonly read = new Map<number, number>();
+  malformed = 0;
+
+  constructor(
+    kafka: Kafka,
+    private readonly topic: string,
+    private readonly log: Logger,
+  ) {
+    this.consumer = kafka.consumer({ groupId: `smmu-fleet-totals-view-${randomUUID()}` });
+    this.admin = kafka.admin();
+  }
+
+  async start(): Promise<void> {
+    await this.admin.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          const key = m.key?.toString() ?? '';
+          if (!m.value || m.value.length === 0) {
+            this.latest.delete(key);
+            continue;
+          }
+          let r: TotalsRecord;
+          try {
+            r = pb.TotalsRecord.decode(m.value);
+          } catch (err) {
+            this.malformed++;
+            this.log.warn({ key, err: (err as Error).message }, 'undecodable totals record');
+            continue;
+          }
+          const asOf = r.series?.as_of ?? r.host?.as_of;
+          const rank = Number(asOf?.next_offset?.toString() ?? 0);
+          const cur = this.latest.get(key);
+          if (!cur || rank >= cur.rank) this.latest.set(key, { rank, record: r });
+        }
+        this.read.set(batch.partition, Number(batch.lastOffset()) + 1);
+      },
+    });
+  }
+
+  /** Waits until everything the topic held when called has been read. */
+  async caughtUp(timeoutMs = 60_000): Promise<void> {
+    const offsets = await this.admin.fetchTopicOffsets(this.topic);
+    const deadline = Date.now() + timeoutMs;
+    while (
+      offsets.some(
+        (o) => Number(o.high) > Number(o.low) && (this.read.get(o.partition) ?? 0) < Number(o.high),
+      )
+    ) {
+      if (Date.now() > deadline)
+        throw new Error(`totals topic ${this.topic} not read within ${timeoutMs} ms`);
+      await sleep(20);
+    }
+  }
+
+  records(): TotalsRecord[] {
+    return [...this.latest.values()].map((v) => v.record);
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.disconnect().catch(() => {});
+    await this.admin.disconnect().catch(() => {});
   }
 }

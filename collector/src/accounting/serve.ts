@@ -1,0 +1,203 @@
+// Accounting stage 3: serve. The aggregator's HTTP face: /healthz, /readyz and /metrics like
+// every daemon of the project (agent/src/runtime/http.ts), plus the JSON query API under /v1/,
+// described in openapi.json (served at /v1/openapi.json). Read-only, GET only.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import { splitHostPort } from '../../../agent/src/runtime/http';
+import type { Aggregator } from './aggregator';
+import { OPENAPI } from './openapi';
+
+export interface ApiServer {
+  server: Server;
+  address: string;
+  close(): Promise<void>;
+}
+
+export interface ApiOptions {
+  listen: string;
+  registry: Registry;
+  notReady: () => string | null;
+  aggregator: Aggregator;
+}
+
+class BadRequest extends Error {}
+class NotFound extends Error {}
+
+interface Reply {
+  status?: number;
+  type?: string;
+  body: string;
+}
+
+const json = (v: unknown, status = 200): Reply => ({
+  status,
+  type: 'application/json; charset=utf-8',
+  body: `${JSON.stringify(v)}\n`,
+});
+
+/** Query parameters with checks that answer 400 naming the parameter. */
+class Params {
+  constructor(private readonly q: URLSearchParams) {}
+  str(name: string): string | undefined {
+    const v = this.q.get(name);
+    return v === null || v === '' ? undefined : v;
+  }
+  int(name: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
+    const v = this.str(name);
+    if (v === undefined) return undefined;
+    const n = v.startsWith('0x') ? Number.parseInt(v.slice(2), 16) : Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new BadRequest(
+        `parameter ${name}: expected an integer in ${min}..${max}, got ${JSON.stringify(v)}`,
+      );
+    }
+    return n;
+  }
+  bool(name: string, dflt: boolean): boolean {
+    const v = this.str(name);
+    if (v === undefined) return dflt;
+    if (v === 'true' || v === '1') return true;
+    if (v === 'false' || v === '0') return false;
+    throw new BadRequest(`parameter ${name}: expected true or false, got ${JSON.stringify(v)}`);
+  }
+  bigint(name: string): bigint | undefined {
+    const v = this.str(name);
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v))
+      throw new BadRequest(`parameter ${name}: expected ns since the Unix epoch, got ${JSON.stringify(v)}`);
+    return BigInt(v);
+  }
+}
+
+function routes(
+  a: Aggregator,
+  o: ApiOptions,
+): Array<[RegExp, (m: RegExpMatchArray, p: Params) => Reply | Promise<Reply>]> {
+  return [
+    [/^\/healthz$/, () => ({ body: 'ok\n' })],
+    [
+      /^\/readyz$/,
+      () => {
+        const why = o.notReady();
+        return why === null ? { body: 'ready\n' } : { status: 503, body: `not ready: ${why}\n` };
+      },
+    ],
+    [/^\/metrics$/, async () => ({ type: o.registry.contentType, body: await o.registry.metrics() })],
+    [/^\/v1\/openapi\.json$/, () => json(OPENAPI)],
+    [/^\/v1\/summary$/, () => json(a.summary())],
+    [/^\/v1\/hosts$/, () => json({ hosts: a.hostRows() })],
+    [
+      /^\/v1\/hosts\/([^/]+)$/,
+      (m) => {
+        const host = decodeURIComponent(m[1]);
+        const row = a.hostRows().find((h) => h.host === host);
+        if (!row) throw new NotFound(`no host ${JSON.stringify(host)} in this aggregator's partitions`);
+        return json({ host: row, devices: a.deviceRows(host), processes: a.processRows(host) });
+      },
+    ],
+    [/^\/v1\/devices$/, (_m, p) => json({ devices: a.deviceRows(p.str('host')) })],
+    [/^\/v1\/processes$/, (_m, p) => json({ processes: a.processRows(p.str('host')) })],
+    [
+      /^\/v1\/series$/,
+      (_m, p) =>
+        json({
+          series: a.seriesRows({
+            host: p.str('host'),
+            smmu: p.str('smmu'),
+            streamId: p.int('streamId', 0, 0xffffffff),
+            ssid: p.int('ssid', 0, 0xfffff),
+          }),
+        }),
+    ],
+    [
+      /^\/v1\/windows$/,
+      (_m, p) => {
+        const widthName = p.str('width') ?? '10s';
+        const width = a.widthIndex(widthName);
+        if (width < 0)
+          throw new BadRequest(`parameter width: expected 10s or 1m, got ${JSON.stringify(widthName)}`);
+        return json({
+          width: widthName,
+          windows: a.windows({
+            width,
+            host: p.str('host'),
+            smmu: p.str('smmu'),
+            streamId: p.int('streamId', 0, 0xffffffff),
+            ssid: p.int('ssid', 0, 0xfffff),
+            sinceNs: p.bigint('since'),
+            includeOpen: p.bool('open', true),
+            limit: p.int('limit', 1, 1_000_000) ?? 1000,
+          }),
+        });
+      },
+    ],
+    [
+      /^\/v1\/hotpages$/,
+      (_m, p) =>
+        json({
+          processes: a.hotPages(p.str('host'), p.int('ssid', 0, 0xfffff), p.int('limit', 1, 1 << 20) ?? 16),
+        }),
+    ],
+    [
+      /^\/v1\/advice$/,
+      (_m, p) =>
+        json({
+          advice: a.advice(
+            p.str('host'),
+            p.int('ssid', 0, 0xfffff),
+            p.int('minFaults', 1) ?? a.config.adviceMinFaults,
+            p.int('gapPages', 0) ?? a.config.adviceGapPages,
+          ),
+        }),
+    ],
+  ];
+}
+
+export async function startApi(o: ApiOptions): Promise<ApiServer> {
+  const table = routes(o.aggregator, o);
+  const handle = async (req: IncomingMessage): Promise<Reply> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    for (const [re, fn] of table) {
+      const m = url.pathname.match(re);
+      if (!m) continue;
+      if (req.method !== 'GET') return json({ error: 'only GET is supported' }, 405);
+      return fn(m, new Params(url.searchParams));
+    }
+    return json(
+      {
+        error: `no such endpoint ${url.pathname}`,
+        endpoints: ['/healthz', '/readyz', '/metrics', ...Object.keys(OPENAPI.paths)],
+      },
+      404,
+    );
+  };
+  const server = createServer((req, res) => {
+    handle(req)
+      .catch((err: Error) =>
+        err instanceof BadRequest
+          ? json({ error: err.message }, 400)
+          : err instanceof NotFound
+            ? json({ error: err.message }, 404)
+            : json({ error: err.message }, 500),
+      )
+      .then((r) => {
+        res.writeHead(r.status ?? 200, { 'content-type': r.type ?? 'text/plain; charset=utf-8' }).end(r.body);
+      });
+  });
+  const { host, port } = splitHostPort(o.listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const a = server.address() as AddressInfo;
+  return {
+    server,
+    address: `${a.address}:${a.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

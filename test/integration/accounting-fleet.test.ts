@@ -1,0 +1,446 @@
+// Fleet accounting against a real broker: a simulated fleet (6 hosts, 2 SMMUs x 2 devices and
+// 4 processes each) publishes model batches with the collector's BatchPublisher; aggregators
+// count them. Totals per host, device, process and kind must equal a per-event count of what was
+// published, closed windows must hold exactly their events, and neither replayed batches, nor
+// an aggregator crashing mid-stream, nor two instances sharing the partitions may change a number.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kafka, logLevel } from 'kafkajs';
+import { silentLogger } from '../../agent/src/runtime/log';
+import { faultKind, isStall, streamId, substreamId } from '../../agent/src/smmu/record';
+import { SmmuModel } from '../../agent/src/source/model';
+import {
+  KIND_NAMES,
+  type KindCounts,
+  type SeriesTotalsRow,
+  STRIDE,
+  WIDTHS_NS,
+} from '../../collector/src/accounting/aggregate';
+import { Aggregator, defaultAggregatorConfig } from '../../collector/src/accounting/aggregator';
+import { TotalsTopicView } from '../../collector/src/accounting/consume';
+import {
+  type DeviceRow,
+  hostRowFromProto,
+  type ProcessRow,
+  seriesRowFromProto,
+} from '../../collector/src/accounting/query';
+import { BatchPublisher } from '../../collector/src/publish';
+import { ensureTopics, rawTopic } from '../../collector/src/topics';
+import { type Batch, encodeBatch } from '../../proto/batch-codec';
+import { timestampNs, WORDS_PER_RECORD } from '../../proto/event-block';
+import { smmu } from '../../proto/gen/telemetry';
+import { LossReason, SourceKind } from '../../proto/index';
+import { type KafkaBroker, startKafka } from '../support/kafka';
+
+const HOSTS = 6;
+const EVENTS_PER_HOST = 6000;
+const BATCH_EVENTS = 300;
+
+let broker: KafkaBroker;
+let kafka: Kafka;
+const run = Date.now();
+const aggregators: Aggregator[] = [];
+
+before(async () => {
+  broker = await startKafka();
+  kafka = new Kafka({ clientId: 'accounting-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
+});
+
+after(async () => {
+  for (const a of aggregators) await a.abort().catch(() => {});
+  await broker?.stop();
+});
+
+interface Published {
+  batch: Batch;
+  bytes: Uint8Array;
+}
+
+/** Each host's batches in order: model events (250 events/s of simulated time: ~24 s per host). */
+function fleet(): Published[][] {
+  return Array.from({ length: HOSTS }, (_, h) => {
+    const host = `node-${h + 1}`;
+    const m = new SmmuModel({
+      seed: 100 + h,
+      rate: 0,
+      clockRate: 250,
+      maxEvents: EVENTS_PER_HOST,
+      // Hosts start at different times: their windows close independently.
+      startTimeNs: 1_700_000_000_000_000_000n + BigInt(h) * 3_700_000_000n,
+      topology: { smmus: 2, devicesPerSmmu: 2, processes: 4, devicesPerProcess: 2 },
+    });
+    const out: Published[] = [];
+    while (!m.exhausted) {
+      const seq = out.length + 1;
+      const batch: Batch = {
+        host,
+        agentId: `${host}-agent`,
+        epoch: 1,
+        sequence: seq,
+        sourceKind: SourceKind.SOURCE_KIND_MODEL,
+        sourceEvent: 'model:smmu_evtq_event',
+        // Every fifth batch reports some ring-buffer overruns.
+        lost: new Map(seq % 5 === 0 ? [[LossReason.LOSS_REASON_RING_BUFFER_OVERRUN, seq]] : []),
+        events: m.generate(BATCH_EVENTS),
+        createdUnixNs: 0n,
+      };
+      out.push({ batch, bytes: encodeBatch(batch) });
+    }
+    return out;
+  });
+}
+
+/** What an exact count of the published batches gives (replays excluded). */
+function expected(hosts: Published[][]) {
+  const series = new Map<string, number[]>();
+  const windows = new Map<string, number[]>();
+  const lost = new Map<string, number>();
+  const lastNs = new Map<string, bigint>();
+  const inc = (m: Map<string, number[]>, k: string, kind: number, stall: boolean) => {
+    let c = m.get(k);
+    if (!c) {
+      c = new Array(STRIDE).fill(0);
+      m.set(k, c);
+    }
+    c[kind]++;
+    if (stall) c[4 + kind]++;
+  };
+  for (const batches of hosts) {
+    for (const { batch: b } of batches) {
+      for (const [, c] of b.lost) lost.set(b.host, (lost.get(b.host) ?? 0) + c);
+      const e = b.events;
+      for (let i = 0; i < e.count; i++) {
+        const w = i * WORDS_PER_RECORD;
+        const key = `${b.host}/${e.smmuNames[e.smmuIndex[i]]}/${streamId(e.words, w)}/${substreamId(e.words, w)}`;
+        const kind = faultKind(e.words, w);
+        const stall = isStall(e.words, w);
+        inc(series, key, kind, stall);
+        const ts = timestampNs(e, i);
+        if (ts > (lastNs.get(b.host) ?? 0n)) lastNs.set(b.host, ts);
+        WIDTHS_NS.forEach((width) => {
+          inc(windows, `${key}|${width}|${(ts / BigInt(width)) * BigInt(width)}`, kind, stall);
+        });
+      }
+    }
+  }
+  return { series, windows, lost, lastNs };
+}
+
+function rowCells(r: SeriesTotalsRow): number[] {
+  return [...KIND_NAMES.map((k) => r.kinds[k]), ...KIND_NAMES.map((k) => r.stallsByKind[k])];
+}
+
+function sortedEntries<T>(m: Map<string, T>): Array<[string, T]> {
+  return [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+async function publish(topic: string, items: Published[]): Promise<void> {
+  const p = new BatchPublisher(kafka, topic);
+  await p.connect();
+  try {
+    await Promise.all(
+      items.map((x) => p.publish({ host: x.batch.host, agentId: x.batch.agentId, bytes: x.bytes })),
+    );
+  } finally {
+    await p.disconnect();
+  }
+}
+
+function aggregator(name: string, overrides: Partial<typeof defaultAggregatorConfig>): Aggregator {
+  const a = new Aggregator(
+    {
+      ...defaultAggregatorConfig,
+      brokers: broker.brokers,
+      clientId: `accounting-test-${name}`,
+      groupId: `agg-${name}-${run}`,
+      rawTopic: `raw-${name}-${run}`,
+      windowsTopic: `windows-${name}-${run}`,
+      totalsTopic: `totals-${name}-${run}`,
+      checkpointTopic: `checkpoints-${name}-${run}`,
+      httpListen: '127.0.0.1:0',
+      topicPartitions: 3,
+      checkpointIntervalMs: 300,
+      windowGraceMs: 0,
+      sessionTimeoutMs: 6000,
+      adviceMinFaults: 2,
+      ...overrides,
+    },
+    silentLogger,
+  );
+  aggregators.push(a);
+  return a;
+}
+
+/** Waits until the instances together counted `events` events and read every partition to its end. */
+async function caughtUp(instances: Aggregator[], events: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const sums = instances.map((a) => a.summary());
+    const counted = sums.reduce((s, x) => s + x.events, 0);
+    const lag = sums.flatMap((x) => x.partitions).reduce((s, p) => s + p.lag, 0);
+    if (counted === events && lag === 0) return;
+    if (counted > events) assert.fail(`counted ${counted} events, more than the ${events} published`);
+    if (Date.now() > deadline) assert.fail(`counted ${counted} of ${events} events within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+async function apiJson<T>(a: Aggregator, path: string): Promise<T> {
+  const res = await fetch(`http://${a.httpAddress}${path}`);
+  assert.equal(res.status, 200, `${path}: ${res.status}`);
+  return (await res.json()) as T;
+}
+
+/** The totals topic's latest records, once every checkpoint has been published. */
+async function readTotals(topic: string) {
+  const view = new TotalsTopicView(kafka, topic, silentLogger);
+  await view.start();
+  try {
+    await view.caughtUp();
+    const recs = view.records();
+    return {
+      series: recs.filter((r) => r.series).map((r) => seriesRowFromProto(r.series!)),
+      hosts: recs.filter((r) => r.host).map((r) => hostRowFromProto(r.host!)),
+    };
+  } finally {
+    await view.stop();
+  }
+}
+
+/** Every record of the windows topic, by (key, width, start); repeats must be identical. */
+async function readWindows(
+  topic: string,
+  timeoutMs = 30_000,
+): Promise<Map<string, smmu.accounting.v1.WindowRecord>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const want = ends.reduce((s, o) => s + Number(o.high), 0);
+  const out = new Map<string, smmu.accounting.v1.WindowRecord>();
+  const bytes = new Map<string, string>();
+  let seen = 0;
+  const consumer = kafka.consumer({ groupId: `windows-reader-${Date.now()}-${Math.random()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      seen++;
+      const r = smmu.accounting.v1.WindowRecord.decode(message.value!);
+      const w = r.series ?? r.host!;
+      const id = `${message.key?.toString()}|${w.width_ns}|${w.start_unix_ns}`;
+      const hex = message.value!.toString('hex');
+      if (bytes.has(id)) assert.equal(hex, bytes.get(id), `a republished window is identical: ${id}`);
+      bytes.set(id, hex);
+      out.set(id, r);
+    },
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (seen < want && Date.now() < deadline) await sleep(50);
+  await consumer.disconnect();
+  assert.equal(seen, want, 'read the whole windows topic');
+  return out;
+}
+
+function assertTotals(
+  rows: { series: SeriesTotalsRow[] },
+  exp: ReturnType<typeof expected>,
+  what: string,
+): void {
+  const got = new Map(rows.series.map((r) => [`${r.host}/${r.smmu}/${r.streamId}/${r.ssid}`, rowCells(r)]));
+  assert.deepEqual(sortedEntries(got), sortedEntries(exp.series), `${what}: series totals by kind and stall`);
+}
+
+test('exact fleet totals and windows despite replays and an aggregator crash mid-stream', {
+  timeout: 240_000,
+}, async () => {
+  const hosts = fleet();
+  const exp = expected(hosts);
+  const all = hosts.flat();
+  const total = all.reduce((s, x) => s + x.batch.events.count, 0);
+  assert.equal(total, HOSTS * EVENTS_PER_HOST);
+  // Eighths of every host's batches, in order: a host's batches reach Kafka in sequence order.
+  const part = (from: number, to: number) =>
+    hosts.flatMap((b) => b.slice(Math.floor((b.length * from) / 8), Math.floor((b.length * to) / 8)));
+  const q = (i: number) => part(2 * i, 2 * i + 2);
+  const count = (xs: Published[]) => xs.reduce((s, x) => s + x.batch.events.count, 0);
+
+  const first = aggregator('fleet', { checkpointIntervalMs: 1500 });
+  const c = first.config;
+  await ensureTopics(kafka, [rawTopic(c.rawTopic, 4, 1)]);
+  // Quarter 1, with the first two batches of every host published twice (an agent resend).
+  const replays1 = hosts.flatMap((b) => b.slice(0, 2));
+  await publish(c.rawTopic, [...q(0), ...replays1]);
+  await first.start();
+  await caughtUp([first], count(q(0)));
+  // Count quarter 2 in two steps: the first ends with a checkpoint (the interval has passed),
+  // the second is counted and then lost in a crash before the next checkpoint.
+  await sleep(2000);
+  await publish(c.rawTopic, part(2, 3));
+  await caughtUp([first], count(part(0, 3)));
+  await publish(c.rawTopic, part(3, 4));
+  await caughtUp([first], count(part(0, 4)));
+  const before = first.summary().partitions;
+  await first.abort();
+  assert.ok(
+    before.some((p) => p.nextOffset > p.checkpointedOffset),
+    `some counting was not checkpointed when the aggregator stopped: ${JSON.stringify(before)}`,
+  );
+
+  // Quarters 3 and 4 while no aggregator runs, with replays of batches from every quarter.
+  const replays2 = hosts.flatMap((b) => [b[1], b[Math.floor(b.length / 3)], b[Math.floor(b.length / 2) + 1]]);
+  await publish(c.rawTopic, [...q(2), ...replays2, ...q(3)]);
+  const second = aggregator('fleet', {});
+  await second.start();
+  await caughtUp([second], total);
+  await sleep(1000); // anything counted twice would show up now
+  const summary = second.summary();
+  assert.equal(summary.events, total);
+  assert.deepEqual(summary.late, { '10s': 0, '1m': 0 }, 'batches arrived in order: nothing late');
+
+  // Totals per series, host, device, process and kind, from the API.
+  const series = await apiJson<{ series: SeriesTotalsRow[] }>(second, '/v1/series');
+  assertTotals(series, exp, 'API');
+  const hostRows = (await apiJson<{ hosts: Array<Record<string, unknown>> }>(second, '/v1/hosts')).hosts;
+  assert.deepEqual(
+    hostRows.map((h) => [h.host, h.batches, h.events, h.lostEvents, h.replayedBatches]),
+    hosts.map((b) => [b[0].batch.host, b.length, EVENTS_PER_HOST, exp.lost.get(b[0].batch.host), 5]),
+  );
+  const sum = (key: (k: string[]) => string) => {
+    const m = new Map<string, number[]>();
+    for (const [k, cells] of exp.series) {
+      const kk = key(k.split('/'));
+      const cur = m.get(kk) ?? new Array(STRIDE).fill(0);
+      m.set(
+        kk,
+        cur.map((v, j) => v + cells[j]),
+      );
+    }
+    return m;
+  };
+  const kinds = (r: { kinds: KindCounts }) => KIND_NAMES.map((k) => r.kinds[k]);
+  const devices = (await apiJson<{ devices: DeviceRow[] }>(second, '/v1/devices')).devices;
+  assert.deepEqual(
+    sortedEntries(new Map(devices.map((d) => [`${d.host}/${d.smmu}/${d.streamId}`, kinds(d)]))),
+    sortedEntries(sum(([h, s, sid]) => `${h}/${s}/${sid}`)).map(([k, c]) => [k, c.slice(0, 4)]),
+    'per device',
+  );
+  const procs = (await apiJson<{ processes: ProcessRow[] }>(second, '/v1/processes')).processes;
+  assert.deepEqual(
+    sortedEntries(new Map(procs.map((p) => [`${p.host}/${p.ssid}`, [...kinds(p), p.stalls]]))),
+    sortedEntries(sum(([h, , , ssid]) => `${h}/${ssid}`)).map(([k, c]) => [
+      k,
+      [...c.slice(0, 4), c[4] + c[5] + c[6] + c[7]],
+    ]),
+    'per process',
+  );
+  assert.ok(procs.length >= HOSTS * 4, 'every host has several processes');
+  assert.ok(devices.length >= HOSTS * 4, 'every host has several devices');
+
+  // The totals topic says the same.
+  const topic = await readTotals(c.totalsTopic);
+  assertTotals(topic, exp, 'totals topic');
+  assert.deepEqual(
+    topic.hosts.sort((a, b) => (a.host < b.host ? -1 : 1)),
+    hostRows,
+    'host totals in the topic equal the API',
+  );
+
+  // Windows: every window whose end the host's event time passed is published, exactly once in
+  // content, with exactly its events; the others are still open.
+  const windows = await readWindows(c.windowsTopic);
+  let closed = 0;
+  for (const [key, cells] of exp.windows) {
+    const [series, width, start] = key.split('|');
+    const host = series.split('/')[0];
+    const end = BigInt(start) + BigInt(width);
+    const rec = windows.get(`${series}|${width}|${start}`)?.series;
+    if (end > exp.lastNs.get(host)!) {
+      assert.equal(rec, undefined, `${key} is still open`);
+      continue;
+    }
+    closed++;
+    assert.ok(rec, `${key} published`);
+    assert.equal(BigInt(String(rec.start_unix_ns)) % BigInt(width), 0n, 'window start on a width boundary');
+    const got = new Array(STRIDE).fill(0);
+    for (const k of rec.kinds ?? []) {
+      const kind = k.kind ?? 0;
+      got[kind - 1] = Number(k.events);
+      got[kind + 3] = Number(k.stalls);
+    }
+    assert.deepEqual(got, cells, key);
+    assert.equal(rec.events_per_s, Number(rec.events) / (Number(width) / 1e9));
+  }
+  const seriesWindows = [...windows.values()].filter((w) => w.series).length;
+  assert.equal(seriesWindows, closed, 'no window beyond the expected ones');
+  assert.ok(closed > HOSTS * 10, `${closed} closed windows`);
+  // Host windows: events add up to the host's closed series windows; lost events are all there.
+  const hostWin = [...windows.values()].filter((w) => w.host).map((w) => w.host!);
+  assert.ok(
+    hostWin.some((w) => Number(w.lost_events) > 0),
+    'losses appear in host windows',
+  );
+
+  // The time-series API shows the closed windows of a series and its open one.
+  const someSeries = series.series[0];
+  const ts = await apiJson<{ windows: Array<{ closed: boolean; events: number; startUnixNs: string }> }>(
+    second,
+    `/v1/windows?width=10s&host=${someSeries.host}&smmu=${someSeries.smmu}&streamId=${someSeries.streamId}&ssid=${someSeries.ssid}`,
+  );
+  assert.ok(ts.windows.length > 0);
+  assert.ok(
+    ts.windows.every((w, i) => i === 0 || BigInt(w.startUnixNs) > BigInt(ts.windows[i - 1].startUnixNs)),
+  );
+
+  // Hot pages and advice exist for the model's processes.
+  const advice = await apiJson<{ advice: Array<{ ranges: unknown[]; savedFaults: number }> }>(
+    second,
+    '/v1/advice',
+  );
+  assert.ok(advice.advice.length > 0 && advice.advice[0].savedFaults > 0, 'prefault advice');
+  const bad = await fetch(`http://${second.httpAddress}/v1/windows?width=5s`);
+  assert.equal(bad.status, 400);
+
+  await second.stop();
+});
+
+test('two instances in one group split the partitions and count what one instance counts', {
+  timeout: 240_000,
+}, async () => {
+  const hosts = fleet();
+  const exp = expected(hosts);
+  const all = hosts.flat();
+  const total = all.reduce((s, x) => s + x.batch.events.count, 0);
+  const single = aggregator('single', {});
+  const raw = single.config.rawTopic;
+  await ensureTopics(kafka, [rawTopic(raw, 4, 1)]);
+  await publish(raw, all.slice(0, Math.floor(all.length / 2)));
+
+  const pairA = aggregator('pair', { rawTopic: raw, clientId: 'pair-a' });
+  const pairB = aggregator('pair', { rawTopic: raw, clientId: 'pair-b' });
+  await Promise.all([single.start(), pairA.start()]);
+  await sleep(500);
+  await pairB.start(); // joins while pairA is counting: partitions move
+  await publish(raw, all.slice(Math.floor(all.length / 2)));
+  await caughtUp([single], total);
+  await caughtUp([pairA, pairB], total);
+  // The group settles with every partition held by exactly one of the two.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const a = pairA.summary().assignedPartitions;
+    const b = pairB.summary().assignedPartitions;
+    if (a.length > 0 && b.length > 0 && [...a, ...b].sort().join() === '0,1,2,3') break;
+    assert.ok(Date.now() < deadline, `partitions split: ${a} / ${b}`);
+    await sleep(200);
+  }
+  await caughtUp([pairA, pairB], total);
+  await Promise.all([single.stop(), pairA.stop(), pairB.stop()]);
+
+  const one = await readTotals(single.config.totalsTopic);
+  const two = await readTotals(pairA.config.totalsTopic);
+  assertTotals(one, exp, 'one instance');
+  assertTotals(two, exp, 'two instances');
+  const byHost = (rows: typeof one.hosts) => rows.sort((a, b) => (a.host < b.host ? -1 : 1));
+  assert.deepEqual(byHost(two.hosts), byHost(one.hosts));
+});
