@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs smmu-fleet on a systemd host from its npm pack tarball:
 #   programs  $PREFIX/bin/{smmu-agent,smmu-collector,smmu-fleet}   (default PREFIX /opt/smmu-fleet)
-#   units     /etc/systemd/system/{smmu-agent,smmu-collector}.service
-#   config    /etc/smmu-fleet/{agent,collector}.{json,env}          (existing files are kept)
+#   units     /etc/systemd/system/{smmu-agent,smmu-collector,smmu-fleet-aggregator}.service
+#   config    /etc/smmu-fleet/{agent,collector,aggregator}.{json,env}   (existing files are kept)
 # then reloads systemd. It enables nothing: edit the configuration, then
-#   systemctl enable --now smmu-collector     (collector hosts)
-#   systemctl enable --now smmu-agent         (every host with an SMMU / IOMMU to watch)
+#   systemctl enable --now smmu-collector          (collector hosts)
+#   systemctl enable --now smmu-fleet-aggregator   (accounting hosts)
+#   systemctl enable --now smmu-agent              (every host with an SMMU / IOMMU to watch)
+# TLS: copy tls/*.conf as drop-ins (see the files).
 #
 # Usage: install.sh [--prefix DIR] [--root DIR] [--units-only] [smmu-fleet-VERSION.tgz]
 #   --prefix DIR   where the programs go (the units' ExecStart lines follow it)
@@ -24,7 +26,7 @@ while [ $# -gt 0 ]; do
     --prefix) PREFIX=${2:?--prefix needs a directory}; shift 2 ;;
     --root) ROOT=${2:?--root needs a directory}; shift 2 ;;
     --units-only) UNITS_ONLY=1; shift ;;
-    -h | --help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "install.sh: unknown option $1" >&2; exit 2 ;;
     *) TARBALL=$1; shift ;;
   esac
@@ -46,13 +48,13 @@ fi
 units="$ROOT/etc/systemd/system"
 conf="$ROOT/etc/smmu-fleet"
 install -d -m 0755 "$units" "$conf"
-for u in smmu-agent.service smmu-collector.service; do
+for u in smmu-agent.service smmu-collector.service smmu-fleet-aggregator.service; do
   sed "s#/opt/smmu-fleet/#$PREFIX/#g" "$HERE/$u" >"$units/$u.tmp"
   chmod 0644 "$units/$u.tmp"
   mv "$units/$u.tmp" "$units/$u"
   log "unit $units/$u"
 done
-for f in agent.json collector.json agent.env collector.env; do
+for f in agent.json collector.json aggregator.json agent.env collector.env aggregator.env; do
   if [ -e "$conf/$f" ]; then
     log "kept existing $conf/$f"
   else
@@ -63,5 +65,5 @@ done
 
 if [ -z "$ROOT" ] && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
-  log "systemd reloaded; edit $conf/*.json, then: systemctl enable --now smmu-collector / smmu-agent"
+  log "systemd reloaded; edit $conf/*.json, then: systemctl enable --now smmu-collector / smmu-fleet-aggregator / smmu-agent"
 fi
