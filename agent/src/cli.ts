@@ -3,6 +3,7 @@
 // the SMMU model), keeps local per-process/per-device counters, and streams batches to a
 // collector. `smmu-agent dump` prints decoded events instead, like a trace tool.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { resolveIdentity } from './identity';
 import { agentMetrics } from './metrics';
 import { AgentPipeline } from './pipeline';
@@ -16,6 +17,7 @@ import { type ModelConfigInput, SmmuModelSource } from './source/model';
 import type { EventSource } from './source/source';
 import { TracefsSource } from './source/tracefs';
 import { MemorySpool } from './spool/memory-spool';
+import { SegmentSpool } from './spool/segment-spool';
 import { agentCredentials } from './transport/credentials';
 
 const specs = {
@@ -70,7 +72,7 @@ const specs = {
   stateDir: {
     type: 'string',
     default: '',
-    help: 'directory for the agent id (and, later, the durable spool)',
+    help: 'directory for the agent id and the durable spool (<state-dir>/spool); empty: spool in memory only',
   },
   httpListen: {
     type: 'string',
@@ -89,6 +91,12 @@ const specs = {
     default: 64 << 20,
     min: 1024,
     help: 'unacknowledged bytes kept before the oldest batches are dropped (and reported lost)',
+  },
+  spoolFsync: {
+    type: 'string',
+    default: 'always',
+    choices: ['always', 'interval', 'never'],
+    help: 'durable spool: fsync every batch, every 200 ms, or never (a process crash loses nothing either way; a power loss may)',
   },
   tlsCa: { type: 'string', default: '', help: 'PEM CA of the collector certificate (enables TLS)' },
   tlsCert: {
@@ -218,6 +226,18 @@ runMain(
     // Set-up errors (no tracefs, no permission, no such event) stop the agent here, with a hint.
     if (source instanceof TracefsSource) await source.open();
     const identity = resolveIdentity(o);
+    // With a state directory batches survive restarts and the sequence continues; without one
+    // every start is a new epoch and unacknowledged batches die with the process.
+    const spool = o.stateDir
+      ? await SegmentSpool.open({
+          dir: join(o.stateDir, 'spool'),
+          budgetBytes: o.spoolBudgetBytes,
+          fsync: o.spoolFsync as 'always' | 'interval' | 'never',
+          logger: log,
+        })
+      : new MemorySpool(o.spoolBudgetBytes);
+    if (!o.stateDir)
+      log.warn('no --state-dir: the spool is in memory, so a restart loses unacknowledged batches');
     const metrics = agentMetrics();
     const counters = new FaultCounters(
       source instanceof SmmuModelSource ? { stallTime: source.model.stallTimeNs } : {},
@@ -238,7 +258,7 @@ runMain(
         drainTimeoutMs: o.drainTimeoutMs,
       },
       source,
-      new MemorySpool(o.spoolBudgetBytes),
+      spool,
       metrics,
       [counters],
       log,

@@ -216,6 +216,24 @@ test('network between agent and collector cut and restored: exact totals', { tim
   assertExact(r, 12_000);
 });
 
+test('agent killed (SIGKILL) mid-stream and restarted from its durable spool: exact totals', {
+  timeout: 180_000,
+}, async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'agent-state-'));
+  const r = await run(
+    { seed: 15, events: 12_000, rate: 4000, agentArgs: ['--state-dir', stateDir] },
+    async (c) => {
+      await sleep(1500);
+      await c.agent.kill('SIGKILL');
+      c.agent = c.startAgent();
+      await sleep(1000);
+      await c.agent.kill('SIGKILL');
+      c.agent = c.startAgent();
+    },
+  );
+  assertExact(r, 12_000);
+});
+
 test('spool over budget while no collector answers: accounted + reported lost == generated', {
   timeout: 180_000,
 }, async () => {
