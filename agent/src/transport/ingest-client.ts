@@ -9,6 +9,7 @@ import {
   type ClientDuplexStream,
   credentials,
   Metadata,
+  status,
 } from '@grpc/grpc-js';
 import type { Ack } from '../../../proto/index';
 import { ingestService } from '../../../proto/ingest-service';
@@ -45,6 +46,19 @@ export interface TransportStats {
 }
 
 type Stream = ClientDuplexStream<Uint8Array, Ack>;
+
+/** gRPC status codes that need a person, and what to check. */
+const OPERATOR_ACTION: Record<number, string> = {
+  [status.UNAUTHENTICATED]:
+    "check --token-file or --tls-cert/--tls-key against the collector's --tokens-file / --tls-client-ca",
+  [status.PERMISSION_DENIED]:
+    "the credential is not allowed to report for --host: use the host's own certificate or token",
+  [status.INVALID_ARGUMENT]:
+    'the collector rejected a batch as malformed: check that agent and collector versions match',
+  [status.RESOURCE_EXHAUSTED]:
+    "a batch exceeds the collector's --max-message-bytes: lower --batch-max-events",
+  [status.UNIMPLEMENTED]: 'the address is not an smmu-collector (no smmu.telemetry.v1.Ingest service)',
+};
 
 export class IngestClient {
   readonly stats: TransportStats = { connected: false, batchesSent: 0, batchesAcked: 0, reconnects: 0 };
@@ -118,7 +132,9 @@ export class IngestClient {
     this.lastSent = 0;
     this.writable = true;
     s.on('data', (ack: Ack) => this.onAck(Number(ack.sequence)));
-    s.on('error', (err: Error & { code?: number }) => this.onBroken(s, `${address}: ${err.message}`));
+    s.on('error', (err: Error & { code?: number }) =>
+      this.onBroken(s, `${address}: ${err.message}`, err.code),
+    );
     s.on('end', () => this.onBroken(s, `${address}: stream closed by collector`));
     s.on('drain', () => {
       this.writable = true;
@@ -146,7 +162,7 @@ export class IngestClient {
     if (this.spool.pending().length === 0) for (const w of this.waiters.splice(0)) w();
   }
 
-  private onBroken(s: Stream, why: string): void {
+  private onBroken(s: Stream, why: string, code?: number): void {
     if (s !== this.stream) return; // an old stream's late events
     this.stream = undefined;
     this.stats.connected = false;
@@ -159,10 +175,11 @@ export class IngestClient {
     this.current = (this.current + 1) % this.clients.length;
     const delay = this.backoff * (0.5 + Math.random() * 0.5);
     this.backoff = Math.min(this.opts.backoffMaxMs, this.backoff * 2);
-    this.opts.logger.warn(
-      { reason: why, retryInMs: Math.round(delay), unacked: this.spool.pending().length },
-      'collector stream broken; will resend unacknowledged batches',
-    );
+    const fix = code === undefined ? undefined : OPERATOR_ACTION[code];
+    const fields = { reason: why, retryInMs: Math.round(delay), unacked: this.spool.pending().length };
+    // Retrying cannot cure these: say what has to change (batches stay spooled meanwhile).
+    if (fix) this.opts.logger.error({ ...fields, fix }, 'collector refuses this agent; batches stay spooled');
+    else this.opts.logger.warn(fields, 'collector stream broken; will resend unacknowledged batches');
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
