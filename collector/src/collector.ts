@@ -78,7 +78,11 @@ export class Collector {
       this.http = await startHttp({
         listen: c.httpListen,
         registry: this.metrics.registry,
-        notReady: () => (this.ready ? null : 'connecting to Kafka'),
+        notReady: () => {
+          if (!this.ready) return 'connecting to Kafka';
+          const e = this.publisher.lastError;
+          return e ? `Kafka is not accepting batches: ${e}` : null;
+        },
       });
       this.httpAddress = this.http.address;
     }

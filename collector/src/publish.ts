@@ -32,6 +32,8 @@ export class BatchPublisher {
   private sending = false;
   /** Requests queued or being sent (for back-pressure). */
   inFlight = 0;
+  /** Why the last send failed; undefined once a send succeeds again (readiness). */
+  lastError: string | undefined;
 
   constructor(
     kafka: Kafka,
@@ -78,8 +80,10 @@ export class BatchPublisher {
               headers: batchHeaders(r),
             })),
           });
+          this.lastError = undefined;
           for (const r of batch) r.resolve();
         } catch (err) {
+          this.lastError = (err as Error).message;
           for (const r of batch) r.reject(err as Error);
         }
       }
