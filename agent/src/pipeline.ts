@@ -95,7 +95,10 @@ export class AgentPipeline {
     const dropped = this.spool.droppedUnreported();
     if (dropped > 0) {
       this.countLost(LossReason.LOSS_REASON_SPOOL_FULL, dropped);
-      b.lost.set(LossReason.LOSS_REASON_SPOOL_FULL, (b.lost.get(LossReason.LOSS_REASON_SPOOL_FULL) ?? 0) + dropped);
+      b.lost.set(
+        LossReason.LOSS_REASON_SPOOL_FULL,
+        (b.lost.get(LossReason.LOSS_REASON_SPOOL_FULL) ?? 0) + dropped,
+      );
     }
     const id = this.opts.identity;
     const sequence = this.spool.nextSequence();
@@ -145,12 +148,16 @@ export class AgentPipeline {
     // Batches the spool dropped while the last ones went in are reported in a loss-only batch
     // (which could itself push out another one: hence the bounded loop).
     for (let i = 0; this.spool.droppedUnreported() > 0 && i < 3; i++) {
-      await this.store({ event: this.source.event, events: new EventBlockBuilder(1).finish(), lost: new Map() });
+      await this.store({
+        event: this.source.event,
+        events: new EventBlockBuilder(1).finish(),
+        lost: new Map(),
+      });
     }
     const drained = await this.client.drain(this.opts.drainTimeoutMs);
     if (!drained) {
       this.log.warn(
-        { unacked: this.spool.pending().length },
+        { unacked: this.spool.pendingCount() },
         'collector did not acknowledge every batch before the drain timeout',
       );
     }

@@ -50,6 +50,18 @@ export class MemorySpool implements Spool {
     for (const cb of this.listeners) cb();
   }
 
+  pendingCount(): number {
+    return this.entries.size;
+  }
+
+  oldestPending(): number | undefined {
+    return this.entries.keys().next().value;
+  }
+
+  entry(sequence: number): SpoolEntry | undefined {
+    return this.entries.get(sequence);
+  }
+
   pending(): SpoolEntry[] {
     return [...this.entries.values()];
   }

@@ -353,6 +353,18 @@ export class SegmentSpool implements Spool {
     for (const cb of this.listeners) cb();
   }
 
+  pendingCount(): number {
+    return this.live.size;
+  }
+
+  oldestPending(): number | undefined {
+    return this.live.keys().next().value;
+  }
+
+  entry(sequence: number): SpoolEntry | undefined {
+    return this.live.get(sequence);
+  }
+
   pending(): SpoolEntry[] {
     return [...this.live.values()];
   }

@@ -37,6 +37,12 @@ export interface Spool {
   append(entry: SpoolEntry): Promise<void>;
   /** Unacknowledged batches, oldest first. */
   pending(): SpoolEntry[];
+  /** How many batches are unacknowledged. */
+  pendingCount(): number;
+  /** Sequence of the oldest unacknowledged batch, if any. */
+  oldestPending(): number | undefined;
+  /** The unacknowledged batch with this sequence, if any (the transport walks sequences with it). */
+  entry(sequence: number): SpoolEntry | undefined;
   /** Marks a batch acknowledged; unknown or repeated sequences are ignored. */
   ack(sequence: number): void;
   /** Bytes held. */

@@ -159,7 +159,7 @@ export class IngestClient {
     this.stats.connected = true;
     this.backoff = this.opts.backoffMinMs;
     this.pump();
-    if (this.spool.pending().length === 0) for (const w of this.waiters.splice(0)) w();
+    if (this.spool.pendingCount() === 0) for (const w of this.waiters.splice(0)) w();
   }
 
   private onBroken(s: Stream, why: string, code?: number): void {
@@ -176,22 +176,26 @@ export class IngestClient {
     const delay = this.backoff * (0.5 + Math.random() * 0.5);
     this.backoff = Math.min(this.opts.backoffMaxMs, this.backoff * 2);
     const fix = code === undefined ? undefined : OPERATOR_ACTION[code];
-    const fields = { reason: why, retryInMs: Math.round(delay), unacked: this.spool.pending().length };
+    const fields = { reason: why, retryInMs: Math.round(delay), unacked: this.spool.pendingCount() };
     // Retrying cannot cure these: say what has to change (batches stay spooled meanwhile).
     if (fix) this.opts.logger.error({ ...fields, fix }, 'collector refuses this agent; batches stay spooled');
     else this.opts.logger.warn(fields, 'collector stream broken; will resend unacknowledged batches');
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
-  /** Sends spooled batches that are not yet on this stream, within the window. */
+  /** Sends spooled batches that are not yet on this stream, oldest first, within the window. */
   private pump(): void {
     const s = this.stream;
     if (!s || !this.writable) return;
-    for (const e of this.spool.pending()) {
-      if (this.inFlight.size >= this.opts.window) return;
-      if (e.sequence <= this.lastSent) continue;
-      this.inFlight.set(e.sequence, performance.now());
-      this.lastSent = e.sequence;
+    // Sequences are consecutive; acked or dropped ones leave holes. Start after what this
+    // stream has sent, or at the oldest pending batch on a fresh stream.
+    let seq = Math.max(this.lastSent + 1, this.spool.oldestPending() ?? Number.POSITIVE_INFINITY);
+    const end = this.spool.nextSequence();
+    for (; seq < end && this.inFlight.size < this.opts.window; seq++) {
+      const e = this.spool.entry(seq);
+      if (!e) continue;
+      this.inFlight.set(seq, performance.now());
+      this.lastSent = seq;
       this.stats.batchesSent++;
       if (!s.write(e.bytes)) {
         this.writable = false;
@@ -202,7 +206,7 @@ export class IngestClient {
 
   /** Resolves true once the spool is empty, false after timeoutMs. */
   drain(timeoutMs: number): Promise<boolean> {
-    if (this.spool.pending().length === 0) return Promise.resolve(true);
+    if (this.spool.pendingCount() === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       const t = setTimeout(() => resolve(false), timeoutMs);
       this.waiters.push(() => {
