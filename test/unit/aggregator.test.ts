@@ -19,7 +19,7 @@ import { repoRoot } from '../support/paths';
 
 const S = 1_000_000_000n;
 const T0 = 1_700_000_003n * S;
-const opts = { collectWindows: true, windowGraceNs: 0, pageShift: 12, sketchSlots: 16 };
+const opts = { collectWindows: true, windowGraceNs: 0, hotPageShift: 12, sketchSlots: 16 };
 
 function batch(host: string, seq: number, events: EventBlock, lost = 0, epoch = 1): Batch {
   return {

@@ -53,8 +53,8 @@ const SSID_SPAN = 2 ** 20;
 export interface AccountOptions {
   /** Windows close once the host's event time passes their end plus this. */
   windowGraceNs: number;
-  /** Page size of the hot-page sketches, as a shift (12: 4 KiB). */
-  pageShift: number;
+  /** Granularity of the hot-page sketches: aligned blocks of 2^hotPageShift bytes (16: 64 KiB). */
+  hotPageShift: number;
   /** Counters per (host, SSID) sketch. */
   sketchSlots: number;
   /** Keep closed windows for `drainClosed()` (off: they are dropped, e.g. for one-shot totals). */
@@ -63,8 +63,8 @@ export interface AccountOptions {
 
 export const defaultAccountOptions: AccountOptions = {
   windowGraceNs: 0,
-  pageShift: 12,
-  sketchSlots: 64,
+  hotPageShift: 16,
+  sketchSlots: 128,
   collectWindows: false,
 };
 
@@ -373,7 +373,7 @@ export class AccountState {
     const offsets = e.offsetNs;
     const smmuIndex = e.smmuIndex;
     const maps = e.smmuNames.map((name) => h.smmuMap(name));
-    const shift = this.opts.pageShift;
+    const shift = this.opts.hotPageShift;
     const hiScale = 2 ** (32 - shift);
     const slots = this.opts.sketchSlots;
     const w10 = WIDTHS_NS[0];
@@ -837,7 +837,7 @@ export class AccountState {
       sketches,
       windows,
       malformed: this.malformed,
-      page_shift: this.opts.pageShift,
+      page_shift: this.opts.hotPageShift,
       sketch_slots: this.opts.sketchSlots,
       window_grace_ns: this.opts.windowGraceNs,
       replay_duplicates: this.replays.duplicates,
@@ -849,13 +849,13 @@ export class AccountState {
     const st = new AccountState(opts);
     const o = st.opts;
     if (
-      c.page_shift !== o.pageShift ||
+      c.page_shift !== o.hotPageShift ||
       c.sketch_slots !== o.sketchSlots ||
       num(c.window_grace_ns) !== o.windowGraceNs
     ) {
       throw new Error(
-        `checkpoint taken with pageShift ${c.page_shift}, sketchSlots ${c.sketch_slots}, windowGraceNs ${num(c.window_grace_ns)}; ` +
-          `this aggregator runs with ${o.pageShift}, ${o.sketchSlots}, ${o.windowGraceNs}: use the same settings or a new group`,
+        `checkpoint taken with hotPageShift ${c.page_shift}, sketchSlots ${c.sketch_slots}, windowGraceNs ${num(c.window_grace_ns)}; ` +
+          `this aggregator runs with ${o.hotPageShift}, ${o.sketchSlots}, ${o.windowGraceNs}: use the same settings or a new group`,
       );
     }
     st.nextOffset = num(c.next_offset);

@@ -71,7 +71,7 @@ export interface AggregatorConfig {
   httpListen: string;
   checkpointIntervalMs: number;
   windowGraceMs: number;
-  pageShift: number;
+  hotPageShift: number;
   hotPageSlots: number;
   /** Closed windows kept in memory for the time-series API. */
   windowHistory: number;
@@ -96,13 +96,13 @@ export const defaultAggregatorConfig: AggregatorConfig = {
   httpListen: '127.0.0.1:9472',
   checkpointIntervalMs: 5000,
   windowGraceMs: 5000,
-  pageShift: 12,
-  hotPageSlots: 64,
+  hotPageShift: 16,
+  hotPageSlots: 128,
   windowHistory: 50_000,
   sessionTimeoutMs: 30_000,
   maxEventsPerBatch: 1 << 20,
   adviceMinFaults: 4,
-  adviceGapPages: 16,
+  adviceGapPages: 0,
 };
 
 export function aggregatorMetrics() {
@@ -205,7 +205,7 @@ export interface WindowQuery {
 export interface HotPagesView {
   host: string;
   ssid: number;
-  pageShift: number;
+  hotPageShift: number;
   /** Faults offered to the sketch (all page faults of the process). */
   faults: number;
   slots: number;
@@ -215,7 +215,7 @@ export interface HotPagesView {
 export interface AdviceView {
   host: string;
   ssid: number;
-  pageShift: number;
+  hotPageShift: number;
   /** Seconds of event time the sketch covers. */
   observedSeconds: number;
   faults: number;
@@ -258,7 +258,7 @@ export class Aggregator {
   ) {
     this.accountOptions = {
       windowGraceNs: config.windowGraceMs * 1e6,
-      pageShift: config.pageShift,
+      hotPageShift: config.hotPageShift,
       sketchSlots: config.hotPageSlots,
       collectWindows: true,
     };
@@ -666,11 +666,11 @@ export class Aggregator {
   }
 
   hotPages(host: string | undefined, ssid: number | undefined, limit: number): HotPagesView[] {
-    const shift = BigInt(this.config.pageShift);
+    const shift = BigInt(this.config.hotPageShift);
     return this.sketches(host, ssid).map(({ host, ssid, sk }) => ({
       host,
       ssid,
-      pageShift: this.config.pageShift,
+      hotPageShift: this.config.hotPageShift,
       faults: sk.offered,
       slots: sk.slots,
       pages: sk.top(limit).map((p) => ({ ...p, address: `0x${(BigInt(p.page) << shift).toString(16)}` })),
@@ -683,7 +683,7 @@ export class Aggregator {
     minFaults: number,
     gapPages: number,
   ): AdviceView[] {
-    const shift = BigInt(this.config.pageShift);
+    const shift = BigInt(this.config.hotPageShift);
     const out: AdviceView[] = [];
     for (const { host: h, ssid: s, sk } of this.sketches(host, ssid)) {
       const seconds = sk.lastNs > sk.firstNs ? Number(sk.lastNs - sk.firstNs) / 1e9 : 0;
@@ -691,7 +691,7 @@ export class Aggregator {
         ...r,
         start: `0x${(BigInt(r.startPage) << shift).toString(16)}`,
         end: `0x${(BigInt(r.endPage) << shift).toString(16)}`,
-        bytes: (r.endPage - r.startPage) * 2 ** this.config.pageShift,
+        bytes: (r.endPage - r.startPage) * 2 ** this.config.hotPageShift,
         faultsPerSec: seconds > 0 ? r.faults / seconds : null,
         stallTimeNs: null,
       }));
@@ -699,7 +699,7 @@ export class Aggregator {
       out.push({
         host: h,
         ssid: s,
-        pageShift: this.config.pageShift,
+        hotPageShift: this.config.hotPageShift,
         observedSeconds: seconds,
         faults: sk.offered,
         ranges,

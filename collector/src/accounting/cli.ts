@@ -89,7 +89,7 @@ const specs = {
     type: 'number',
     default: a.adviceGapPages,
     min: 0,
-    help: 'advise, aggregate: hot pages at most this far apart share a range',
+    help: 'advise, aggregate: most non-hot pages between two hot pages of one advice range',
   },
   createTopics: { type: 'boolean', default: a.createTopics, help: 'aggregate: create missing output topics' },
   topicPartitions: {
@@ -128,11 +128,11 @@ const specs = {
     min: 1,
     help: 'aggregate: hot-page counters per process',
   },
-  pageShift: {
+  hotPageShift: {
     type: 'number',
-    default: a.pageShift,
+    default: a.hotPageShift,
     min: 12,
-    help: 'aggregate: page size of the hot-page sketches (12: 4 KiB)',
+    help: 'aggregate: hot pages are aligned blocks of 2^N bytes (12: 4 KiB pages, 16: 64 KiB, 21: 2 MiB)',
   },
   windowHistory: {
     type: 'number',
@@ -312,7 +312,7 @@ async function aggregateCommand(o: Opts, log: Logger) {
       httpListen: o.httpListen,
       checkpointIntervalMs: o.checkpointIntervalMs,
       windowGraceMs: o.windowGraceMs,
-      pageShift: o.pageShift,
+      hotPageShift: o.hotPageShift,
       hotPageSlots: o.hotPageSlots,
       windowHistory: o.windowHistory,
       sessionTimeoutMs: o.sessionTimeoutMs,

@@ -1,12 +1,15 @@
 // Hot faulting pages per (host, SSID) in bounded memory, and the prefault advice drawn from them.
 //
-// Each process (host x SSID) gets a Space-Saving sketch (Metwally, Agrawal, El Abbadi, 2005)
-// of `slots` counters over the page numbers of its page faults (translation, access and
-// permission faults: the ones populating a page avoids). A page that is not tracked takes the
-// slot with the smallest count and inherits that count as its possible overestimate (`error`),
-// so for every tracked page   count - error <= true faults <= count,   and every page with
-// more than offered / slots faults is tracked. Memory is fixed per process; updates are O(1)
-// amortized (the minimum is found by a cursor scan, as counts only grow).
+// A "hot page" is an aligned block of 2^hotPageShift bytes of the process's address space
+// (default 64 KiB: fine enough to point at the faulting part of a mapping, coarse enough that a
+// process's working set fits a few hundred counters). Each process (host x SSID) gets a
+// Space-Saving sketch (Metwally, Agrawal, El Abbadi, 2005) of `slots` counters over the pages
+// of its page faults (translation, access and permission faults: the ones populating a page
+// avoids). A page that is not tracked takes the slot with the smallest count and inherits that
+// count as its possible overestimate (`error`), so for every tracked page
+//   count - error <= true faults <= count,
+// and every page with more than offered / slots faults is tracked. Memory is fixed per process;
+// updates are O(1) amortized (the minimum is found by a cursor scan, as counts only grow).
 //
 // The sketch is a pure function of the pages offered, in order: restored from a checkpoint it
 // makes the same decisions again.
@@ -167,7 +170,7 @@ export class SpaceSaving {
 }
 
 export interface HotPage {
-  /** Page number (address >> pageShift). */
+  /** Page number (address >> hotPageShift). */
   page: number;
   /** Faults counted on the page since it was tracked, including the inherited estimate. */
   faults: number;
@@ -182,7 +185,7 @@ export interface HotPage {
 }
 
 export interface AdviceRange {
-  /** First page and the page after the last one (address >> pageShift). */
+  /** First page and the page after the last one (address >> hotPageShift). */
   startPage: number;
   endPage: number;
   /** Hot pages in the range. */
@@ -205,13 +208,13 @@ export interface AdviceRange {
 export interface AdviceOptions {
   /** A page qualifies when at least this many faults on it are guaranteed. */
   minFaults: number;
-  /** Hot pages at most this many pages apart end up in one range. */
+  /** Most non-hot pages between two hot pages of one range (0: adjacent pages only). */
   gapPages: number;
 }
 
 /**
- * Address ranges worth populating: runs of hot pages (guaranteed faults >= minFaults) whose
- * gaps are at most gapPages, largest saving first. Faults in a range are the faults a prefault
+ * Address ranges worth populating: runs of hot pages (guaranteed faults >= minFaults) with at
+ * most gapPages non-hot pages between neighbours, largest saving first. Faults in a range are the faults a prefault
  * of the range would have saved (an upper bound; guaranteedFaults a lower one).
  */
 export function adviseRanges(sk: SpaceSaving, o: AdviceOptions): AdviceRange[] {
@@ -222,7 +225,7 @@ export function adviseRanges(sk: SpaceSaving, o: AdviceOptions): AdviceRange[] {
   const out: AdviceRange[] = [];
   let cur: AdviceRange | undefined;
   for (const p of hot) {
-    if (!cur || p.page - (cur.endPage - 1) > o.gapPages) {
+    if (!cur || p.page - cur.endPage > o.gapPages) {
       cur = {
         startPage: p.page,
         endPage: p.page + 1,

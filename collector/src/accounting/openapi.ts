@@ -141,7 +141,7 @@ export const OPENAPI = {
           type: 'integer',
           minimum: 1,
         }),
-        q('gapPages', 'Hot pages at most this many pages apart share a range', {
+        q('gapPages', 'Most non-hot pages between two hot pages of one range (default 0: adjacent only)', {
           type: 'integer',
           minimum: 0,
         }),
@@ -309,7 +309,7 @@ export const OPENAPI = {
         properties: {
           host: str,
           ssid: int,
-          pageShift: int,
+          hotPageShift: int,
           faults: int,
           slots: int,
           pages: { type: 'array', items: ref('HotPage') },
@@ -344,7 +344,7 @@ export const OPENAPI = {
         properties: {
           host: str,
           ssid: int,
-          pageShift: int,
+          hotPageShift: int,
           observedSeconds: num,
           faults: int,
           savedFaults: int,
