@@ -147,6 +147,13 @@ export async function verifyTopicConfig(
   await admin.connect();
   try {
     const topics = [...new Set(required.map((r) => r.topic))];
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      throw new Error(
+        `Kafka topics ${missing.join(', ')} do not exist: create them with the configuration in collector/src/topics.ts, or let the program create them`,
+      );
+    }
     const res = await admin.describeConfigs({
       includeSynonyms: false,
       resources: topics.map((name) => ({ type: 2 /* TOPIC */, name })),

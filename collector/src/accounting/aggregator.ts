@@ -16,7 +16,14 @@ import { Kafka, logLevel } from 'kafkajs';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Logger } from '../../../agent/src/runtime/log';
 import type { Batch } from '../../../proto/batch-codec';
-import { checkpointTopic, ensureTopics, totalsTopic, verifyTopicConfig, windowsTopic } from '../topics';
+import {
+  checkpointTopic,
+  ensureTopics,
+  rawTopic,
+  totalsTopic,
+  verifyTopicConfig,
+  windowsTopic,
+} from '../topics';
 import {
   type AccountOptions,
   AccountState,
@@ -308,6 +315,8 @@ export class Aggregator {
     }
     if (c.createTopics) {
       await ensureTopics(this.kafka, [
+        // Normally the collector creates it; the same specification either way.
+        rawTopic(c.rawTopic, c.topicPartitions, c.topicReplication),
         windowsTopic(c.windowsTopic, c.topicPartitions, c.topicReplication, c.windowsRetentionMs),
         totalsTopic(c.totalsTopic, c.topicPartitions, c.topicReplication),
         checkpointTopic(c.checkpointTopic, c.topicReplication),
@@ -343,7 +352,11 @@ export class Aggregator {
     this.running = false;
     this.ready = false;
     clearInterval(this.timer);
-    this.consumer.pause();
+    try {
+      this.consumer.pause();
+    } catch {
+      // Not running (it failed): nothing is being fetched anyway.
+    }
     await this.consumer.lock.run(async () => {
       for (const p of this.parts.values()) {
         if (p.dirty) await this.checkpoint(p).catch((err) => this.fail(p, err));
@@ -563,6 +576,7 @@ export class Aggregator {
     partitions: ReturnType<Aggregator['partitions']>;
     assignedPartitions: number[];
     malformedMessages: number;
+    skippedOffsets: number;
     checkpointIntervalMs: number;
     windowGraceMs: number;
   } {
@@ -573,6 +587,7 @@ export class Aggregator {
       partitions: this.partitions(),
       assignedPartitions: this.consumer.partitions,
       malformedMessages: this.states().reduce((s, st) => s + st.malformed, 0),
+      skippedOffsets: this.consumer.skippedOffsets,
       checkpointIntervalMs: this.config.checkpointIntervalMs,
       windowGraceMs: this.config.windowGraceMs,
     };

@@ -70,6 +70,7 @@ export class CheckpointStore {
       groupId: `${this.opts.groupId}.checkpoint-reader.${randomUUID()}`,
       maxBytesPerPartition: 64 << 20,
       maxBytes: 128 << 20,
+      allowAutoTopicCreation: false,
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.opts.topic, fromBeginning: true });

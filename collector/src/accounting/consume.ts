@@ -127,6 +127,7 @@ export class PartitionedConsumer {
       sessionTimeout: opts.sessionTimeoutMs,
       heartbeatInterval: Math.max(500, Math.floor(opts.sessionTimeoutMs / 10)),
       maxBytesPerPartition: 8 << 20,
+      allowAutoTopicCreation: false,
     });
     this.admin = kafka.admin();
   }
@@ -257,7 +258,10 @@ export class TotalsTopicView {
     private readonly topic: string,
     private readonly log: Logger,
   ) {
-    this.consumer = kafka.consumer({ groupId: `smmu-fleet-totals-view-${randomUUID()}` });
+    this.consumer = kafka.consumer({
+      groupId: `smmu-fleet-totals-view-${randomUUID()}`,
+      allowAutoTopicCreation: false,
+    });
     this.admin = kafka.admin();
   }
 

@@ -183,6 +183,10 @@ export const OPENAPI = {
             description: 'Events that arrived after their window closed, by width (10s, 1m)',
           },
           malformedMessages: int,
+          skippedOffsets: {
+            ...int,
+            description: 'Raw offsets this instance found deleted (retention) before they were counted',
+          },
           checkpointIntervalMs: int,
           windowGraceMs: int,
           assignedPartitions: {
