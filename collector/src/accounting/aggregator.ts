@@ -187,6 +187,7 @@ class WindowHistory {
   private hosts: HostWindowOut[] = [];
   constructor(private readonly cap: number) {}
   add(c: ClosedWindows): void {
+    if (this.cap === 0) return;
     for (const w of c.series) this.series.push(w);
     for (const w of c.hosts) this.hosts.push(w);
     if (this.series.length > this.cap * 1.25) this.series = this.series.slice(-this.cap);
@@ -255,6 +256,7 @@ export class Aggregator {
   private api: ApiServer | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  private flushing = false;
   private aborted = false;
   private ready = false;
   httpAddress = '';
@@ -436,21 +438,31 @@ export class Aggregator {
     part.highWatermark = highWatermark;
     this.metrics.lag.set({ partition: String(p) }, Math.max(0, highWatermark - part.state.nextOffset));
     if (Date.now() - part.lastCheckpointAt >= this.config.checkpointIntervalMs) {
-      await this.checkpoint(part);
+      // A failed checkpoint loses nothing (the state stays); the idle timer tries again.
+      await this.checkpoint(part).catch((err) => this.fail(part, err));
     }
   }
 
   /** Checkpoints partitions that counted something and have not been checkpointed for a while. */
   private async flushIdle(): Promise<void> {
-    if (!this.running || this.consumer.rebalancing) return;
-    for (const p of [...this.parts.values()]) {
-      if (!p.dirty || Date.now() - p.lastCheckpointAt < this.config.checkpointIntervalMs) continue;
-      await this.consumer.lock
-        .run(async () => {
-          if (this.running && !this.consumer.rebalancing && this.parts.get(p.id) === p)
-            await this.checkpoint(p);
-        })
-        .catch((err) => this.fail(p, err));
+    if (!this.running || this.consumer.rebalancing || this.flushing) return;
+    this.flushing = true;
+    try {
+      const due = (p: Partition) =>
+        p.dirty && Date.now() - p.lastCheckpointAt >= this.config.checkpointIntervalMs;
+      for (const p of [...this.parts.values()]) {
+        if (!due(p)) continue;
+        await this.consumer.lock
+          .run(async () => {
+            // Still ours, still due, and no rebalance began while waiting for the lock.
+            if (this.running && !this.consumer.rebalancing && this.parts.get(p.id) === p && due(p)) {
+              await this.checkpoint(p);
+            }
+          })
+          .catch((err) => this.fail(p, err));
+      }
+    } finally {
+      this.flushing = false;
     }
   }
 
