@@ -26,6 +26,14 @@ export function batchHeaders(r: PublishRequest): Record<string, string> {
   };
 }
 
+/**
+ * The producer every writer of the project uses: idempotent with one request in flight (what
+ * kafkajs's idempotence needs to keep order), acks=all at each send, never creating topics.
+ */
+export function durableProducer(kafka: Kafka): Producer {
+  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+}
+
 export class BatchPublisher {
   private producer: Producer;
   private queue: Waiting[] = [];
@@ -40,11 +48,7 @@ export class BatchPublisher {
     private readonly topic: string,
     private readonly maxBatchesPerSend = 256,
   ) {
-    this.producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-    });
+    this.producer = durableProducer(kafka);
   }
 
   connect(): Promise<void> {

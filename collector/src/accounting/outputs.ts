@@ -10,6 +10,7 @@ import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
 import Long from 'long';
 import { smmu } from '../../../proto/gen/telemetry';
 import { SCHEMA_VERSION } from '../../../proto/index';
+import { durableProducer } from '../publish';
 import {
   type AccountState,
   type HostAccount,
@@ -180,11 +181,7 @@ export class OutputPublisher {
   private producer: Producer;
 
   constructor(kafka: Kafka) {
-    this.producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-    });
+    this.producer = durableProducer(kafka);
   }
 
   connect(): Promise<void> {
