@@ -190,9 +190,9 @@ if [ "$caps" = CAP_DAC_OVERRIDE ] && [ "$ambient" = CAP_DAC_OVERRIDE ]; then
 else
   bad "smmu-agent.service: capabilities are '$caps' / '$ambient', expected CAP_DAC_OVERRIDE only"
 fi
-grep -qx 'StateDirectory=smmu-agent' "$agent_unit" && grep -qx 'ReadWritePaths=-/sys/kernel/tracing' "$agent_unit" &&
-  ok "smmu-agent.service: writes only its state directory and tracefs" ||
-  bad "smmu-agent.service: StateDirectory=smmu-agent and ReadWritePaths=-/sys/kernel/tracing expected"
+grep -qx 'StateDirectory=smmu-agent' "$agent_unit" && grep -qx 'ReadWritePaths=-/sys/kernel/tracing/instances' "$agent_unit" &&
+  ok "smmu-agent.service: writes only its state directory and tracefs instances/" ||
+  bad "smmu-agent.service: StateDirectory=smmu-agent and ReadWritePaths=-/sys/kernel/tracing/instances expected"
 for u in smmu-collector.service smmu-fleet-aggregator.service; do
   f="$R/etc/systemd/system/$u"
   if grep -qx 'CapabilityBoundingSet=' "$f" && grep -qx 'AmbientCapabilities=' "$f" && ! grep -q '^ReadWritePaths=' "$f"; then
