@@ -3,8 +3,8 @@
 # the Node.js base image is assembled locally (like test/infra/kafka-image.sh does for Kafka)
 # from the cached Debian root filesystem that kafka-image.sh makes with debootstrap, plus this
 # machine's Node.js, npm and CA bundle; npm packages come from the npm registry during the build.
-# Then each image is started once: --help for every program, and `smmu-agent dump` decoding a
-# few model events.
+# Then each image is started once: --help for every program, `smmu-agent dump` decoding a few
+# model events, and the agent reading tracefs the way the DaemonSet runs it.
 #   bash test/deploy/build-images.sh            (as root; run test/infra/kafka-image.sh first)
 # Environment: NODE_IMAGE (use this base instead of building one), TAG (default dev).
 # Not part of test/run.sh: it needs the npm registry from inside the build and takes minutes.
@@ -70,4 +70,35 @@ podman run --rm localhost/smmu-fleet-fleet:$TAG --help | head -1
 podman run --rm localhost/smmu-fleet-agent:$TAG dump --source model --rate 0 --dump-limit 3
 uid=$(podman run --rm --entrypoint id localhost/smmu-fleet-collector:$TAG -u 2>/dev/null || echo '?')
 log "collector image runs as uid $uid"
+
+# The agent image as the DaemonSet runs it: uid 0 without any capability, read-only root file
+# system, no new privileges, the host's tracefs read-only at /host/sys/kernel/tracing with its
+# instances/ writable, NODE_NAME as host name. It must create its instance, answer /readyz
+# and remove the instance on SIGTERM. (Needs tracefs with iommu:io_page_fault or the SMMU event.)
+if [ -d /sys/kernel/tracing/instances ]; then
+  name=smmu-image-probe-$$
+  state=$(mktemp -d)
+  podman run -d --name "$name" --cap-drop ALL --security-opt no-new-privileges --read-only --user 0:0 \
+    -v /sys/kernel/tracing:/host/sys/kernel/tracing:ro -v /sys/kernel/tracing/instances:/host/sys/kernel/tracing/instances \
+    -v "$state:/var/lib/smmu-agent" -e NODE_NAME=image-probe-node "localhost/smmu-fleet-agent:$TAG" \
+    run --source tracefs --tracefs-path /host/sys/kernel/tracing --tracefs-instance "$name" \
+    --state-dir /var/lib/smmu-agent --http-listen 127.0.0.1:9470 --collector 127.0.0.1:1 >/dev/null
+  ready=""
+  for _ in $(seq 1 40); do
+    ready=$(podman exec "$name" node -e 'fetch("http://127.0.0.1:9470/readyz").then((r) => r.text()).then((t) => console.log(t.trim()), () => {})' 2>/dev/null || true)
+    [ "$ready" = ready ] && break
+    sleep 0.5
+  done
+  created=no
+  [ -d "/sys/kernel/tracing/instances/$name" ] && created=yes
+  podman stop -t 15 "$name" >/dev/null
+  removed=yes
+  [ -d "/sys/kernel/tracing/instances/$name" ] && removed=no
+  podman logs "$name" 2>&1 | grep -q '"host":"image-probe-node"' && host=yes || host=no
+  podman rm -f "$name" >/dev/null
+  rmdir "/sys/kernel/tracing/instances/$name" 2>/dev/null || true
+  rm -rf "$state"
+  log "agent as in the DaemonSet (uid 0, no capabilities, tracefs read-only but instances/): ready=${ready:-no} instance created=$created removed=$removed host from NODE_NAME=$host"
+  [ "$ready" = ready ] && [ "$created" = yes ] && [ "$removed" = yes ] && [ "$host" = yes ] || exit 1
+fi
 log "total: $(elapsed "$t_all")"

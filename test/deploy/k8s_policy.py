@@ -149,11 +149,16 @@ def main():
         check(env.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName",
               f"{overlay}: agent gets NODE_NAME from spec.nodeName")
         host_paths = {v["hostPath"]["path"]: n for n, v in volumes.items() if "hostPath" in v}
-        check(set(host_paths) == {"/sys/kernel/tracing", "/var/lib/smmu-agent"},
-              f"{overlay}: agent's hostPath volumes are exactly tracefs and its state directory ({sorted(host_paths)})")
+        check(set(host_paths) == {"/sys/kernel/tracing", "/sys/kernel/tracing/instances", "/var/lib/smmu-agent"},
+              f"{overlay}: agent's hostPath volumes are exactly tracefs, its instances/ and the state directory ({sorted(host_paths)})")
         tracefs_mount = mounts.get(host_paths.get("/sys/kernel/tracing", ""), {})
+        instances_mount = mounts.get(host_paths.get("/sys/kernel/tracing/instances", ""), {})
         check(tracefs_mount and not tracefs_mount.get("mountPath", "").startswith("/sys/"),
               f"{overlay}: agent mounts tracefs outside /sys (runtime AppArmor profiles deny writes under /sys)")
+        check(tracefs_mount.get("readOnly") is True, f"{overlay}: agent mounts tracefs read-only")
+        check(instances_mount.get("mountPath") == tracefs_mount.get("mountPath", "") + "/instances"
+              and not instances_mount.get("readOnly"),
+              f"{overlay}: agent mounts tracefs instances/ writable, at its place in the read-only tracefs")
         state_mount = mounts.get(host_paths.get("/var/lib/smmu-agent", ""), {})
         if cfg is not None:
             check(cfg.get("stateDir") == state_mount.get("mountPath"),
