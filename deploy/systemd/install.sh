@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     --prefix) PREFIX=${2:?--prefix needs a directory}; shift 2 ;;
     --root) ROOT=${2:?--root needs a directory}; shift 2 ;;
     --units-only) UNITS_ONLY=1; shift ;;
-    -h | --help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "install.sh: unknown option $1" >&2; exit 2 ;;
     *) TARBALL=$1; shift ;;
   esac
