@@ -35,10 +35,10 @@ log() { printf '[install] %s\n' "$*" >&2; }
 case "$PREFIX" in /*) ;; *) echo "install.sh: --prefix must be absolute" >&2; exit 2 ;; esac
 
 if [ "$UNITS_ONLY" = 0 ]; then
-  [ -n "$TARBALL" ] && [ -f "$TARBALL" ] || {
+  if [ -z "$TARBALL" ] || [ ! -f "$TARBALL" ]; then
     echo "install.sh: give the tarball made by \`npm pack\` (after npm ci && npm run build)" >&2
     exit 2
-  }
+  fi
   log "installing $(basename "$TARBALL") into $ROOT$PREFIX"
   # A global install into its own prefix: $PREFIX/lib/node_modules/smmu-fleet with the
   # runtime dependencies only, and relative links in $PREFIX/bin.

@@ -64,11 +64,11 @@ for target in agent collector fleet; do
   log "$image: built, $(podman image inspect --format '{{.Size}}' "$image" | awk '{ printf "%.0f MB", $1 / 1e6 }'): $(elapsed "$t")"
 done
 
-podman run --rm localhost/smmu-fleet-agent:$TAG --help | head -1
-podman run --rm localhost/smmu-fleet-collector:$TAG --help | head -1
-podman run --rm localhost/smmu-fleet-fleet:$TAG --help | head -1
-podman run --rm localhost/smmu-fleet-agent:$TAG dump --source model --rate 0 --dump-limit 3
-uid=$(podman run --rm --entrypoint id localhost/smmu-fleet-collector:$TAG -u 2>/dev/null || echo '?')
+podman run --rm "localhost/smmu-fleet-agent:$TAG" --help | head -1
+podman run --rm "localhost/smmu-fleet-collector:$TAG" --help | head -1
+podman run --rm "localhost/smmu-fleet-fleet:$TAG" --help | head -1
+podman run --rm "localhost/smmu-fleet-agent:$TAG" dump --source model --rate 0 --dump-limit 3
+uid=$(podman run --rm --entrypoint id "localhost/smmu-fleet-collector:$TAG" -u 2>/dev/null || echo '?')
 log "collector image runs as uid $uid"
 
 # The agent image as the DaemonSet runs it: uid 0 without any capability, read-only root file

@@ -14,9 +14,10 @@
 #   bash test/deploy/systemd-smoke.sh          (root; after npm run build, test/infra/kafka-image.sh
 #                                               and test/deploy/build-images.sh's base image)
 # Environment: SMMU_DIST (the build to pack, default dist/).
+# ok and bad always succeed, so `cond && ok ... || bad ...` is an if-then-else here.
+# shellcheck disable=SC2015
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-REPO=$(pwd)
 DIST=${SMMU_DIST:-dist}
 NODE_BASE=localhost/smmu-fleet-node:20-bookworm
 SYS_IMAGE=localhost/smmu-fleet-systemd-test:1
@@ -136,6 +137,7 @@ wait_status() { # label url
   if [ "$s" = 200 ]; then ok "$1"; else bad "$1 (HTTP $s)"; fi
 }
 unit_pid() { "${C[@]}" systemctl show -p MainPID --value "$1"; }
+# shellcheck disable=SC2016 # the awk program is single-quoted on purpose
 status_field() { [ "$1" != 0 ] && "${C[@]}" awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
 
 t=$(now)

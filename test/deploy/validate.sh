@@ -159,6 +159,7 @@ for u in "${UNITS[@]}"; do
     bad "$u: systemd-analyze verify: ${out:-exit code $?}"
   fi
   for key in CapabilityBoundingSet AmbientCapabilities; do
+    # shellcheck disable=SC2013 # capabilities are space-separated words
     for cap in $(sed -n "s/^$key=//p" "$f"); do
       if [ -z "$known_caps" ] || [[ "$known_caps" == *" ${cap} "* ]]; then
         ok "$u: $key $cap is a capability systemd knows"
@@ -190,9 +191,11 @@ if [ "$caps" = CAP_DAC_OVERRIDE ] && [ "$ambient" = CAP_DAC_OVERRIDE ]; then
 else
   bad "smmu-agent.service: capabilities are '$caps' / '$ambient', expected CAP_DAC_OVERRIDE only"
 fi
-grep -qx 'StateDirectory=smmu-agent' "$agent_unit" && grep -qx 'ReadWritePaths=-/sys/kernel/tracing/instances' "$agent_unit" &&
-  ok "smmu-agent.service: writes only its state directory and tracefs instances/" ||
+if grep -qx 'StateDirectory=smmu-agent' "$agent_unit" && grep -qx 'ReadWritePaths=-/sys/kernel/tracing/instances' "$agent_unit"; then
+  ok "smmu-agent.service: writes only its state directory and tracefs instances/"
+else
   bad "smmu-agent.service: StateDirectory=smmu-agent and ReadWritePaths=-/sys/kernel/tracing/instances expected"
+fi
 for u in smmu-collector.service smmu-fleet-aggregator.service; do
   f="$R/etc/systemd/system/$u"
   if grep -qx 'CapabilityBoundingSet=' "$f" && grep -qx 'AmbientCapabilities=' "$f" && ! grep -q '^ReadWritePaths=' "$f"; then
