@@ -28,6 +28,11 @@ if [ -d dist/test ]; then
   done < <(find dist/test -name '*.test.js')
 fi
 
+# Deployment files: systemd-analyze verify, Kubernetes schemas, dashboard and configs.
+t=$(now)
+bash test/deploy/validate.sh >&2
+step "deploy checks" "$(elapsed "$t")"
+
 # --- 5. tests -------------------------------------------------------------------------------
 dirs=()
 for d in ${SMMU_TEST_DIRS:-unit integration}; do

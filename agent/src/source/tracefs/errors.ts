@@ -29,8 +29,8 @@ export const PERMISSION_HINT =
   'or mount tracefs with gid=<group> and run the agent in that group; creating an instance also ' +
   'needs write access to instances/. Mounting tracefs needs CAP_SYS_ADMIN. CAP_PERFMON and ' +
   'CAP_BPF do not grant tracefs access. Kernel lockdown in confidentiality mode blocks tracefs ' +
-  'entirely. In Kubernetes: a privileged container or CAP_SYS_ADMIN plus a hostPath mount of ' +
-  '/sys/kernel/tracing.';
+  'entirely. In Kubernetes: run the container as uid 0 (no added capability is needed) with a ' +
+  'hostPath mount of /sys/kernel/tracing whose instances/ directory is writable.';
 
 /** Node's errno code of an error, if any. */
 export function errnoCode(err: unknown): string | undefined {

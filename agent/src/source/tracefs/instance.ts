@@ -7,11 +7,12 @@
 // in it, so the events recorded while no agent ran are still in its buffer and are read
 // first. Settings that would clear the buffer (trace_clock, sub-buffer size) are written
 // only when they differ.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode, fsFailure, TracefsError } from './errors';
 import { type EventFormat, type PageLayout, parseEventFormat, parseHeaderPage, withDataSize } from './format';
+import { pathExists } from './mount';
 
 export interface InstanceSettings {
   /** Instance name (a directory under instances/). */
@@ -64,7 +65,7 @@ export function splitEvent(event: string): [string, string] {
 /** True when tracefs at `root` has the event. */
 export function eventExists(root: string, event: string): boolean {
   const [g, e] = splitEvent(event);
-  return existsSync(join(root, 'events', g, e, 'format'));
+  return pathExists(join(root, 'events', g, e, 'format'));
 }
 
 /** Reads and parses the event's format file. */
@@ -118,7 +119,7 @@ export class TracefsInstance {
     if (current !== wanted) write('trace_clock', wanted); // clears the buffer: only when needed
     if (settings.subbufSizeKb !== undefined) {
       const file = join(path, 'buffer_subbuf_size_kb');
-      if (!existsSync(file)) {
+      if (!pathExists(file)) {
         throw new TracefsError(
           'IO',
           'this kernel cannot change the sub-buffer size (no buffer_subbuf_size_kb)',
@@ -158,7 +159,7 @@ export class TracefsInstance {
   pageLayout(): PageLayout {
     const layout = parseHeaderPage(readAttr(join(this.path, 'events', 'header_page')));
     const subbuf = join(this.path, 'buffer_subbuf_size_kb');
-    if (existsSync(subbuf)) {
+    if (pathExists(subbuf)) {
       const kb = Number(readAttr(subbuf));
       if (kb > 0 && kb * 1024 !== layout.subbufSize) return withDataSize(layout, kb * 1024);
     }

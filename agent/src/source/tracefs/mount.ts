@@ -4,7 +4,7 @@
 // /sys/kernel/tracing, /sys/kernel/debug/tracing (the debugfs automount of old setups).
 // A directory counts as tracefs when it holds events/header_page.
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { errnoCode, PERMISSION_HINT, TracefsError } from './errors';
@@ -30,7 +30,7 @@ export interface FindTracefsOptions {
 
 /** True when `dir` is the root of a mounted tracefs. */
 export function isTracefsRoot(dir: string): boolean {
-  return existsSync(join(dir, 'events', 'header_page'));
+  return pathExists(join(dir, 'events', 'header_page'));
 }
 
 /** Mount points of type tracefs listed in /proc/mounts text (octal escapes decoded). */
@@ -64,6 +64,19 @@ function readOr(path: string, fallback: string): string {
   }
 }
 
+/**
+ * Whether a path exists, judged with the process's effective rights. access(2), behind
+ * fs.existsSync/accessSync, judges with the real uid and ignores capabilities, so a non-root
+ * agent holding CAP_DAC_OVERRIDE would be told it may not see files it can open.
+ */
+export function pathExists(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 /** Finds tracefs, mounting it if needed and allowed; throws a TracefsError with a hint otherwise. */
 export async function findTracefs(options: FindTracefsOptions = {}): Promise<TracefsMount> {
   const mounted = tracefsMountPoints(readOr('/proc/mounts', ''));
@@ -71,7 +84,7 @@ export async function findTracefs(options: FindTracefsOptions = {}): Promise<Tra
   let denied: string | undefined;
   for (const dir of candidates) {
     try {
-      accessSync(join(dir, 'events', 'header_page'), constants.R_OK);
+      closeSync(openSync(join(dir, 'events', 'header_page'), 'r'));
       return { path: dir, mountedByUs: false };
     } catch (err) {
       const code = errnoCode(err);
