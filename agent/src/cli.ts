@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveIdentity } from './identity';
-import { agentMetrics } from './metrics';
+import { agentMetrics, registerFaultMetrics } from './metrics';
 import { AgentPipeline } from './pipeline';
 import { startHttp } from './runtime/http';
 import type { Logger } from './runtime/log';
@@ -210,9 +210,9 @@ runMain(
   {
     name: 'smmu-agent',
     envPrefix: 'SMMU_AGENT_',
-    usage: '[run|dump] [options]',
+    usage: '[run|dump|faults] [options]',
     summary:
-      'Per-host IOMMU fault telemetry agent. `run` (default) reads SMMUv3 event records, counts them per process (PASID) and device (StreamID), and streams them to smmu-collector without losing any silently. `dump` prints decoded events to stdout.',
+      "Per-host IOMMU fault telemetry agent. `run` (default) reads SMMUv3 event records, counts them per process (PASID) and device (StreamID), and streams them to smmu-collector without losing any silently. `dump` prints decoded events to stdout. `faults` prints the running agent's per-process/per-device fault table (from --http-listen).",
   },
   specs,
   async (o, positionals, log) => {
@@ -221,7 +221,18 @@ runMain(
       await dump(o, log);
       return undefined;
     }
-    if (command !== 'run') throw new Error(`unknown command "${command}": use run or dump`);
+    if (command === 'faults') {
+      // The running agent's local table (per SMMU, device and process), from its HTTP endpoint.
+      const url = `http://${o.httpListen}/faults`;
+      const res = await fetch(url).catch((err: Error) => {
+        throw new Error(
+          `no agent answers at ${url} (${err.message}): is smmu-agent running with --http-listen ${o.httpListen}?`,
+        );
+      });
+      process.stdout.write(await res.text());
+      return undefined;
+    }
+    if (command !== 'run') throw new Error(`unknown command "${command}": use run, dump or faults`);
     const source = openSource(o, log);
     // Set-up errors (no tracefs, no permission, no such event) stop the agent here, with a hint.
     if (source instanceof TracefsSource) await source.open();
@@ -242,6 +253,7 @@ runMain(
     const counters = new FaultCounters(
       source instanceof SmmuModelSource ? { stallTime: source.model.stallTimeNs } : {},
     );
+    registerFaultMetrics(metrics.registry, () => counters.snapshot());
     const pipeline = new AgentPipeline(
       {
         identity,

@@ -1,5 +1,6 @@
 // The agent's own telemetry, declared in one place: smmu_agent_<name>_<unit>.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { CounterRow } from './smmu/counters';
 
 export function agentMetrics() {
   const registry = new Registry();
@@ -53,3 +54,73 @@ export function agentMetrics() {
 }
 
 export type AgentMetrics = ReturnType<typeof agentMetrics>;
+
+/**
+ * The local fault accounting as Prometheus counters, read from the counters at scrape time:
+ * per device (SMMU, StreamID) and per process (SSID = PASID), by fault kind, plus stalls and,
+ * where known (the model), stall seconds.
+ */
+export function registerFaultMetrics(registry: Registry, snapshot: () => CounterRow[]): void {
+  const kinds = ['translation', 'access', 'permission', 'other'] as const;
+  const r = [registry];
+  const rows = (scope: CounterRow['scope']) => snapshot().filter((x) => x.scope === scope);
+  const fill = (c: Counter<string>, values: Array<[Record<string, string>, number]>) => {
+    c.reset();
+    for (const [labels, v] of values) if (v > 0) c.inc(labels, v);
+  };
+  new Counter({
+    name: 'smmu_agent_device_faults_total',
+    help: 'SMMU events per device (SMMU, StreamID) by fault kind',
+    labelNames: ['smmu', 'sid', 'kind'],
+    registers: r,
+    collect() {
+      fill(
+        this,
+        rows('stream').flatMap((x) =>
+          kinds.map((k): [Record<string, string>, number] => [
+            { smmu: x.smmu ?? '', sid: String(x.sid), kind: k },
+            x[k],
+          ]),
+        ),
+      );
+    },
+  });
+  new Counter({
+    name: 'smmu_agent_pasid_faults_total',
+    help: 'SMMU events per process (SSID = PASID; 0: no PASID) by fault kind',
+    labelNames: ['ssid', 'kind'],
+    registers: r,
+    collect() {
+      fill(
+        this,
+        rows('substream').flatMap((x) =>
+          kinds.map((k): [Record<string, string>, number] => [{ ssid: String(x.ssid), kind: k }, x[k]]),
+        ),
+      );
+    },
+  });
+  new Counter({
+    name: 'smmu_agent_pasid_stalls_total',
+    help: 'Stalled transactions (STALL=1) per process',
+    labelNames: ['ssid'],
+    registers: r,
+    collect() {
+      fill(
+        this,
+        rows('substream').map((x) => [{ ssid: String(x.ssid) }, x.stalls]),
+      );
+    },
+  });
+  new Counter({
+    name: 'smmu_agent_pasid_stall_seconds_total',
+    help: 'Device stall time per process, where the source knows it (the SMMU model; not real kernels)',
+    labelNames: ['ssid'],
+    registers: r,
+    collect() {
+      fill(
+        this,
+        rows('substream').map((x) => [{ ssid: String(x.ssid) }, (x.stallTimeNs ?? 0) / 1e9]),
+      );
+    },
+  });
+}
