@@ -33,6 +33,21 @@ t=$(now)
 bash test/deploy/validate.sh >&2
 step "deploy checks" "$(elapsed "$t")"
 
+# Container images, where this machine can build them (podman, root, no KAFKA_BROKERS). A
+# failure here is reported but does not fail the run: it can come from the build sandbox's
+# network rather than from the Dockerfile. The images are removed again; the base is kept.
+if [ -z "${KAFKA_BROKERS:-}" ] && [ "$(id -u)" -eq 0 ] && command -v podman >/dev/null 2>&1; then
+  t=$(now)
+  if TAG=ci bash test/deploy/build-images.sh >/tmp/smmu-fleet-build-images.log 2>&1; then
+    step "images" "$(elapsed "$t") (built and started: agent, collector, fleet)"
+  else
+    step "images" "FAILED after $(elapsed "$t"): see /tmp/smmu-fleet-build-images.log"
+    tail -n 20 /tmp/smmu-fleet-build-images.log >&2
+  fi
+  podman rmi -f localhost/smmu-fleet-{agent,collector,fleet}:ci >/dev/null 2>&1 || true
+  podman image prune -f >/dev/null 2>&1 || true
+fi
+
 # --- 5. tests -------------------------------------------------------------------------------
 dirs=()
 for d in ${SMMU_TEST_DIRS:-unit integration}; do

@@ -7,7 +7,7 @@
 # model events, and the agent reading tracefs the way the DaemonSet runs it.
 #   bash test/deploy/build-images.sh            (as root; run test/infra/kafka-image.sh first)
 # Environment: NODE_IMAGE (use this base instead of building one), TAG (default dev).
-# Not part of test/run.sh: it needs the npm registry from inside the build and takes minutes.
+# test/run.sh runs it (non-fatal: it needs the npm registry from inside the build); about 35 s here.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 TAG=${TAG:-dev}
