@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   }
   const timer = setInterval(() => {
     process.stdout.write(`\x1b[2J\x1b[Hsmmu-fleet demo: ${n} agents -> collector 127.0.0.1:${grpcPort} -> Kafka ${brokers.join(',')} topic ${topic}\n`);
-    process.stdout.write(`(node-${n}-prefault runs with MAP_POPULATE: no translation faults)   Ctrl-C to stop\n\n${formatFleetTable(totals, 30)}\n`);
+    process.stdout.write(`(node-${n}-prefault runs with MAP_POPULATE: no translation faults)   Ctrl-C to stop\n\n${formatFleetTable(totals, 15)}\n`);
   }, 1000);
 
   let stopping = false;
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     await consumer.stop().catch(() => {});
     await broker?.stop();
-    process.stdout.write(`${formatFleetTable(totals, 30)}\nstopped in ${((Date.now() - t0) / 1000).toFixed(1)} s.\n`);
+    process.stdout.write(`${formatFleetTable(totals, 15)}\nstopped in ${((Date.now() - t0) / 1000).toFixed(1)} s.\n`);
     process.exit(0);
   };
   process.on('SIGINT', stop);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FleetTotals } from '../../collector/src/accounting/aggregate';
 import { ReplayFilter } from '../../collector/src/accounting/dedup';
+import { formatFleetTable } from '../../collector/src/accounting/table';
 import type { Batch } from '../../proto/batch-codec';
 import { EventBlockBuilder } from '../../proto/event-block';
 import { LossReason, SourceKind } from '../../proto/index';
@@ -77,4 +78,23 @@ test('fleet totals count per host x SMMU x StreamID x SSID x event and drop repl
     { host: 'h2', batches: 1, events: 1, lost: 7 },
   ]);
   assert.equal(t.replays.duplicates, 1);
+});
+
+test('the fleet table starts with one line per host by fault kind', () => {
+  const t = new FleetTotals();
+  t.add(
+    batch('h1', 1, [
+      [0x10, 5, 9],
+      [0x10, 5, 9],
+      [0x12, 5, 9],
+      [0x13, 6, 0],
+      [0x04, 6, 0],
+    ]),
+  );
+  t.add(batch('h2', 1, [[0x12, 5, 9]], 7));
+  const lines = formatFleetTable(t, 2).split('\n');
+  assert.equal(lines[0], 'fleet: 2 hosts, 6 events, 7 lost, 0 replayed batches dropped');
+  assert.deepEqual(lines[2].split(/\s+/), ['h1', '5', '2', '1', '1', '1', '0']);
+  assert.deepEqual(lines[3].split(/\s+/), ['h2', '1', '0', '1', '0', '0', '7']);
+  assert.equal(lines.at(-2), '... 3 more rows');
 });

@@ -1,6 +1,7 @@
 // Tables for a person: the fleet table (one row per host x SMMU x device x process x event
 // type), the vmstat-style `top` frame (one row per process, rates between two frames) and the
 // prefault advice.
+import { FAULT_KIND_BY_ID, FAULT_KIND_NAMES } from '../../../agent/src/smmu/event-ids';
 import type { FleetTotals, KindCounts } from './aggregate';
 import type { FleetSummary, ProcessRow } from './query';
 
@@ -13,12 +14,31 @@ export function formatFleetTable(t: FleetTotals, maxRows = 40): string {
   lines.push(
     `fleet: ${hosts.length} hosts, ${total} events, ${lost} lost, ${t.replays.duplicates} replayed batches dropped`,
   );
+  // Per host by fault kind first: the at-a-glance answer (e.g. what prefaulting removed).
+  const kinds = new Map<string, number[]>();
+  for (const r of rows) {
+    let k = kinds.get(r.host);
+    if (!k) {
+      k = [0, 0, 0, 0];
+      kinds.set(r.host, k);
+    }
+    k[FAULT_KIND_BY_ID[r.eventId]] += r.count;
+  }
+  const num = (n: number, w = 12) => String(n).padStart(w);
   lines.push(
-    `${'HOST'.padEnd(14)} ${'SMMU'.padEnd(20)} ${'SID'.padStart(6)} ${'SSID'.padStart(6)} ${'EVENT'.padEnd(18)} ${'COUNT'.padStart(10)}`,
+    `${'HOST'.padEnd(16)}${['EVENTS', ...FAULT_KIND_NAMES.map((n) => n.toUpperCase()), 'LOST'].map((h) => h.padStart(12)).join('')}`,
+  );
+  for (const h of hosts) {
+    const k = kinds.get(h.host) ?? [0, 0, 0, 0];
+    lines.push(`${h.host.padEnd(16)}${num(h.events)}${k.map((n) => num(n)).join('')}${num(h.lost)}`);
+  }
+  lines.push('');
+  lines.push(
+    `${'HOST'.padEnd(16)} ${'SMMU'.padEnd(20)} ${'SID'.padStart(6)} ${'SSID'.padStart(6)} ${'EVENT'.padEnd(18)} ${'COUNT'.padStart(10)}`,
   );
   for (const r of rows.slice(0, maxRows)) {
     lines.push(
-      `${r.host.padEnd(14)} ${r.smmu.padEnd(20)} ${String(r.streamId).padStart(6)} ${String(r.ssid).padStart(6)} ${r.event.padEnd(18)} ${String(r.count).padStart(10)}`,
+      `${r.host.padEnd(16)} ${r.smmu.padEnd(20)} ${String(r.streamId).padStart(6)} ${String(r.ssid).padStart(6)} ${r.event.padEnd(18)} ${String(r.count).padStart(10)}`,
     );
   }
   if (rows.length > maxRows) lines.push(`... ${rows.length - maxRows} more rows`);
