@@ -63,6 +63,7 @@ def main():
 
     ds = one("DaemonSet", "smmu-agent")
     dep = one("Deployment", "smmu-collector")
+    agg = one("Deployment", "smmu-aggregator")
     svc = one("Service", "smmu-collector")
     pdb = one("PodDisruptionBudget", "smmu-collector")
     pc = one("PriorityClass", "smmu-fleet-agent")
@@ -225,6 +226,19 @@ def main():
                   f"{overlay}: HPA {h['metadata']['name']} scales the collector")
             check("replicas" not in dep["spec"], f"{overlay}: the collector Deployment leaves replicas to the HPA")
             check("cpu" in c.get("resources", {}).get("requests", {}), f"{overlay}: the collector requests CPU (HPA utilization)")
+
+    if agg:
+        spec, c, ports, mounts, volumes, cfg = pod_rules(agg, "aggregator", nonroot=True)
+        check(not c.get("securityContext", {}).get("capabilities", {}).get("add"), f"{overlay}: aggregator adds no capability")
+        check(c.get("args", [])[:1] == ["aggregate"], f"{overlay}: aggregator runs `smmu-fleet aggregate`")
+        if cfg is not None:
+            check(bool(cfg.get("kafkaBrokers")), f"{overlay}: aggregator names Kafka brokers")
+            listen = cfg.get("httpListen", "")
+            check(listen.rsplit(":", 1)[-1] == str(ports.get("http")), f"{overlay}: aggregator httpListen {listen} matches its container port")
+        asvc = one("Service", "smmu-aggregator")
+        if asvc:
+            labels = agg["spec"]["template"]["metadata"].get("labels", {})
+            check(all(labels.get(k) == v for k, v in asvc["spec"]["selector"].items()), f"{overlay}: Service selects the aggregator pods")
 
     print(f"{overlay}: {checks - len(failures)} of {checks} rules hold")
     if failures:

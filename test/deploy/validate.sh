@@ -252,6 +252,7 @@ for f in "$WORK"/configs/*.json; do
   case "$n" in
     agent-*) config_check "overlays/${n#agent-}: agent.json accepted by smmu-agent" agent/src/cli.js "$f" ;;
     collector-*) config_check "overlays/${n#collector-}: collector.json accepted by smmu-collector" collector/src/cli.js "$f" ;;
+    aggregator-*) config_check "overlays/${n#aggregator-}: aggregator.json accepted by smmu-fleet" collector/src/accounting/cli.js "$f" ;;
   esac
 done
 # Self-test: the checks must catch a broken overlay.
