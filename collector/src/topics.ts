@@ -7,7 +7,7 @@
 // | smmu-fleet.windows.v1      | aggregator  | host/smmu/sid/ssid or host  | delete         | 7 days    |
 // | smmu-fleet.totals.v1       | aggregator  | host/smmu/sid/ssid or host  | compact        | forever   |
 // | smmu-fleet.checkpoints.v1  | aggregator  | group/raw topic/partition   | compact        | forever   |
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 
 export interface TopicSpec {
   topic: string;
@@ -111,26 +111,36 @@ function authorizationError(err: unknown, what: string, topics: string[]): Error
   return undefined;
 }
 
-export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<void> {
+/** Runs fn with a connected admin client, turning authorization failures into clear errors. */
+async function withAdmin<T>(
+  kafka: Kafka,
+  what: string,
+  topics: string[],
+  fn: (admin: Admin) => Promise<T>,
+): Promise<T> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const existing = new Set(await admin.listTopics());
-    const missing = specs.filter((s) => !existing.has(s.topic));
-    if (missing.length === 0) return;
-    // false (not an error) when another process created them in the meantime.
-    await admin.createTopics({ topics: missing, waitForLeaders: true });
+    return await fn(admin);
   } catch (err) {
-    throw (
-      authorizationError(
-        err,
-        'create',
-        specs.map((s) => s.topic),
-      ) ?? err
-    );
+    throw authorizationError(err, what, topics) ?? err;
   } finally {
     await admin.disconnect();
   }
+}
+
+export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<void> {
+  await withAdmin(
+    kafka,
+    'create',
+    specs.map((s) => s.topic),
+    async (admin) => {
+      const existing = new Set(await admin.listTopics());
+      const missing = specs.filter((s) => !existing.has(s.topic));
+      // false (not an error) when another process created them in the meantime.
+      if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true });
+    },
+  );
 }
 
 /**
@@ -143,10 +153,8 @@ export async function verifyTopicConfig(
   required: Array<{ topic: string; name: string; value: string }>,
 ): Promise<void> {
   if (required.length === 0) return;
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const topics = [...new Set(required.map((r) => r.topic))];
+  const topics = [...new Set(required.map((r) => r.topic))];
+  await withAdmin(kafka, 'describe', topics, async (admin) => {
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t));
     if (missing.length > 0) {
@@ -168,15 +176,5 @@ export async function verifyTopicConfig(
         );
       }
     }
-  } catch (err) {
-    throw (
-      authorizationError(
-        err,
-        'describe',
-        required.map((r) => r.topic),
-      ) ?? err
-    );
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }
