@@ -152,6 +152,12 @@ const specs = {
     default: false,
     help: 'model: MAP_POPULATE every mapping (removes translation faults)',
   },
+  modelPace: {
+    type: 'string',
+    default: 'events',
+    choices: ['events', 'work'],
+    help: 'model: what --rate counts: fault events/s, or DMA page touches/s (then prefault shows as fewer faults/s)',
+  },
   modelConfig: {
     type: 'string',
     default: '',
@@ -170,6 +176,7 @@ function modelSource(o: Opts): SmmuModelSource {
     // A live agent stamps events with the wall clock; a config file can fix the start for replays.
     startTimeNs: file.startTimeNs !== undefined ? BigInt(file.startTimeNs) : BigInt(Date.now()) * 1_000_000n,
     seed,
+    pace: o.modelPace === 'work' ? 'work' : file.pace,
     rate: o.rate,
     maxEvents: o.maxEvents,
     topology: { ...file.topology, smmus: o.smmus, devicesPerSmmu: o.devicesPerSmmu, processes: o.processes },

@@ -25,12 +25,24 @@ export const RARE_EVENT_NAMES = [
 ] as const;
 export type RareEventName = (typeof RARE_EVENT_NAMES)[number];
 
+/**
+ * What `rate` counts and what advances the simulated clock:
+ * - 'events': `rate` is fault events/s; every event slot advances the clock by one gap, and
+ *   each slot emits one event (it makes page touches until one faults). Prefaulting changes
+ *   the mix of faults, not how many there are per second.
+ * - 'work': `rate` is DMA page touches/s of the whole accelerator fleet; every touch advances
+ *   the clock by one gap, and only a touch that faults (or draws a rare event) emits one.
+ *   The same work with prefault on gives fewer fault events per second: what prefault saves.
+ */
+export type ModelPace = 'events' | 'work';
+export const PACE_NAMES: readonly ModelPace[] = ['events', 'work'];
+
 export interface BurstConfig {
   /** Mean simulated time between the starts of two fault storms (exponential gaps). */
   meanIntervalMs: number;
   /** How long a storm lasts. */
   durationMs: number;
-  /** Event rate during a storm, as a multiple of the base rate. */
+  /** Event rate ('work' pace: page-touch rate) during a storm, as a multiple of the base rate. */
   rateMultiplier: number;
 }
 
@@ -61,9 +73,14 @@ export interface ModelConfig {
   seed: number | string;
   /** Simulated clock at the first event, ns since the Unix epoch (fixed default: deterministic). */
   startTimeNs: bigint;
-  /** Target events/s, paced against the wall clock; 0: as fast as possible. */
+  /** What `rate` and `clockRate` count: fault events (default) or DMA page touches (see ModelPace). */
+  pace: ModelPace;
+  /**
+   * Target events/s ('events' pace) or page touches/s ('work' pace), paced against the wall
+   * clock; 0: as fast as possible. Simulated gaps are exponential with mean 1e9/rate ns.
+   */
   rate: number;
-  /** With rate 0: the events/s the simulated clock assumes for timestamps. */
+  /** With rate 0: the events/s ('work' pace: touches/s) the simulated clock assumes for timestamps. */
   clockRate: number;
   /** Fault storms, or null for none. */
   bursts: BurstConfig | null;
@@ -124,7 +141,11 @@ export interface ModelConfig {
       clean: number;
     };
   };
-  /** Probability per emitted event of each configuration/abort event. */
+  /**
+   * Probability of each configuration/abort event per emitted event ('events' pace), or per
+   * page touch ('work' pace: the touch is aborted instead of walking the page tables, so the
+   * number of these events depends on the work alone, not on the page states).
+   */
   rareEvents: Record<RareEventName, number>;
   latency: LatencyConfig;
 }
@@ -132,6 +153,7 @@ export interface ModelConfig {
 export const defaultModelConfig: ModelConfig = {
   seed: 1,
   startTimeNs: 1_700_000_000_000_000_000n,
+  pace: 'events',
   rate: 10_000,
   clockRate: 1_000_000,
   bursts: { meanIntervalMs: 2_000, durationMs: 50, rateMultiplier: 20 },
@@ -260,6 +282,9 @@ export function validateModelConfig(c: ModelConfig): void {
   }
   if (typeof c.startTimeNs !== 'bigint' || c.startTimeNs < 0n) {
     throw new ModelConfigError(`startTimeNs must be a bigint >= 0 (got ${String(c.startTimeNs)})`);
+  }
+  if (!(PACE_NAMES as readonly unknown[]).includes(c.pace)) {
+    throw new ModelConfigError(`pace must be one of ${PACE_NAMES.join(', ')} (got ${String(c.pace)})`);
   }
   num('rate', c.rate, 0, 1e9);
   num('clockRate', c.clockRate, 0, 1e10, { minExclusive: true });

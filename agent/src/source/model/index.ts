@@ -6,6 +6,8 @@ export {
   type ModelConfig,
   ModelConfigError,
   type ModelConfigInput,
+  type ModelPace,
+  PACE_NAMES,
   PATTERN_NAMES,
   type PatternName,
   type PrefaultOverride,

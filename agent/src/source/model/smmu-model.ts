@@ -3,7 +3,12 @@
 //
 // Synchronous and allocation-free per event (records are written straight into the block
 // builder's word array), so benchmarks and tests call `generate`/`nextBlock` directly; the
-// EventSource in ./source.ts paces it against the wall clock.
+// EventSource in ./model-source.ts paces it against the wall clock.
+//
+// Two pacings (config `pace`): 'events' advances the clock once per event slot and each slot
+// makes touches until one faults; 'work' advances the clock once per DMA page touch and
+// emits an event only for a touch that faults or draws a rare event, so the event rate
+// follows the page states (prefault, HA/HD) of a fixed amount of work.
 import { type EventBlock, EventBlockBuilder } from '../../../../proto/event-block';
 import { EVT_F_ACCESS, EVT_F_PERMISSION, EVT_F_TRANSLATION, RECORD_BITS } from '../../smmu/record';
 import {
@@ -36,6 +41,8 @@ const TOUCHES_PER_PICK = 64;
 const TOUCHES_PER_SLOT = 1 << 16;
 /** generate() gives up after this many empty slots in a row. */
 const MAX_EMPTY_SLOTS = 1000;
+/** 'work' pace: generate() gives up after as many touches without an event as events pace allows. */
+const MAX_IDLE_TOUCHES = MAX_EMPTY_SLOTS * TOUCHES_PER_SLOT;
 /** Keep the float clock well inside the exact-integer range of a double. */
 const REBASE_NS = 2 ** 50;
 
@@ -48,7 +55,7 @@ export interface ModelStats {
   byKind: [number, number, number, number];
   /** Events with STALL=1. */
   stalls: number;
-  /** Event slots without an event because no job faulted. */
+  /** Event slots without an event because no job faulted ('work' pace: runs of TOUCHES_PER_SLOT touches without an event). */
   emptySlots: number;
   /** Jobs started. */
   jobs: number;
@@ -94,6 +101,17 @@ export class SmmuModel {
   private stormStart = -1;
   private stormEnd = -1;
   private nextStorm = Number.POSITIVE_INFINITY;
+
+  // 'work' pace only: the job whose touches run now, touches left before the next pick,
+  // touches left before the next rare event (geometric, from its own stream so the rare
+  // events depend on the amount of work only), touches since the last event.
+  private readonly work: boolean;
+  private readonly rareRng: Rng;
+  private readonly rareLogKeep: number;
+  private pickJob: Job | null = null;
+  private pickLeft = 0;
+  private rareLeft = Number.POSITIVE_INFINITY;
+  private idleTouches = 0;
 
   constructor(input: ModelConfigInput = {}) {
     const c = resolveModelConfig(input);
@@ -144,6 +162,12 @@ export class SmmuModel {
     this.jobDevice = Int32Array.from(b, (x) => x.device);
     this.jobPasid = Int32Array.from(b, (x) => this.topology.processes[x.process].pasid);
     for (const j of this.jobs) this.startJob(j);
+
+    this.work = c.pace === 'work';
+    this.rareRng = new Rng(c.seed, 'rare');
+    // log(1 - p): -Infinity when every touch is a rare event, 0 when none is.
+    this.rareLogKeep = Math.log(1 - this.rareTotal);
+    if (this.work) this.rareLeft = this.rareGap();
   }
 
   /** The SMMU names, index = ModelDevice.smmu. */
@@ -169,6 +193,11 @@ export class SmmuModel {
   /** Up to n events as one block, regardless of time windows (fewer only at maxEvents or when quiescent). */
   generate(n: number): EventBlock {
     this.beginBlock(Math.floor(this.clockNs));
+    if (this.work) {
+      this.runWork(Number.POSITIVE_INFINITY, n, true);
+      this.windowStart = Math.floor(this.clockNs);
+      return this.endBlock();
+    }
     let empty = 0;
     while (this.builder.count < n && !this.exhausted && empty < MAX_EMPTY_SLOTS) {
       if (this.emitAt(this.clockNs)) empty = 0;
@@ -188,9 +217,13 @@ export class SmmuModel {
     const end = start + this.config.chunkNs;
     this.beginBlock(start);
     const max = this.config.maxChunkEvents;
-    while (this.clockNs < end && this.builder.count < max && !this.exhausted) {
-      this.emitAt(this.clockNs);
-      this.advanceClock();
+    if (this.work) {
+      this.runWork(end, max, false);
+    } else {
+      while (this.clockNs < end && this.builder.count < max && !this.exhausted) {
+        this.emitAt(this.clockNs);
+        this.advanceClock();
+      }
     }
     this.windowStart = this.clockNs < end ? Math.floor(this.clockNs) : end;
     return this.endBlock();
@@ -228,6 +261,78 @@ export class SmmuModel {
       if (this.clockNs >= this.stormStart && this.clockNs < this.stormEnd) mult = b.rateMultiplier;
     }
     this.clockNs += this.timeRng.exp(this.meanGapNs / mult);
+  }
+
+  /** Touches before the next rare event: geometric with success probability rareTotal. */
+  private rareGap(): number {
+    if (this.rareTotal <= 0) return Number.POSITIVE_INFINITY;
+    if (this.rareTotal >= 1) return 0;
+    return Math.floor(Math.log(1 - this.rareRng.float()) / this.rareLogKeep);
+  }
+
+  /**
+   * 'work' pace: one page touch per clock gap until the clock reaches `end`, the block holds
+   * `max` events or maxEvents is reached (and, when `giveUp`, after MAX_IDLE_TOUCHES touches
+   * without an event). The touch sequence does not depend on where blocks end.
+   */
+  private runWork(end: number, max: number, giveUp: boolean): void {
+    const c = this.config;
+    const rng = this.rng;
+    const pages = this.pages;
+    const jobs = this.jobs;
+    const stats = this.stats;
+    const n = c.memory.mappingPages;
+    const pageShift = c.memory.pageShift;
+    const pageBytes = 2 ** pageShift;
+    const offsetMask = (1 << pageShift) - 64;
+    const ha = c.memory.hardwareAccessFlag;
+    const hd = c.memory.hardwareDirty;
+    const hot = c.workload.hotSetProbability;
+    const writeThreshold = c.workload.writeFraction * 4294967296;
+    const maxEvents = c.maxEvents > 0 ? c.maxEvents : Number.POSITIVE_INFINITY;
+    const builder = this.builder;
+    const idleLimit = giveUp ? MAX_IDLE_TOUCHES : Number.POSITIVE_INFINITY;
+    let idle = 0;
+    let j = this.pickJob;
+    while (this.clockNs < end && builder.count < max && stats.events < maxEvents && idle < idleLimit) {
+      const t = this.clockNs;
+      stats.touches++;
+      if (this.rareLeft <= 0) {
+        // The transaction is aborted by a configuration error before any page-table walk.
+        this.emitRare(t, this.rareRng.float() * this.rareTotal);
+        this.rareLeft = this.rareGap();
+        this.idleTouches = 0;
+        idle = 0;
+        this.advanceClock();
+        continue;
+      }
+      this.rareLeft--;
+      if (this.pickLeft <= 0 || j === null) {
+        j = jobs[rng.int(jobs.length)];
+        this.pickJob = j;
+        this.pickLeft = TOUCHES_PER_PICK;
+      }
+      this.pickLeft--;
+      if (j.remaining <= 0) this.endJob(j);
+      const p = j.nextPage(n, hot, rng);
+      const r = rng.u32();
+      const write = r < writeThreshold;
+      const idx = j.mapping * n + p;
+      const s = pages[idx];
+      const fault = accessFault(s, write, ha, hd);
+      if (fault === NO_FAULT) {
+        pages[idx] = afterAccess(s, write, ha, hd);
+        idle++;
+        if (++this.idleTouches % TOUCHES_PER_SLOT === 0) stats.emptySlots++;
+      } else {
+        pages[idx] = afterFault(s, write);
+        const offset = j.pattern <= 1 ? 0 : r & offsetMask;
+        this.writeFault(t, j, fault, write, this.mappingBase[j.mapping] + p * pageBytes + offset);
+        this.idleTouches = 0;
+        idle = 0;
+      }
+      this.advanceClock();
+    }
   }
 
   private nextStag(smmu: number): number {
