@@ -48,6 +48,17 @@ function main(): void {
   });
   const touchesPerEvent = (model.stats.touches - touchesBefore) / (model.stats.events - eventsBefore);
 
+  // The same in work pace: the clock advances per page touch, events only where one faults.
+  const work = new SmmuModel({ seed: 1, rate: 0, pace: 'work' });
+  work.generate(1);
+  const workTouchesBefore = work.stats.touches;
+  const workEventsBefore = work.stats.events;
+  const workGenerate = rate(EVENTS, () => {
+    work.generate(EVENTS);
+  });
+  const workTouchesPerEvent =
+    (work.stats.touches - workTouchesBefore) / (work.stats.events - workEventsBefore);
+
   // Full decode: one DecodedEvent per record, kept alive so the allocation cannot be elided,
   // reading its fields including the 64-bit InputAddr.
   const sink: DecodedEvent[] = new Array(1024);
@@ -80,6 +91,9 @@ function main(): void {
     ['events_per_run', String(EVENTS)],
     ['model_generate_events_per_s', fmt(generate)],
     ['model_touches_per_event', touchesPerEvent.toFixed(2)],
+    ['model_work_generate_events_per_s', fmt(workGenerate)],
+    ['model_work_generate_touches_per_s', fmt(workGenerate * workTouchesPerEvent)],
+    ['model_work_touches_per_event', workTouchesPerEvent.toFixed(2)],
     ['decoder_decode_record_events_per_s', fmt(decode)],
     ['decoder_fast_path_events_per_s', fmt(fast)],
     ['counters_add_events_per_s', fmt(counters)],
