@@ -7,8 +7,9 @@ import {
   type ModelConfigInput,
   RARE_EVENT_NAMES,
   SmmuModel,
+  SmmuModelSource,
 } from '../../agent/src/source/model';
-import { type EventBlock, timestampNs } from '../../proto/event-block';
+import { concatBlocks, type EventBlock, timestampNs, WORDS_PER_RECORD } from '../../proto/event-block';
 
 /** Everything a block carries, as one digest. */
 function digest(blocks: EventBlock[]): string {
@@ -122,7 +123,12 @@ test('work pace: the same work with prefault on every mapping gives no translati
     pre.model.stats.events < plain.model.stats.events,
     `prefault: ${pre.model.stats.events} events < ${plain.model.stats.events}`,
   );
-  // In events pace, the same comparison would show the same number of events either way.
+  // Events pace, for contrast: the clock counts events, so prefault changes only the mix.
+  const ev = { ...base, pace: 'events' as const, rate: 100_000 };
+  const evPlain = simulate(ev, seconds).model.stats;
+  const evPre = simulate({ ...ev, memory: { prefault: true } }, seconds).model.stats;
+  assert.equal(evPre.byKind[0], 0);
+  assert.equal(evPre.events, evPlain.events);
 });
 
 test('work pace: touches per simulated second match the rate', () => {
@@ -209,4 +215,32 @@ test('pace is validated', () => {
       /^model config: pace must be one of events, work \(got touches\)$/.test(e.message),
   );
   assert.throws(() => new SmmuModel({ pace: null as never }), ModelConfigError);
+});
+
+test('work pace: the source paces touches against the wall clock', async () => {
+  const ac = new AbortController();
+  const rate = 100_000;
+  const src = new SmmuModelSource({ pace: 'work', seed: 1, rate, bursts: null, chunkNs: 10_000_000 });
+  const t0 = Date.now();
+  setTimeout(() => ac.abort(), 300);
+  let events = 0;
+  for await (const c of src.read(ac.signal)) events += c.events.count;
+  const elapsed = Date.now() - t0;
+  assert.ok(elapsed < 600, `stopped after ${elapsed} ms`);
+  // ~300 ms at 100k touches/s = ~30k touches; generous bounds for a loaded machine.
+  const touches = src.model.stats.touches;
+  assert.ok(touches > 15_000 && touches < 45_000, `${touches} touches in ${elapsed} ms`);
+  assert.equal(events, src.model.stats.events);
+  assert.ok(events > 0 && events < touches);
+});
+
+test('work pace: a resumed source continues exactly where an earlier run stopped', async () => {
+  const cfg: ModelConfigInput = { pace: 'work', seed: 5, rate: 0, maxEvents: 3000 };
+  const whole = new SmmuModel(cfg).generate(3000);
+  const blocks = [];
+  for await (const c of new SmmuModelSource(cfg).read(new AbortController().signal, 1234))
+    blocks.push(c.events);
+  const rest = concatBlocks(blocks);
+  assert.equal(rest.count, 3000 - 1234);
+  assert.deepEqual(rest.words, whole.words.slice(1234 * WORDS_PER_RECORD));
 });
