@@ -136,7 +136,12 @@ const specs = {
     min: 0,
     help: 'on shutdown, how long to wait for the collector to acknowledge what is spooled',
   },
-  rate: { type: 'number', default: 1000, min: 0, help: 'model: target events/s (0: as fast as possible)' },
+  rate: {
+    type: 'number',
+    default: 1000,
+    min: 0,
+    help: 'model: target events/s, or DMA page touches/s with --model-pace work (0: as fast as possible)',
+  },
   seed: { type: 'string', default: '1', help: 'model: PRNG seed (same seed, same event stream)' },
   maxEvents: { type: 'number', default: 0, min: 0, help: 'model: stop after this many events (0: never)' },
   smmus: { type: 'number', default: 2, min: 1, help: 'model: SMMU instances on the host' },
