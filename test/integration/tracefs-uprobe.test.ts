@@ -14,6 +14,7 @@ import { isTracefsRoot, mountTracefs, unmountTracefs } from '../../agent/src/sou
 import { TracefsSource, type TracefsSourceOptions } from '../../agent/src/source/tracefs/tracefs-source';
 import { type EventBlock, timestampNs, word64 } from '../../proto/event-block';
 import { LossReason } from '../../proto/index';
+import { repoRoot } from '../support/paths';
 import {
   addSmmuUprobe,
   buildEmitter,
@@ -23,7 +24,7 @@ import {
   trackInstance,
   uniqueSuffix,
 } from '../support/uprobe';
-import { expectedName, expectedRecord, repoRoot } from '../support/uprobe-records';
+import { expectedName, expectedRecord } from '../support/uprobe-records';
 
 const run = promisify(execFile);
 const NAMES = 'smmu0,arm-smmu-v3.1.auto,a-much-longer-smmu-device-name.example';

@@ -1,13 +1,18 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-/** The repository root: the nearest folder above this file with a package.json (works from dist/ too). */
+/**
+ * The repository root: the nearest directory above this file (or, for builds output outside
+ * the tree, above the working directory) whose package.json is smmu-fleet's.
+ */
 export function repoRoot(): string {
-  let d = __dirname;
-  while (!existsSync(join(d, 'package.json')) || d.endsWith('dist')) {
-    const up = dirname(d);
-    if (up === d) throw new Error('repository root not found');
-    d = up;
+  for (const start of [__dirname, process.cwd()]) {
+    let dir = start;
+    for (let i = 0; i < 12; i++) {
+      const pkg = join(dir, 'package.json');
+      if (existsSync(pkg) && /"name":\s*"smmu-fleet"/.test(readFileSync(pkg, 'utf8'))) return dir;
+      dir = dirname(dir);
+    }
   }
-  return d;
+  throw new Error(`no smmu-fleet package.json above ${__dirname} or ${process.cwd()}`);
 }

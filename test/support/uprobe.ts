@@ -15,7 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from './uprobe-records';
+import { repoRoot } from './paths';
 
 const run = promisify(execFile);
 const DEFAULT_ROOT = '/sys/kernel/tracing';
