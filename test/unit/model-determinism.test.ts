@@ -1,28 +1,8 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { type ModelConfigInput, SmmuModel } from '../../agent/src/source/model';
-import { type EventBlock, timestampNs } from '../../proto/event-block';
-
-/** Everything a block carries, as one digest. */
-function digest(blocks: EventBlock[]): string {
-  const h = createHash('sha256');
-  for (const b of blocks) {
-    h.update(`${b.count}/${b.baseNs}/${b.smmuNames.join(',')}/`);
-    h.update(Buffer.from(b.offsetNs.buffer, b.offsetNs.byteOffset, b.offsetNs.byteLength));
-    h.update(Buffer.from(b.words.buffer, b.words.byteOffset, b.words.byteLength));
-    h.update(Buffer.from(b.smmuIndex.buffer, b.smmuIndex.byteOffset, b.smmuIndex.byteLength));
-  }
-  return h.digest('hex');
-}
-
-function run(config: ModelConfigInput): EventBlock[] {
-  const m = new SmmuModel(config);
-  const out = [m.generate(3000)];
-  for (let i = 0; i < 20; i++) out.push(m.nextBlock());
-  out.push(m.generate(1000));
-  return out;
-}
+import { timestampNs } from '../../proto/event-block';
+import { digest, run } from '../support/model-stream';
 
 test('same seed and config give a byte-identical stream', () => {
   const cfg: ModelConfigInput = {

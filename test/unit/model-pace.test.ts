@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { decodeRecord } from '../../agent/src/smmu/record';
 import {
@@ -10,26 +9,7 @@ import {
   SmmuModelSource,
 } from '../../agent/src/source/model';
 import { concatBlocks, type EventBlock, timestampNs, WORDS_PER_RECORD } from '../../proto/event-block';
-
-/** Everything a block carries, as one digest. */
-function digest(blocks: EventBlock[]): string {
-  const h = createHash('sha256');
-  for (const b of blocks) {
-    h.update(`${b.count}/${b.baseNs}/${b.smmuNames.join(',')}/`);
-    h.update(Buffer.from(b.offsetNs.buffer, b.offsetNs.byteOffset, b.offsetNs.byteLength));
-    h.update(Buffer.from(b.words.buffer, b.words.byteOffset, b.words.byteLength));
-    h.update(Buffer.from(b.smmuIndex.buffer, b.smmuIndex.byteOffset, b.smmuIndex.byteLength));
-  }
-  return h.digest('hex');
-}
-
-function run(config: ModelConfigInput): EventBlock[] {
-  const m = new SmmuModel(config);
-  const out = [m.generate(3000)];
-  for (let i = 0; i < 20; i++) out.push(m.nextBlock());
-  out.push(m.generate(1000));
-  return out;
-}
+import { digest, run } from '../support/model-stream';
 
 /** The model and its blocks until `seconds` of simulated time have passed (whole chunks). */
 function simulate(config: ModelConfigInput, seconds: number) {
