@@ -13,7 +13,7 @@ import { AccountState, defaultAccountOptions } from '../../collector/src/account
 import { decodeCheckpoint, encodeCheckpoint } from '../../collector/src/accounting/checkpoint';
 import { type Batch, decodeBatch, encodeBatch } from '../../proto/batch-codec';
 import { EventBlockBuilder } from '../../proto/event-block';
-import { type LossReason, SourceKind } from '../../proto/index';
+import { modelBatch } from '../support/batches';
 import { median, rate, report } from './bench-util';
 
 setFlagsFromString('--expose-gc');
@@ -24,17 +24,7 @@ const HOSTS = 8;
 const opts = { ...defaultAccountOptions, collectWindows: true };
 
 function asBatch(host: string, seq: number, events: Batch['events']): Batch {
-  return {
-    host,
-    agentId: `${host}-agent`,
-    epoch: 1,
-    sequence: seq,
-    sourceKind: SourceKind.SOURCE_KIND_MODEL,
-    sourceEvent: 'model:smmu_evtq_event',
-    lost: new Map<LossReason, number>(),
-    events,
-    createdUnixNs: 1_700_000_000_000_000_000n,
-  };
+  return modelBatch(host, seq, events, { createdUnixNs: 1_700_000_000_000_000_000n });
 }
 
 // The model's default workload (2 SMMUs x 4 devices, 8 processes, stalls, bursts, churn) on

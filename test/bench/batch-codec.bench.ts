@@ -4,24 +4,16 @@ import { gzipSync } from 'node:zlib';
 import { SmmuModel } from '../../agent/src/source/model';
 import { decodeBatch, encodeBatch } from '../../proto/batch-codec';
 import { RECORD_BYTES } from '../../proto/event-block';
-import { type LossReason, SourceKind } from '../../proto/index';
+import { modelBatch } from '../support/batches';
 import { median, rate, report } from './bench-util';
 
 const BATCH = Number(process.env.BENCH_BATCH_EVENTS ?? 4096);
 const model = new SmmuModel({ seed: 7, rate: 0, maxChunkEvents: BATCH, chunkNs: 1e10 });
 const blocks = Array.from({ length: 16 }, () => model.nextBlock());
 const events = blocks.reduce((s, b) => s + b.count, 0);
-const batches = blocks.map((events, i) => ({
-  host: 'node-1',
-  agentId: 'node-1-agent',
-  epoch: 1,
-  sequence: i + 1,
-  sourceKind: SourceKind.SOURCE_KIND_MODEL,
-  sourceEvent: 'model:smmu_evtq_event',
-  lost: new Map<LossReason, number>(),
-  events,
-  createdUnixNs: 1_700_000_000_000_000_000n,
-}));
+const batches = blocks.map((events, i) =>
+  modelBatch('node-1', i + 1, events, { createdUnixNs: 1_700_000_000_000_000_000n }),
+);
 const encoded = batches.map(encodeBatch);
 const wire = encoded.reduce((s, e) => s + e.length, 0);
 const gz = encoded.reduce((s, e) => s + gzipSync(e, { level: 1 }).length, 0);

@@ -16,8 +16,9 @@ import { fleetSummary, type ProcessRow, processRows } from '../../collector/src/
 import type { TopFrame } from '../../collector/src/accounting/table';
 import { BatchPublisher } from '../../collector/src/publish';
 import { ensureTopics, rawTopic } from '../../collector/src/topics';
-import { type Batch, encodeBatch } from '../../proto/batch-codec';
-import { LossReason, SourceKind } from '../../proto/index';
+import { encodeBatch } from '../../proto/batch-codec';
+import { LossReason } from '../../proto/index';
+import { modelBatch } from '../support/batches';
 import { freePort, type KafkaBroker, startKafka } from '../support/kafka';
 import { repoRoot } from '../support/paths';
 
@@ -102,17 +103,10 @@ before(async () => {
       topology: { smmus: 2, devicesPerSmmu: 2, processes: 3, devicesPerProcess: 2 },
     });
     for (let seq = 1; !m.exhausted; seq++) {
-      const b: Batch = {
-        host,
-        agentId: `${host}-agent`,
+      const b = modelBatch(host, seq, m.generate(250), {
         epoch: 7,
-        sequence: seq,
-        sourceKind: SourceKind.SOURCE_KIND_MODEL,
-        sourceEvent: 'model:smmu_evtq_event',
         lost: new Map(seq === 2 ? [[LossReason.LOSS_REASON_SPOOL_FULL, 11]] : []),
-        events: m.generate(250),
-        createdUnixNs: 0n,
-      };
+      });
       expectedEvents += b.events.count;
       sends.push(publisher.publish({ host, agentId: b.agentId, bytes: encodeBatch(b) }));
     }

@@ -30,7 +30,8 @@ import { ensureTopics, rawTopic } from '../../collector/src/topics';
 import { type Batch, encodeBatch } from '../../proto/batch-codec';
 import { timestampNs, WORDS_PER_RECORD } from '../../proto/event-block';
 import { smmu } from '../../proto/gen/telemetry';
-import { LossReason, SourceKind } from '../../proto/index';
+import { LossReason } from '../../proto/index';
+import { modelBatch } from '../support/batches';
 import { type KafkaBroker, startKafka } from '../support/kafka';
 
 const HOSTS = 6;
@@ -73,18 +74,10 @@ function fleet(): Published[][] {
     const out: Published[] = [];
     while (!m.exhausted) {
       const seq = out.length + 1;
-      const batch: Batch = {
-        host,
-        agentId: `${host}-agent`,
-        epoch: 1,
-        sequence: seq,
-        sourceKind: SourceKind.SOURCE_KIND_MODEL,
-        sourceEvent: 'model:smmu_evtq_event',
+      const batch = modelBatch(host, seq, m.generate(BATCH_EVENTS), {
         // Every fifth batch reports some ring-buffer overruns.
         lost: new Map(seq % 5 === 0 ? [[LossReason.LOSS_REASON_RING_BUFFER_OVERRUN, seq]] : []),
-        events: m.generate(BATCH_EVENTS),
-        createdUnixNs: 0n,
-      };
+      });
       out.push({ batch, bytes: encodeBatch(batch) });
     }
     return out;

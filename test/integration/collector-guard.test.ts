@@ -13,8 +13,9 @@ import { agentCredentials } from '../../agent/src/transport/credentials';
 import { Collector, defaultCollectorConfig } from '../../collector/src/collector';
 import { encodeBatch } from '../../proto/batch-codec';
 import { EventBlockBuilder } from '../../proto/event-block';
-import { type Ack, SourceKind } from '../../proto/index';
+import type { Ack } from '../../proto/index';
 import { ingestService } from '../../proto/ingest-service';
+import { modelBatch } from '../support/batches';
 import { makePki, type Pki } from '../support/certs';
 import { type KafkaBroker, startKafka } from '../support/kafka';
 
@@ -28,17 +29,7 @@ function batchBytes(host: string, sequence: number, events = 3): Uint8Array {
   const b = new EventBlockBuilder();
   for (let i = 0; i < events; i++)
     b.push(BigInt(1e18) + BigInt(i), 'smmu0', [0x10n | (5n << 32n), 0n, BigInt(i) << 12n, 0n]);
-  return encodeBatch({
-    host,
-    agentId: `${host}-agent`,
-    epoch: 1,
-    sequence,
-    sourceKind: SourceKind.SOURCE_KIND_MODEL,
-    sourceEvent: 'model:smmu_evtq_event',
-    lost: new Map(),
-    events: b.finish(),
-    createdUnixNs: 0n,
-  });
+  return encodeBatch(modelBatch(host, sequence, b.finish()));
 }
 
 interface Outcome {

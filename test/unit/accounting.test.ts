@@ -5,7 +5,8 @@ import { ReplayFilter } from '../../collector/src/accounting/dedup';
 import { formatFleetTable } from '../../collector/src/accounting/table';
 import type { Batch } from '../../proto/batch-codec';
 import { EventBlockBuilder } from '../../proto/event-block';
-import { LossReason, SourceKind } from '../../proto/index';
+import { LossReason } from '../../proto/index';
+import { modelBatch } from '../support/batches';
 
 test('replay filter accepts each (agent, epoch, sequence) once, in any order', () => {
   const f = new ReplayFilter();
@@ -37,17 +38,9 @@ function batch(host: string, seq: number, records: Array<[number, number, number
     const evt0 = (BigInt(sid) << 32n) | (BigInt(ssid) << 12n) | (ssid ? 1n << 11n : 0n) | BigInt(id);
     b.push(1_000n, 'smmu0', [evt0, 0n, 0x7000n, 0n]);
   }
-  return {
-    host,
-    agentId: `${host}-agent`,
-    epoch: 1,
-    sequence: seq,
-    sourceKind: SourceKind.SOURCE_KIND_MODEL,
-    sourceEvent: 'model:smmu_evtq_event',
+  return modelBatch(host, seq, b.finish(), {
     lost: lost ? new Map([[LossReason.LOSS_REASON_SPOOL_FULL, lost]]) : new Map(),
-    events: b.finish(),
-    createdUnixNs: 0n,
-  };
+  });
 }
 
 test('fleet totals count per host x SMMU x StreamID x SSID x event and drop replays', () => {

@@ -14,7 +14,8 @@ import { adviseRanges, SpaceSaving } from '../../collector/src/accounting/hotpag
 import { OPENAPI } from '../../collector/src/accounting/openapi';
 import type { Batch } from '../../proto/batch-codec';
 import { type EventBlock, EventBlockBuilder, timestampNs, WORDS_PER_RECORD } from '../../proto/event-block';
-import { LossReason, SourceKind } from '../../proto/index';
+import { LossReason } from '../../proto/index';
+import { modelBatch } from '../support/batches';
 import { repoRoot } from '../support/paths';
 
 const S = 1_000_000_000n;
@@ -22,17 +23,10 @@ const T0 = 1_700_000_003n * S;
 const opts = { collectWindows: true, windowGraceNs: 0, hotPageShift: 12, sketchSlots: 16 };
 
 function batch(host: string, seq: number, events: EventBlock, lost = 0, epoch = 1): Batch {
-  return {
-    host,
-    agentId: `${host}-agent`,
+  return modelBatch(host, seq, events, {
     epoch,
-    sequence: seq,
-    sourceKind: SourceKind.SOURCE_KIND_MODEL,
-    sourceEvent: 'model:smmu_evtq_event',
     lost: lost ? new Map([[LossReason.LOSS_REASON_RING_BUFFER_OVERRUN, lost]]) : new Map(),
-    events,
-    createdUnixNs: 0n,
-  };
+  });
 }
 
 /** One event: [ts, event id, sid, ssid, stall, address]. */

@@ -12,7 +12,8 @@ import {
   encodeBatch,
 } from '../../proto/batch-codec';
 import { EventBlockBuilder, timestampNs, word64 } from '../../proto/event-block';
-import { LossReason, SourceKind, v1 } from '../../proto/index';
+import { LossReason, v1 } from '../../proto/index';
+import { modelBatch } from '../support/batches';
 import { repoRoot } from '../support/paths';
 
 const M64 = (1n << 64n) - 1n;
@@ -50,17 +51,12 @@ function randomBatch(seed: number, n: number, smmus: string[]): Batch {
       randomWord(r),
     ]);
   }
-  return {
-    host: 'node-a',
+  return modelBatch('node-a', 7, b.finish(), {
     agentId: 'agent-1',
     epoch: 42,
-    sequence: 7,
-    sourceKind: SourceKind.SOURCE_KIND_MODEL,
-    sourceEvent: 'model:smmu_evtq_event',
     lost: new Map([[LossReason.LOSS_REASON_RING_BUFFER_OVERRUN, 3]]),
-    events: b.finish(),
     createdUnixNs: 1_790_000_000_123_456_789n,
-  };
+  });
 }
 
 /** The same batch built with the generated classes, coding columns with bigint arithmetic. */
