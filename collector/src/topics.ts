@@ -18,6 +18,20 @@ export interface TopicSpec {
 
 const DAY_MS = 24 * 3600 * 1000;
 
+/**
+ * A compacted topic: the latest value per key is kept forever. Segments roll hourly and are
+ * compacted once 10% of the log is superseded; a deleted key disappears after a day.
+ */
+function compacted(maxMessageBytes: number): Array<{ name: string; value: string }> {
+  return [
+    { name: 'cleanup.policy', value: 'compact' },
+    { name: 'segment.ms', value: String(3600 * 1000) },
+    { name: 'min.cleanable.dirty.ratio', value: '0.1' },
+    { name: 'delete.retention.ms', value: String(DAY_MS) },
+    { name: 'max.message.bytes', value: String(maxMessageBytes) },
+  ];
+}
+
 /** The raw-batches topic: one message per agent batch, keyed by host, kept for a week. */
 export function rawTopic(topic: string, partitions: number, replication: number): TopicSpec {
   return {
@@ -67,13 +81,7 @@ export function totalsTopic(topic: string, partitions: number, replication: numb
     topic,
     numPartitions: partitions,
     replicationFactor: replication,
-    configEntries: [
-      { name: 'cleanup.policy', value: 'compact' },
-      { name: 'segment.ms', value: String(3600 * 1000) },
-      { name: 'min.cleanable.dirty.ratio', value: '0.1' },
-      { name: 'delete.retention.ms', value: String(DAY_MS) },
-      { name: 'max.message.bytes', value: String(1 << 20) },
-    ],
+    configEntries: compacted(1 << 20),
   };
 }
 
@@ -87,13 +95,7 @@ export function checkpointTopic(topic: string, replication: number): TopicSpec {
     topic,
     numPartitions: 1,
     replicationFactor: replication,
-    configEntries: [
-      { name: 'cleanup.policy', value: 'compact' },
-      { name: 'segment.ms', value: String(3600 * 1000) },
-      { name: 'min.cleanable.dirty.ratio', value: '0.1' },
-      { name: 'delete.retention.ms', value: String(DAY_MS) },
-      { name: 'max.message.bytes', value: String(64 << 20) },
-    ],
+    configEntries: compacted(64 << 20),
   };
 }
 
