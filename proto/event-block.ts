@@ -37,13 +37,6 @@ export function word64(b: EventBlock, i: number, w: number): bigint {
   return (BigInt(b.words[o + 1]) << 32n) | BigInt(b.words[o]);
 }
 
-/** The 32 raw record bytes of event i (a copy). */
-export function recordBytes(b: EventBlock, i: number): Buffer {
-  const out = Buffer.alloc(RECORD_BYTES);
-  for (let k = 0; k < WORDS_PER_RECORD; k++) out.writeUInt32LE(b.words[i * WORDS_PER_RECORD + k], k * 4);
-  return out;
-}
-
 /**
  * Appends events one by one into growing arrays; `finish()` returns a block and starts a new
  * one. Used by sources (model, tracefs) and by the wire decoder.

@@ -38,13 +38,6 @@ export interface IngestClientOptions {
   onConnection?: (up: boolean) => void;
 }
 
-export interface TransportStats {
-  connected: boolean;
-  batchesSent: number;
-  batchesAcked: number;
-  reconnects: number;
-}
-
 type Stream = ClientDuplexStream<Uint8Array, Ack>;
 
 /** gRPC status codes that need a person, and what to check. */
@@ -61,7 +54,6 @@ const OPERATOR_ACTION: Record<number, string> = {
 };
 
 export class IngestClient {
-  readonly stats: TransportStats = { connected: false, batchesSent: 0, batchesAcked: 0, reconnects: 0 };
   private clients: Client[];
   private current = 0;
   private stream: Stream | undefined;
@@ -141,7 +133,6 @@ export class IngestClient {
       this.pump();
     });
     s.on('metadata', () => {
-      this.stats.connected = true;
       this.opts.onConnection?.(true);
       this.opts.logger.info({ collector: address }, 'connected to collector');
     });
@@ -155,8 +146,6 @@ export class IngestClient {
       this.opts.onAck?.(performance.now() - sent);
     }
     this.spool.ack(seq);
-    this.stats.batchesAcked++;
-    this.stats.connected = true;
     this.backoff = this.opts.backoffMinMs;
     this.pump();
     if (this.spool.pendingCount() === 0) for (const w of this.waiters.splice(0)) w();
@@ -165,13 +154,11 @@ export class IngestClient {
   private onBroken(s: Stream, why: string, code?: number): void {
     if (s !== this.stream) return; // an old stream's late events
     this.stream = undefined;
-    this.stats.connected = false;
     this.opts.onConnection?.(false);
     s.removeAllListeners();
     s.on('error', () => {});
     s.cancel();
     if (this.stopped) return;
-    this.stats.reconnects++;
     this.current = (this.current + 1) % this.clients.length;
     const delay = this.backoff * (0.5 + Math.random() * 0.5);
     this.backoff = Math.min(this.opts.backoffMaxMs, this.backoff * 2);
@@ -196,7 +183,6 @@ export class IngestClient {
       if (!e) continue;
       this.inFlight.set(seq, performance.now());
       this.lastSent = seq;
-      this.stats.batchesSent++;
       if (!s.write(e.bytes)) {
         this.writable = false;
         return;
