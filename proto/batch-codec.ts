@@ -7,12 +7,18 @@ import { type EventBlock, EventBlockBuilder, WORDS_PER_RECORD } from './event-bl
 import { type LossReason, type SourceKind, v1 } from './index';
 import { ByteReader, ByteWriter, WIRE_LEN, WIRE_VARINT, WireError } from './wire';
 
+/**
+ * A uint64 of the envelope kept exactly: a number up to 2^53 - 1, a bigint above (the decoder
+ * gives a bigint only where a number would round).
+ */
+export type U64 = number | bigint;
+
 /** A batch as the pipeline stages see it. */
 export interface Batch {
   host: string;
   agentId: string;
-  epoch: number;
-  sequence: number;
+  epoch: U64;
+  sequence: U64;
   sourceKind: SourceKind;
   sourceEvent: string;
   /** Lost events by reason since the previous batch. */
@@ -39,14 +45,36 @@ export interface DecodeLimits {
   maxEvents: number;
 }
 
+/**
+ * Most events a batch may report lost for one reason (telemetry.proto, LostEvents.count): far
+ * above any real loss between two batches, low enough that sums of them stay exact.
+ */
+export const MAX_LOST_PER_REASON = 2 ** 32 - 1;
+/** Highest loss reason accepted: unknown reasons up to it are kept, so a host has at most 256. */
+export const MAX_LOSS_REASON = 255;
+
+/** A uint64 as protobufjs writes it (bigints go through Long, exactly). */
+export function u64Long(v: U64): number | Long {
+  return typeof v === 'bigint' ? Long.fromString(v.toString(), true) : v;
+}
+
+/** The uint64 hi:lo as a U64. */
+function exactU64(lo: number, hi: number): U64 {
+  return hi < 0x200000 ? hi * TWO32 + lo : (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+function longU64(v: number | Long): U64 {
+  return Long.isLong(v) ? exactU64(v.low >>> 0, v.high >>> 0) : v;
+}
+
 const TWO32 = 0x100000000;
 
 export function encodeBatch(b: Batch): Uint8Array {
   // Fields 1-4 through the generated code, then 5 and 6 here, in field order: the result is
   // byte-identical to what the generated EventBatch.encode writes for the same message.
   const envelope = v1.EventBatch.encode({
-    agent: { host: b.host, agent_id: b.agentId, epoch: b.epoch },
-    sequence: b.sequence,
+    agent: { host: b.host, agent_id: b.agentId, epoch: u64Long(b.epoch) },
+    sequence: u64Long(b.sequence),
     source: { kind: b.sourceKind, event: b.sourceEvent },
     lost: [...b.lost].filter(([, n]) => n > 0).map(([reason, count]) => ({ reason, count })),
   }).finish();
@@ -135,7 +163,15 @@ function writeSint64(w: ByteWriter, v: bigint): void {
   w.varint64(Number(z & 0xffffffffn), Number(z >> 32n));
 }
 
-export class BatchDecodeError extends WireError {}
+/** Why a batch is refused; `reason` labels the collector's rejection metric. */
+export class BatchDecodeError extends WireError {
+  constructor(
+    message: string,
+    readonly reason: 'malformed' | 'lost_out_of_range' | 'loss_reason_out_of_range' = 'malformed',
+  ) {
+    super(message);
+  }
+}
 
 /** Decodes and validates a batch; throws BatchDecodeError saying what is wrong. */
 export function decodeBatch(bytes: Uint8Array, limits: DecodeLimits = { maxEvents: 1 << 20 }): Batch {
@@ -156,8 +192,10 @@ export function decodeBatch(bytes: Uint8Array, limits: DecodeLimits = { maxEvent
       const key = r.uint();
       const field = Math.floor(key / 8);
       const wire = key & 7;
-      if (field === BATCH_FIELDS.sequence && wire === WIRE_VARINT) b.sequence = r.uint();
-      else if (field === BATCH_FIELDS.created_unix_ns && wire === WIRE_VARINT) {
+      if (field === BATCH_FIELDS.sequence && wire === WIRE_VARINT) {
+        r.varint64();
+        b.sequence = exactU64(r.lo, r.hi);
+      } else if (field === BATCH_FIELDS.created_unix_ns && wire === WIRE_VARINT) {
         r.varint64();
         b.createdUnixNs = (BigInt(r.hi) << 32n) | BigInt(r.lo);
       } else if (wire === WIRE_LEN && field >= 1 && field <= 5) {
@@ -167,15 +205,14 @@ export function decodeBatch(bytes: Uint8Array, limits: DecodeLimits = { maxEvent
           const a = v1.AgentIdentity.decode(sub);
           b.host = a.host;
           b.agentId = a.agent_id;
-          b.epoch = Long.isLong(a.epoch) ? a.epoch.toNumber() : a.epoch;
+          b.epoch = longU64(a.epoch);
         } else if (field === BATCH_FIELDS.source) {
           const src = v1.Source.decode(sub);
           b.sourceKind = src.kind;
           b.sourceEvent = src.event;
         } else if (field === BATCH_FIELDS.lost) {
           const l = v1.LostEvents.decode(sub);
-          const count = Long.isLong(l.count) ? l.count.toNumber() : l.count;
-          b.lost.set(l.reason, (b.lost.get(l.reason) ?? 0) + count);
+          addLost(b.lost, l.reason, longU64(l.count));
         } else if (field === BATCH_FIELDS.events) {
           b.events = decodeColumns(bytes, s, e, limits);
         } else {
@@ -192,6 +229,24 @@ export function decodeBatch(bytes: Uint8Array, limits: DecodeLimits = { maxEvent
   if (!b.agentId || !b.host) throw new BatchDecodeError('EventBatch without agent host and agent_id');
   if (b.sequence < 1) throw new BatchDecodeError('EventBatch sequence must be >= 1');
   return b;
+}
+
+/** Adds a LostEvents entry; refuses counts no accounting could sum exactly. */
+function addLost(lost: Map<LossReason, number>, reason: number, count: U64): void {
+  if (!Number.isInteger(reason) || reason < 0 || reason > MAX_LOSS_REASON) {
+    throw new BatchDecodeError(
+      `loss reason ${reason} outside 0..${MAX_LOSS_REASON}`,
+      'loss_reason_out_of_range',
+    );
+  }
+  const sum = (lost.get(reason) ?? 0) + Number(count);
+  if (typeof count === 'bigint' || sum > MAX_LOST_PER_REASON) {
+    throw new BatchDecodeError(
+      `${count} events lost for reason ${reason} exceed the limit of ${MAX_LOST_PER_REASON} per batch`,
+      'lost_out_of_range',
+    );
+  }
+  lost.set(reason, sum);
 }
 
 /** Columns as read: packed or unpacked elements land in the same growing arrays. */

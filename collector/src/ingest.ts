@@ -1,5 +1,6 @@
 // Collector stage 1: the Ingest gRPC service. A stream is authenticated when it opens; each
-// batch is decoded and checked (malformed: INVALID_ARGUMENT; host not allowed for the stream's
+// batch is decoded and checked (malformed, or losses beyond what can be counted exactly:
+// INVALID_ARGUMENT, counted by reason; host not allowed for the stream's
 // identity: PERMISSION_DENIED; both counted and logged, other streams go on), published, and
 // acknowledged only once Kafka has it. When Kafka fails the stream ends with UNAVAILABLE, so
 // the agent keeps the batch spooled and retries: nothing is acknowledged that is not stored.
@@ -7,8 +8,9 @@
 // of its publishes are pending, while its host is over its batch rate, or while the agent does
 // not read its acks, so no agent can make the collector buffer without bound.
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
+import type Long from 'long';
 import type { Logger } from '../../agent/src/runtime/log';
-import { type Batch, BatchDecodeError, decodeBatch } from '../../proto/batch-codec';
+import { type Batch, BatchDecodeError, decodeBatch, u64Long } from '../../proto/batch-codec';
 import { AuthError, type Authenticator, checkHost, type Identity } from './auth';
 import type { CollectorMetrics } from './metrics';
 import type { BatchPublisher } from './publish';
@@ -23,7 +25,7 @@ export interface IngestLimits {
   maxBatchesPerSecond: number;
 }
 
-type Call = ServerDuplexStream<Buffer, { sequence: number }>;
+type Call = ServerDuplexStream<Buffer, { sequence: number | Long }>;
 
 /** Pauses a call while any reason holds, resumes when none does. */
 class Valve {
@@ -101,7 +103,7 @@ export function ingestHandler(
         return batch;
       } catch (err) {
         if (err instanceof BatchDecodeError)
-          fail(status.INVALID_ARGUMENT, `malformed batch: ${err.message}`, 'malformed');
+          fail(status.INVALID_ARGUMENT, `malformed batch: ${err.message}`, err.reason);
         else if (err instanceof AuthError) fail(err.code, err.message, 'permission_denied');
         else throw err;
         return undefined;
@@ -128,7 +130,7 @@ export function ingestHandler(
         .then(() => {
           metrics.publishSeconds.observe((performance.now() - started) / 1000);
           if (ended) return;
-          if (!call.write({ sequence: batch.sequence }) && !awaitingDrain) {
+          if (!call.write({ sequence: u64Long(batch.sequence) }) && !awaitingDrain) {
             // The agent is not reading its acks: stop reading its batches until it does.
             awaitingDrain = true;
             valve.hold('acks');

@@ -45,19 +45,16 @@ function batch(host: string, seq: number, records: Array<[number, number, number
 
 test('fleet totals count per host x SMMU x StreamID x SSID x event and drop replays', () => {
   const t = new FleetTotals();
-  assert.equal(
-    t.add(
-      batch('h1', 1, [
-        [0x10, 5, 9],
-        [0x10, 5, 9],
-        [0x12, 5, 9],
-        [0x13, 6, 0],
-      ]),
-    ),
-    true,
-  );
+  const first = batch('h1', 1, [
+    [0x10, 5, 9],
+    [0x10, 5, 9],
+    [0x12, 5, 9],
+    [0x13, 6, 0],
+  ]);
+  assert.equal(t.add(first), true);
   assert.equal(t.add(batch('h2', 1, [[0x10, 5, 9]], 7)), true);
-  assert.equal(t.add(batch('h1', 1, [[0x10, 5, 9]])), false, 'replayed batch');
+  assert.equal(t.add(first), false, 'replayed batch');
+  assert.equal(t.add(batch('h1', 1, [[0x10, 5, 9]])), false, 'same triple, other content');
   const rows = t.rows().map((r) => `${r.host} ${r.smmu} ${r.streamId} ${r.ssid} ${r.event} ${r.count}`);
   assert.deepEqual(rows, [
     'h1 smmu0 5 9 F_TRANSLATION 2',
@@ -71,6 +68,7 @@ test('fleet totals count per host x SMMU x StreamID x SSID x event and drop repl
     { host: 'h2', batches: 1, events: 1, lost: 7 },
   ]);
   assert.equal(t.replays.duplicates, 1);
+  assert.equal(t.replays.conflicts, 1);
 });
 
 test('the fleet table starts with one line per host by fault kind', () => {

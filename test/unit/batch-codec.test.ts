@@ -10,6 +10,7 @@ import {
   COLUMN_FIELDS,
   decodeBatch,
   encodeBatch,
+  u64Long,
 } from '../../proto/batch-codec';
 import { EventBlockBuilder, timestampNs, word64 } from '../../proto/event-block';
 import { LossReason, v1 } from '../../proto/index';
@@ -79,8 +80,8 @@ function generatedEncoding(b: Batch): Uint8Array {
     for (let k = 0; k < 4; k++) prev[k] = w[k];
   }
   return v1.EventBatch.encode({
-    agent: { host: b.host, agent_id: b.agentId, epoch: b.epoch },
-    sequence: b.sequence,
+    agent: { host: b.host, agent_id: b.agentId, epoch: u64Long(b.epoch) },
+    sequence: u64Long(b.sequence),
     source: { kind: b.sourceKind, event: b.sourceEvent },
     lost: [...b.lost].map(([reason, count]) => ({ reason, count })),
     events: {

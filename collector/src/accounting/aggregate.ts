@@ -13,6 +13,13 @@
 // A host that stops sending keeps its last windows open. Stall time is unknown: SMMU records
 // carry the STALL bit (counted) but not how long the stall lasted.
 //
+// Event time is only as good as the host's clock. An event before 1970, or further ahead of
+// the collector's clock (the raw message's Kafka timestamp) than `maxEventAheadNs`, is held
+// apart: counted in the totals and the host's out-of-range counter, but in no window and in no
+// event-time field, so one bad timestamp cannot move the host's watermark and turn every later
+// event into a late one. A batch that reuses a counted (agent, epoch, sequence) with other
+// content is a conflict (dedup.ts): not counted, but counted per host with its events.
+//
 // The hot loop runs over the EventBlock's u32 words without allocating per event: events come
 // in runs from one device and process, so the series, window and sketch lookups are cached
 // across the run. Everything is a pure function of the batches offered, in order, which is
@@ -31,7 +38,7 @@ import type { Batch } from '../../../proto/batch-codec';
 import { WORDS_PER_RECORD } from '../../../proto/event-block';
 import type { smmu } from '../../../proto/gen/telemetry';
 import { LossReason } from '../../../proto/index';
-import { ReplayFilter } from './dedup';
+import { batchDigest, ReplayFilter, type ReplayVerdict } from './dedup';
 import { SpaceSaving } from './hotpages';
 
 export type CheckpointProps = smmu.accounting.v1.PartitionCheckpoint.$Properties;
@@ -59,6 +66,8 @@ export interface AccountOptions {
   sketchSlots: number;
   /** Keep closed windows for `drainClosed()` (off: they are dropped, e.g. for one-shot totals). */
   collectWindows: boolean;
+  /** Events further ahead of the collector's clock than this are held apart (see above). */
+  maxEventAheadNs: number;
 }
 
 export const defaultAccountOptions: AccountOptions = {
@@ -66,6 +75,7 @@ export const defaultAccountOptions: AccountOptions = {
   hotPageShift: 16,
   sketchSlots: 128,
   collectWindows: false,
+  maxEventAheadNs: 3600e9,
 };
 
 /** An open window of one host: its series' cells by host-local series index. */
@@ -96,6 +106,11 @@ export class HostAccount {
   events = 0;
   readonly lost = new Map<number, number>();
   replayed = 0;
+  /** Events held apart for their timestamp (counted in `events`, in no window). */
+  outOfRange = 0;
+  /** Batches refused as conflicts, and their events (not in `events`). */
+  conflicts = 0;
+  conflictEvents = 0;
   /** Late events per window width. */
   readonly late: number[] = WIDTHS_NS.map(() => 0);
   hasEvents = false;
@@ -219,13 +234,19 @@ export interface HostTotalsRow {
   lostEvents: number;
   replayedBatches: number;
   late: Record<string, number>;
+  /** Events held apart for a timestamp before 1970 or too far ahead (in `events`, no window). */
+  outOfRangeEvents: number;
+  /** Batches refused for reusing a counted (agent, epoch, sequence) with other content. */
+  conflictingBatches: number;
+  conflictingEvents: number;
   firstEventUnixNs: string;
   lastEventUnixNs: string;
   series: number;
 }
 
-function lossName(r: number): string {
-  return LossReason[r] ?? `LOSS_REASON_${r}`;
+/** A loss reason's name; values this version does not know are kept, labelled unknown. */
+export function lossName(r: number): string {
+  return LossReason[r] ?? `LOSS_REASON_UNKNOWN_${r}`;
 }
 
 /** floor(x / w) for integers x (exact where x / w rounds up to an integer). */
@@ -316,12 +337,25 @@ export class AccountState {
   }
 
   /** Counts a batch; returns false (and counts nothing but the replay) when it is a replay. */
-  add(b: Batch): boolean {
-    if (!this.replays.accept(b.agentId, b.epoch, b.sequence)) {
+  add(b: Batch, receivedNs?: bigint): boolean {
+    return this.offer(b, receivedNs) === 'new';
+  }
+
+  /**
+   * Counts a batch that is new; counts a replay or a conflict as such. `receivedNs`: the
+   * collector's clock when it took the batch (bounds event time, see above); none: unbounded.
+   */
+  offer(b: Batch, receivedNs?: bigint): ReplayVerdict {
+    const verdict = this.replays.offer(b.agentId, b.epoch, b.sequence, batchDigest(b));
+    if (verdict !== 'new') {
       const h = this.host(b.host);
-      h.replayed++;
+      if (verdict === 'replay') h.replayed++;
+      else {
+        h.conflicts++;
+        h.conflictEvents += b.events.count;
+      }
       h.dirty = true;
-      return false;
+      return verdict;
     }
     const h = this.host(b.host);
     h.batches++;
@@ -330,18 +364,22 @@ export class AccountState {
       if (c > 0) h.lost.set(r, (h.lost.get(r) ?? 0) + c);
     }
     const e = b.events;
-    const n = e.count;
+    let n = e.count;
     let batchMax = 0n;
     let batchMin = 0n;
     if (n > 0) {
-      const [minOff, maxOff] = this.count(h, b);
-      batchMin = e.baseNs + BigInt(minOff);
-      batchMax = e.baseNs + BigInt(maxOff);
+      const [minOff, maxOff, apart] = this.count(h, b, receivedNs);
       h.events += n;
+      h.outOfRange += apart;
+      n -= apart;
+      if (n > 0) {
+        batchMin = e.baseNs + BigInt(minOff);
+        batchMax = e.baseNs + BigInt(maxOff);
+      }
     }
     // Batches and losses go to the window of the batch's latest event (or the host's latest
     // event so far), or to the oldest open window when that one is closed. Before the host's
-    // first event they are in the totals only.
+    // first event they are in the totals only. `n`: events with a usable timestamp.
     const at = n > 0 ? batchMax : h.hasEvents ? h.lastNs : 0n;
     if (at > 0n) {
       for (let k = 0; k < WIDTHS_NS.length; k++) {
@@ -362,13 +400,23 @@ export class AccountState {
       }
       this.advance(h);
     }
-    return true;
+    return 'new';
   }
 
-  /** The per-event loop. Returns the smallest and largest offsetNs of the block. */
-  private count(h: HostAccount, b: Batch): [number, number] {
+  /**
+   * The per-event loop. Returns the smallest and largest offsetNs of the events with a usable
+   * timestamp, and how many events were held apart for theirs.
+   */
+  private count(h: HostAccount, b: Batch, receivedNs: bigint | undefined): [number, number, number] {
     const e = b.events;
     const n = e.count;
+    // Usable offsets: at or after the Unix epoch, not beyond the collector's clock plus slack.
+    const loOff = Number(-e.baseNs);
+    const hiOff =
+      receivedNs === undefined
+        ? Number.POSITIVE_INFINITY
+        : Number(receivedNs + BigInt(this.opts.maxEventAheadNs) - e.baseNs);
+    let apart = 0;
     const words = e.words;
     const offsets = e.offsetNs;
     const smmuIndex = e.smmuIndex;
@@ -434,33 +482,40 @@ export class AccountState {
       cells[cellBase + kind]++;
       if (stall) cells[cellBase + 4 + kind]++;
       const off = offsets[i];
-      if (off > maxOffs[s]) maxOffs[s] = off;
-      if (off < minOff) minOff = off;
-      if (off > maxOff) maxOff = off;
+      if (off < loOff || off > hiOff) {
+        // Held apart: totals only (the window caches are reset for the next event).
+        apart++;
+        win10 = win60 = null;
+        lastWin10 = lastWin60 = Number.NaN;
+      } else {
+        if (off > maxOffs[s]) maxOffs[s] = off;
+        if (off < minOff) minOff = off;
+        if (off > maxOff) maxOff = off;
 
-      // Windows: the window index of the event, cached while it stays the same.
-      const t10 = rem10 + off;
-      let wi = base10 + floorDiv(t10, w10);
-      if (wi !== lastWin10) {
-        lastWin10 = wi;
-        win10 = wi < ct10 ? null : h.window(0, wi);
-      }
-      if (win10 === null) late10++;
-      else {
-        const c = win10.cells;
-        c[local * STRIDE + kind]++;
-        if (stall) c[local * STRIDE + 4 + kind]++;
-      }
-      wi = base60 + floorDiv(rem60 + off, w60);
-      if (wi !== lastWin60) {
-        lastWin60 = wi;
-        win60 = wi < ct60 ? null : h.window(1, wi);
-      }
-      if (win60 === null) late60++;
-      else {
-        const c = win60.cells;
-        c[local * STRIDE + kind]++;
-        if (stall) c[local * STRIDE + 4 + kind]++;
+        // Windows: the window index of the event, cached while it stays the same.
+        const t10 = rem10 + off;
+        let wi = base10 + floorDiv(t10, w10);
+        if (wi !== lastWin10) {
+          lastWin10 = wi;
+          win10 = wi < ct10 ? null : h.window(0, wi);
+        }
+        if (win10 === null) late10++;
+        else {
+          const c = win10.cells;
+          c[local * STRIDE + kind]++;
+          if (stall) c[local * STRIDE + 4 + kind]++;
+        }
+        wi = base60 + floorDiv(rem60 + off, w60);
+        if (wi !== lastWin60) {
+          lastWin60 = wi;
+          win60 = wi < ct60 ? null : h.window(1, wi);
+        }
+        if (win60 === null) late60++;
+        else {
+          const c = win60.cells;
+          c[local * STRIDE + kind]++;
+          if (stall) c[local * STRIDE + 4 + kind]++;
+        }
       }
 
       if (kind === OTHER) {
@@ -497,15 +552,17 @@ export class AccountState {
     h.late[1] += late60;
     const base = e.baseNs;
     for (const t of touched) {
-      const last = base + BigInt(maxOffs[t]);
-      if (last > this.sLast[t]) this.sLast[t] = last;
+      if (maxOffs[t] !== Number.NEGATIVE_INFINITY) {
+        const last = base + BigInt(maxOffs[t]);
+        if (last > this.sLast[t]) this.sLast[t] = last;
+      }
       maxOffs[t] = Number.NEGATIVE_INFINITY;
       if (this.sDirty[t] === 0) {
         this.sDirty[t] = 1;
         this.dirtyList.push(t);
       }
     }
-    if (sketches.length > 0) {
+    if (sketches.length > 0 && apart < n) {
       const first = base + BigInt(minOff);
       const last = base + BigInt(maxOff);
       for (const sk of sketches) {
@@ -513,7 +570,7 @@ export class AccountState {
         if (last > sk.lastNs) sk.lastNs = last;
       }
     }
-    return [minOff, maxOff];
+    return [minOff, maxOff, apart];
   }
 
   private newSeries(
@@ -732,6 +789,9 @@ export class AccountState {
       lostEvents: h.lostTotal(),
       replayedBatches: h.replayed,
       late,
+      outOfRangeEvents: h.outOfRange,
+      conflictingBatches: h.conflicts,
+      conflictingEvents: h.conflictEvents,
       firstEventUnixNs: String(h.firstNs),
       lastEventUnixNs: String(h.lastNs),
       series: h.series.length,
@@ -765,6 +825,9 @@ export class AccountState {
       first_event_unix_ns: u64(h.firstNs),
       last_event_unix_ns: u64(h.lastNs),
       closed_through: [...h.closedThrough],
+      out_of_range_events: h.outOfRange,
+      conflicting_batches: h.conflicts,
+      conflicting_events: h.conflictEvents,
     }));
     const series: smmu.accounting.v1.SeriesState.$Properties[] = [];
     for (let s = 0; s < this.n; s++) {
@@ -830,9 +893,10 @@ export class AccountState {
       series,
       replays: this.replays.snapshot().map((r) => ({
         agent_id: r.agentId,
-        epoch: r.epoch,
-        watermark: r.watermark,
-        ahead: r.ahead,
+        epoch: u64(r.epoch),
+        watermark: u64(r.watermark),
+        ahead: r.ahead.map(u64),
+        recent: r.recent.map((x) => ({ sequence: u64(x.sequence), digest: u64(x.digest) })),
       })),
       sketches,
       windows,
@@ -841,6 +905,7 @@ export class AccountState {
       sketch_slots: this.opts.sketchSlots,
       window_grace_ns: this.opts.windowGraceNs,
       replay_duplicates: this.replays.duplicates,
+      replay_conflicts: this.replays.conflicts,
     };
   }
 
@@ -871,7 +936,10 @@ export class AccountState {
       });
       h.firstNs = big(hs.first_event_unix_ns);
       h.lastNs = big(hs.last_event_unix_ns);
-      h.hasEvents = h.events > 0;
+      h.outOfRange = num(hs.out_of_range_events);
+      h.conflicts = num(hs.conflicting_batches);
+      h.conflictEvents = num(hs.conflicting_events);
+      h.hasEvents = h.events > h.outOfRange;
       (hs.closed_through ?? []).forEach((v, k) => {
         if (k < h.closedThrough.length) h.closedThrough[k] = num(v);
       });
@@ -891,11 +959,13 @@ export class AccountState {
     st.replays.restore(
       (c.replays ?? []).map((r) => ({
         agentId: r.agent_id ?? '',
-        epoch: num(r.epoch),
-        watermark: num(r.watermark),
-        ahead: (r.ahead ?? []).map(num),
+        epoch: big(r.epoch),
+        watermark: big(r.watermark),
+        ahead: (r.ahead ?? []).map(big),
+        recent: (r.recent ?? []).map((x) => ({ sequence: big(x.sequence), digest: big(x.digest) })),
       })),
       num(c.replay_duplicates),
+      num(c.replay_conflicts),
     );
     for (const k of c.sketches ?? []) {
       const h = st.hosts[k.host ?? 0];
@@ -974,9 +1044,9 @@ export class FleetTotals {
     return this.state.replays;
   }
 
-  /** Adds a batch; returns false (and counts nothing) when it is a replay. */
-  add(b: Batch): boolean {
-    return this.state.add(b);
+  /** Adds a batch; returns false (and counts nothing) when it is a replay or a conflict. */
+  add(b: Batch, receivedNs?: bigint): boolean {
+    return this.state.add(b, receivedNs);
   }
 
   rows(): CountRow[] {

@@ -78,6 +78,8 @@ export interface AggregatorConfig {
   httpListen: string;
   checkpointIntervalMs: number;
   windowGraceMs: number;
+  /** Events further ahead of the collector's clock than this are held apart (aggregate.ts). */
+  maxEventAheadMs: number;
   hotPageShift: number;
   hotPageSlots: number;
   /** Closed windows kept in memory for the time-series API. */
@@ -103,6 +105,7 @@ export const defaultAggregatorConfig: AggregatorConfig = {
   httpListen: '127.0.0.1:9472',
   checkpointIntervalMs: 5000,
   windowGraceMs: 5000,
+  maxEventAheadMs: 3600_000,
   hotPageShift: 16,
   hotPageSlots: 128,
   windowHistory: 50_000,
@@ -120,7 +123,7 @@ export function aggregatorMetrics() {
     registry,
     batches: new Counter({
       name: 'smmu_fleet_aggregator_batches_total',
-      help: 'Raw batches read, by result (counted, replayed, malformed)',
+      help: 'Raw batches read, by result (counted, replayed, conflict, malformed)',
       labelNames: ['result'],
       registers: r,
     }),
@@ -267,6 +270,7 @@ export class Aggregator {
   ) {
     this.accountOptions = {
       windowGraceNs: config.windowGraceMs * 1e6,
+      maxEventAheadNs: config.maxEventAheadMs * 1e6,
       hotPageShift: config.hotPageShift,
       sketchSlots: config.hotPageSlots,
       collectWindows: true,
@@ -294,7 +298,7 @@ export class Aggregator {
       },
       {
         open: (p) => this.open(p),
-        message: (p, offset, b, err) => this.message(p, offset, b, err),
+        message: (p, offset, timestampMs, b, err) => this.message(p, offset, timestampMs, b, err),
         flushed: (p, hw) => this.flushed(p, hw),
         revoked: (ps) => {
           for (const p of ps) this.parts.delete(p);
@@ -310,7 +314,7 @@ export class Aggregator {
       this.api = await startApi({
         listen: c.httpListen,
         registry: this.metrics.registry,
-        notReady: () => (this.ready ? null : 'connecting to Kafka'),
+        notReady: () => this.notReady(),
         aggregator: this,
       });
       this.httpAddress = this.api.address;
@@ -414,7 +418,15 @@ export class Aggregator {
     return -1;
   }
 
-  private message(p: number, offset: number, b: Batch | undefined, err?: Error): void {
+  /** Why /readyz says no: not started, in a rebalance, or assigned partitions not restored. */
+  private notReady(): string | null {
+    if (!this.ready) return 'connecting to Kafka';
+    if (this.consumer.rebalancing) return 'joining the consumer group';
+    const waiting = this.consumer.partitions.filter((p) => !this.parts.has(p));
+    return waiting.length > 0 ? `restoring partitions ${waiting.join(',')}` : null;
+  }
+
+  private message(p: number, offset: number, timestampMs: number, b: Batch | undefined, err?: Error): void {
     const part = this.parts.get(p);
     if (!part) return;
     const st = part.state;
@@ -422,11 +434,29 @@ export class Aggregator {
       st.malformed++;
       this.metrics.batches.inc({ result: 'malformed' });
       this.log.warn({ partition: p, offset, err: err?.message }, 'skipping undecodable raw message');
-    } else if (st.add(b)) {
-      this.metrics.batches.inc({ result: 'counted' });
-      this.metrics.events.inc(b.events.count);
     } else {
-      this.metrics.batches.inc({ result: 'replayed' });
+      // The Kafka timestamp is the collector's clock when it published the batch.
+      const verdict = st.offer(b, Number.isFinite(timestampMs) ? BigInt(timestampMs) * 1_000_000n : undefined);
+      if (verdict === 'new') {
+        this.metrics.batches.inc({ result: 'counted' });
+        this.metrics.events.inc(b.events.count);
+      } else if (verdict === 'replay') {
+        this.metrics.batches.inc({ result: 'replayed' });
+      } else {
+        this.metrics.batches.inc({ result: 'conflict' });
+        this.log.error(
+          {
+            partition: p,
+            offset,
+            host: b.host,
+            agentId: b.agentId,
+            epoch: String(b.epoch),
+            sequence: String(b.sequence),
+            events: b.events.count,
+          },
+          'conflict: a counted (agent, epoch, sequence) came again with other content; not counted',
+        );
+      }
     }
     st.nextOffset = offset + 1;
     part.dirty = true;
@@ -557,7 +587,7 @@ export class Aggregator {
   hostRows(): HostTotalsRow[] {
     return this.states()
       .flatMap((s) => s.hostRows())
-      .filter((h) => h.batches > 0 || h.replayedBatches > 0)
+      .filter((h) => h.batches > 0 || h.replayedBatches > 0 || h.conflictingBatches > 0)
       .sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
   }
 

@@ -122,6 +122,12 @@ const specs = {
     min: 0,
     help: "aggregate: a window closes once the host's event time passes its end plus this",
   },
+  maxEventAheadMs: {
+    type: 'number',
+    default: a.maxEventAheadMs,
+    min: 0,
+    help: "aggregate: events further ahead of the collector's clock (or before 1970) count in totals, in no window",
+  },
   hotPageSlots: {
     type: 'number',
     default: a.hotPageSlots,
@@ -210,7 +216,7 @@ async function topCommand(o: Opts, log: Logger) {
       },
       log,
     );
-    await consumer.start((b) => totals.add(b));
+    await consumer.start((b, receivedNs) => totals.add(b, receivedNs));
     stopSource = () => consumer.stop();
     sample = async () => ({
       processes: processRows(totals.state.seriesRows()),
@@ -277,8 +283,8 @@ async function totalsCommand(o: Opts, log: Logger) {
   const groupId = o.groupId || `smmu-fleet-${process.pid}-${Date.now()}`;
   const consumer = new BatchConsumer(kafka, { topic: o.rawTopic, groupId, fromBeginning: true }, log);
   let last = Date.now();
-  await consumer.start((b) => {
-    totals.add(b);
+  await consumer.start((b, receivedNs) => {
+    totals.add(b, receivedNs);
     last = Date.now();
   });
   const stop = async () => {
@@ -312,6 +318,7 @@ async function aggregateCommand(o: Opts, log: Logger) {
       httpListen: o.httpListen,
       checkpointIntervalMs: o.checkpointIntervalMs,
       windowGraceMs: o.windowGraceMs,
+      maxEventAheadMs: o.maxEventAheadMs,
       hotPageShift: o.hotPageShift,
       hotPageSlots: o.hotPageSlots,
       windowHistory: o.windowHistory,

@@ -3,14 +3,16 @@
 //  - BatchConsumer: raw batches from a consumer group, each decoded batch handed on (the
 //    one-shot `totals` command, the demo, tests).
 //  - PartitionedConsumer: the aggregator's reader. Positions come from the aggregator's own
-//    checkpoints, not from the group's committed offsets: when a partition is assigned, its
-//    handler says which offset its state needs next, and the consumer skips what lies below it
+//    checkpoints, not from the group's committed offsets: as soon as a partition is assigned
+//    (not when its next message comes: a quiet partition's hosts are served at once), its
+//    handler restores it and says which offset its state needs next; the consumer skips what lies below it
 //    and seeks back when the group's position lies above it. Committed offsets only trail the
 //    checkpoints (so a restart reads little twice) and serve lag monitoring.
 //  - TotalsTopicView: the latest value per key of the compacted totals topic.
 //
 // A raw message that does not decode is counted and skipped (it cannot be retried into
-// validity), never fatal.
+// validity), never fatal. Each batch comes with its Kafka timestamp: the collector's clock when
+// it published the batch, which bounds the batch's event time (aggregate.ts).
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
@@ -38,7 +40,7 @@ export class BatchConsumer {
     this.consumer = kafka.consumer({ groupId: opts.groupId, maxBytesPerPartition: 8 << 20 });
   }
 
-  async start(onBatch: (b: Batch) => void): Promise<void> {
+  async start(onBatch: (b: Batch, receivedNs: bigint) => void): Promise<void> {
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.opts.topic, fromBeginning: this.opts.fromBeginning });
     await this.consumer.run({
@@ -58,7 +60,7 @@ export class BatchConsumer {
             );
             continue;
           }
-          onBatch(b);
+          onBatch(b, BigInt(m.timestamp) * 1_000_000n);
         }
       },
     });
@@ -77,8 +79,11 @@ export interface PartitionHandler {
    * oldest retained message.
    */
   open(partition: number): Promise<number>;
-  /** One raw message, decoded (undefined, with the error, when it does not decode). */
-  message(partition: number, offset: number, batch: Batch | undefined, err?: Error): void;
+  /**
+   * One raw message, decoded (undefined, with the error, when it does not decode), with its
+   * Kafka timestamp in ms.
+   */
+  message(partition: number, offset: number, timestampMs: number, batch: Batch | undefined, err?: Error): void;
   /** A fetched run of messages of the partition has been handed over. */
   flushed(partition: number, highWatermark: number): Promise<void>;
   /** The partitions are no longer assigned to this process: forget their state. */
@@ -153,6 +158,7 @@ export class PartitionedConsumer {
       if (gone.length > 0) this.handler.revoked(gone);
       this.rebalancing = false;
       this.log.info({ partitions: this.partitions }, 'partitions assigned');
+      this.openAssigned();
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.opts.topic, fromBeginning: true });
@@ -163,12 +169,7 @@ export class PartitionedConsumer {
         const p = batch.partition;
         if (batch.messages.length === 0) return;
         const resolved = await this.lock.run(async () => {
-          let want = this.next.get(p);
-          if (want === undefined) {
-            want = await this.handler.open(p);
-            if (want < 0) want = await this.lowOffset(p);
-            this.next.set(p, want);
-          }
+          const want = this.next.get(p) ?? (await this.open(p));
           const first = Number(batch.messages[0].offset);
           if (first > want) {
             if (this.sought.get(p) !== want && want >= (await this.lowOffset(p))) {
@@ -199,7 +200,7 @@ export class PartitionedConsumer {
               } catch (e) {
                 err = e as Error;
               }
-              this.handler.message(p, off, b, err);
+              this.handler.message(p, off, Number(m.timestamp), b, err);
             }
             n = off + 1;
           }
@@ -210,6 +211,29 @@ export class PartitionedConsumer {
         if (resolved) resolveOffset(batch.lastOffset());
         await heartbeat();
       },
+    });
+  }
+
+  /** Opens a partition's state; returns the offset it needs next. */
+  private async open(p: number): Promise<number> {
+    let want = await this.handler.open(p);
+    if (want < 0) want = await this.lowOffset(p);
+    this.next.set(p, want);
+    return want;
+  }
+
+  /** Opens every assigned partition now (a failure is retried at the partition's next message). */
+  private openAssigned(): void {
+    void this.lock.run(async () => {
+      for (const p of this.partitions) {
+        if (this.next.has(p) || !this.assigned.has(p)) continue;
+        await this.open(p).catch((err: Error) =>
+          this.log.error(
+            { partition: p, err: err.message },
+            'restoring the partition failed; trying again at its next message',
+          ),
+        );
+      }
     });
   }
 

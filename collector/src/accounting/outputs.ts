@@ -171,6 +171,9 @@ export function hostTotalsMessage(st: AccountState, h: HostAccount, asOf: AsOf):
       last_event_unix_ns: u64(h.lastNs),
       series: h.series.length,
       as_of: position(asOf),
+      out_of_range_events: h.outOfRange,
+      conflicting_batches: h.conflicts,
+      conflicting_events: h.conflictEvents,
     },
   }).finish();
   return { key: h.name, value: buf(rec), headers: recordHeaders(TOTALS_RECORD_TYPE, 'host') };

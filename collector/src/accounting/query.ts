@@ -3,13 +3,13 @@
 // per device and fleet summaries are sums over series rows.
 import { eventName } from '../../../agent/src/smmu/record';
 import type { smmu } from '../../../proto/gen/telemetry';
-import { LossReason } from '../../../proto/index';
 import {
   type HostTotalsRow,
   type HostWindowOut,
   KIND_NAMES,
   type KindCounts,
   kindCounts,
+  lossName,
   type SeriesTotalsRow,
   type SeriesWindowOut,
   WIDTH_NAMES,
@@ -67,6 +67,9 @@ export interface FleetSummary {
   lostEvents: number;
   replayedBatches: number;
   late: Record<string, number>;
+  outOfRangeEvents: number;
+  conflictingBatches: number;
+  conflictingEvents: number;
 }
 
 const byHostThen =
@@ -143,8 +146,14 @@ export function fleetSummary(hosts: readonly HostTotalsRow[]): FleetSummary {
     lostEvents: 0,
     replayedBatches: 0,
     late: Object.fromEntries(WIDTH_NAMES.map((w) => [w, 0])),
+    outOfRangeEvents: 0,
+    conflictingBatches: 0,
+    conflictingEvents: 0,
   };
   for (const h of hosts) {
+    out.outOfRangeEvents += h.outOfRangeEvents;
+    out.conflictingBatches += h.conflictingBatches;
+    out.conflictingEvents += h.conflictingEvents;
     out.series += h.series;
     out.batches += h.batches;
     out.events += h.events;
@@ -197,7 +206,7 @@ export function seriesRowFromProto(s: smmu.accounting.v1.SeriesTotals.$Propertie
 export function hostRowFromProto(h: smmu.accounting.v1.HostTotals.$Properties): HostTotalsRow {
   const { kinds } = kindsFromProto(h.kinds);
   const lost: Record<string, number> = {};
-  for (const l of h.lost ?? []) lost[LossReason[l.reason ?? 0] ?? `LOSS_REASON_${l.reason}`] = n(l.count);
+  for (const l of h.lost ?? []) lost[lossName(l.reason ?? 0)] = n(l.count);
   const late: Record<string, number> = Object.fromEntries(WIDTH_NAMES.map((w) => [w, 0]));
   for (const l of h.late ?? []) {
     const k = WIDTHS_NS.indexOf(n(l.width_ns));
@@ -213,6 +222,9 @@ export function hostRowFromProto(h: smmu.accounting.v1.HostTotals.$Properties): 
     lostEvents: n(h.lost_events),
     replayedBatches: n(h.replayed_batches),
     late,
+    outOfRangeEvents: n(h.out_of_range_events),
+    conflictingBatches: n(h.conflicting_batches),
+    conflictingEvents: n(h.conflicting_events),
     firstEventUnixNs: String(h.first_event_unix_ns ?? 0),
     lastEventUnixNs: String(h.last_event_unix_ns ?? 0),
     series: h.series ?? 0,
@@ -288,7 +300,7 @@ export function hostWindowJson(w: HostWindowOut, closed: boolean): WindowJson {
   const lost: Record<string, number> = {};
   let lostEvents = 0;
   for (const [r, c] of w.lost) {
-    lost[LossReason[r] ?? `LOSS_REASON_${r}`] = c;
+    lost[lossName(r)] = c;
     lostEvents += c;
   }
   return {
