@@ -7,16 +7,16 @@ import http2 from 'node:http2';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ChannelCredentials, Client, credentials, Metadata, status } from '@grpc/grpc-js';
+import { type ChannelCredentials, credentials, status } from '@grpc/grpc-js';
 import { silentLogger } from '../../agent/src/runtime/log';
 import { agentCredentials } from '../../agent/src/transport/credentials';
 import { Collector, defaultCollectorConfig } from '../../collector/src/collector';
 import { encodeBatch } from '../../proto/batch-codec';
 import { EventBlockBuilder } from '../../proto/event-block';
-import type { Ack } from '../../proto/index';
 import { ingestService } from '../../proto/ingest-service';
 import { modelBatch } from '../support/batches';
 import { makePki, type Pki } from '../support/certs';
+import { exchange } from '../support/ingest-stream';
 import { type KafkaBroker, startKafka } from '../support/kafka';
 
 let broker: KafkaBroker;
@@ -30,40 +30,6 @@ function batchBytes(host: string, sequence: number, events = 3): Uint8Array {
   for (let i = 0; i < events; i++)
     b.push(BigInt(1e18) + BigInt(i), 'smmu0', [0x10n | (5n << 32n), 0n, BigInt(i) << 12n, 0n]);
   return encodeBatch(modelBatch(host, sequence, b.finish()));
-}
-
-interface Outcome {
-  acks: number[];
-  code: status;
-  details: string;
-}
-
-/** Sends raw messages on one stream, half-closes, and reports acks and the final status. */
-function exchange(
-  address: string,
-  creds: ChannelCredentials,
-  messages: Uint8Array[],
-  md: Record<string, string> = {},
-  timeoutMs = 10_000,
-): Promise<Outcome> {
-  const client = new Client(address, creds);
-  const meta = new Metadata();
-  for (const [k, v] of Object.entries(md)) meta.set(k, v);
-  const m = ingestService.stream;
-  const call = client.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, meta, {
-    deadline: Date.now() + timeoutMs,
-  });
-  const acks: number[] = [];
-  return new Promise((resolve) => {
-    call.on('data', (a: Ack) => acks.push(Number(a.sequence)));
-    call.on('status', (s) => {
-      client.close();
-      resolve({ acks, code: s.code, details: s.details });
-    });
-    call.on('error', () => {}); // the status event carries it
-    for (const msg of messages) call.write(msg);
-    call.end();
-  });
 }
 
 before(async () => {
@@ -114,7 +80,7 @@ test('mutual TLS: a certificate may report for its own host only', { timeout: 60
     batchBytes('node-a', 1),
     batchBytes('node-a', 2),
   ]);
-  assert.deepEqual([own.code, own.acks], [status.OK, [1, 2]]);
+  assert.deepEqual([own.code, own.acks], [status.OK, [1n, 2n]]);
   const other = await exchange(mtls.address, clientCreds('node-a'), [batchBytes('node-b', 1)]);
   assert.equal(other.code, status.PERMISSION_DENIED);
   assert.match(other.details, /certificate "node-a" may not send batches for host "node-b"/);
@@ -150,7 +116,7 @@ test('tokens: missing or unknown token is UNAUTHENTICATED, another host is PERMI
   const ok = await exchange(tokens.address, insecure, [batchBytes('node-a', 1)], {
     authorization: `Bearer ${TOKEN_A}`,
   });
-  assert.deepEqual([ok.code, ok.acks], [status.OK, [1]]);
+  assert.deepEqual([ok.code, ok.acks], [status.OK, [1n]]);
   const missing = await exchange(tokens.address, insecure, [batchBytes('node-a', 1)]);
   assert.deepEqual(
     [missing.code, missing.details],
@@ -191,7 +157,7 @@ test('malformed, truncated, oversized and over-limit batches are refused with th
   assert.equal(after - before, 3);
   // The collector still serves a well-behaved agent.
   const ok = await exchange(tokens.address, insecure, [batchBytes('node-a', 7)], auth);
-  assert.deepEqual([ok.code, ok.acks], [status.OK, [7]]);
+  assert.deepEqual([ok.code, ok.acks], [status.OK, [7n]]);
 });
 
 test('a client that never reads its acks is paused; others are served meanwhile', {
@@ -234,7 +200,7 @@ test('a client that never reads its acks is paused; others are served meanwhile'
   const ok = await exchange(tokens.address, credentials.createInsecure(), [batchBytes('node-a', 1)], {
     authorization: `Bearer ${TOKEN_A}`,
   });
-  assert.deepEqual([ok.code, ok.acks], [status.OK, [1]]);
+  assert.deepEqual([ok.code, ok.acks], [status.OK, [1n]]);
   stream.close();
   session.destroy();
 });

@@ -436,7 +436,10 @@ export class Aggregator {
       this.log.warn({ partition: p, offset, err: err?.message }, 'skipping undecodable raw message');
     } else {
       // The Kafka timestamp is the collector's clock when it published the batch.
-      const verdict = st.offer(b, Number.isFinite(timestampMs) ? BigInt(timestampMs) * 1_000_000n : undefined);
+      const verdict = st.offer(
+        b,
+        Number.isFinite(timestampMs) ? BigInt(timestampMs) * 1_000_000n : undefined,
+      );
       if (verdict === 'new') {
         this.metrics.batches.inc({ result: 'counted' });
         this.metrics.events.inc(b.events.count);

@@ -83,7 +83,13 @@ export interface PartitionHandler {
    * One raw message, decoded (undefined, with the error, when it does not decode), with its
    * Kafka timestamp in ms.
    */
-  message(partition: number, offset: number, timestampMs: number, batch: Batch | undefined, err?: Error): void;
+  message(
+    partition: number,
+    offset: number,
+    timestampMs: number,
+    batch: Batch | undefined,
+    err?: Error,
+  ): void;
   /** A fetched run of messages of the partition has been handed over. */
   flushed(partition: number, highWatermark: number): Promise<void>;
   /** The partitions are no longer assigned to this process: forget their state. */

@@ -132,9 +132,7 @@ export function batchDigest(b: Batch): bigint {
   const h = createHash('sha1');
   const e = b.events;
   const lost = [...b.lost].sort(([x], [y]) => x - y);
-  h.update(
-    JSON.stringify([b.host, b.agentId, b.sourceKind, b.sourceEvent, lost, String(b.createdUnixNs)]),
-  );
+  h.update(JSON.stringify([b.host, b.agentId, b.sourceKind, b.sourceEvent, lost, String(b.createdUnixNs)]));
   h.update(JSON.stringify([e.count, String(e.baseNs), e.smmuNames]));
   const view = (a: ArrayBufferView, n: number) => new Uint8Array(a.buffer, a.byteOffset, n);
   h.update(view(e.offsetNs, e.count * 8));
