@@ -2,15 +2,16 @@
 // smmu-agent: reads SMMU/IOMMU fault events on one host (the kernel's tracing ring buffer, or
 // the SMMU model), keeps local per-process/per-device counters, and streams batches to a
 // collector. `smmu-agent dump` prints decoded events instead, like a trace tool.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveIdentity } from './identity';
 import { agentMetrics, registerFaultMetrics } from './metrics';
-import { AgentPipeline } from './pipeline';
+import { AgentPipeline, type StopResult } from './pipeline';
 import { startHttp } from './runtime/http';
 import type { Logger } from './runtime/log';
 import { runMain } from './runtime/main';
 import type { Options } from './runtime/options';
+import { lockStateDir } from './runtime/state-lock';
 import { FaultCounters, formatTable } from './smmu/counters';
 import { formatTraceLine } from './smmu/format';
 import { type ModelConfigInput, SmmuModelSource } from './source/model';
@@ -248,6 +249,10 @@ runMain(
     const source = openSource(o, log);
     // Set-up errors (no tracefs, no permission, no such event) stop the agent here, with a hint.
     if (source instanceof TracefsSource) await source.open();
+    if (o.stateDir) mkdirSync(o.stateDir, { recursive: true });
+    // Before anything in the state directory is read or written: one agent per directory.
+    const lock = o.stateDir ? lockStateDir(o.stateDir) : undefined;
+    if (lock?.tookOver) log.warn({ lock: lock.path }, lock.tookOver);
     const identity = resolveIdentity(o);
     // With a state directory batches survive restarts and the sequence continues; without one
     // every start is a new epoch and unacknowledged batches die with the process.
@@ -303,21 +308,23 @@ runMain(
       { ...identity, source: source.event, collectors: o.collector, http: http?.address },
       'agent started',
     );
-    let stopped: Promise<boolean> | undefined;
+    let stopped: Promise<StopResult> | undefined;
+    // Exit code 4: stopped with unacknowledged batches in the memory spool, their events lost
+    // (the log says how many); 3: stopped, some batches unacknowledged but kept on disk.
     const stop = async () => {
       stopped ??= pipeline.stop();
-      const drained = await stopped;
+      const r = await stopped;
       http?.server.close();
-      log.info({ ...pipeline.totals, drained }, 'agent stopped');
-      return drained;
+      lock?.release();
+      log.info({ ...pipeline.totals, ...r }, 'agent stopped');
+      return r.lostEvents > 0 ? 4 : r.drained ? 0 : 3;
     };
     // A finite source (--max-events) or a failed pipeline ends the agent by itself.
     void pipeline.done().then(async () => {
       if (stopped) return;
-      const drained = await stop();
-      process.exit(pipeline.failure ? 1 : drained ? 0 : 3);
+      const code = await stop();
+      process.exit(pipeline.failure ? 1 : code);
     });
-    // Exit code 3: stopped, but some batches were not acknowledged (see the log).
-    return { stop: async () => ((await stop()) ? 0 : 3) };
+    return { stop };
   },
 );

@@ -6,7 +6,7 @@ import { Batcher, type BatcherOptions, type ClosedBatch } from './batch/batcher'
 import type { AgentMetrics } from './metrics';
 import type { Logger } from './runtime/log';
 import type { EventSource } from './source/source';
-import type { Spool } from './spool/spool';
+import { LOSS_KEYS, LOSS_REASONS, type Losses, type Spool, totalLosses } from './spool/spool';
 import { IngestClient, type IngestClientOptions } from './transport/ingest-client';
 
 export interface AgentIdentity {
@@ -25,6 +25,15 @@ export interface PipelineOptions {
 /** Something that watches every event block the source yields (local accounting). */
 export interface BlockObserver {
   add(block: EventBlock): void;
+}
+
+/** How a stop went: whether every batch was acknowledged, and what a memory spool lost with the process. */
+export interface StopResult {
+  drained: boolean;
+  /** Unacknowledged batches left in the spool. */
+  unackedBatches: number;
+  /** Events that die with the process (memory spool only: its batches and unreported losses). */
+  lostEvents: number;
 }
 
 export class AgentPipeline {
@@ -61,6 +70,9 @@ export class AgentPipeline {
       spool,
     );
     this.startOffset = source.resumable ? spool.sourceOffset() : 0;
+    // Spool losses count when they happen; those found on open (or owed by the previous run) now.
+    this.countSpoolLosses(spool.owed());
+    spool.onLoss((l) => this.countSpoolLosses(l));
     this.batcher = new Batcher(
       opts.batch,
       (b) => this.store(b),
@@ -90,16 +102,15 @@ export class AgentPipeline {
     this.metrics.eventsLost.inc({ reason: LossReason[reason] ?? String(reason) }, n);
   }
 
+  private countSpoolLosses(l: Losses): void {
+    for (const k of LOSS_KEYS) this.countLost(LOSS_REASONS[k], l[k]);
+  }
+
   /** Numbers a closed batch, encodes it once and spools it, with any losses the spool owes. */
   private async store(b: ClosedBatch): Promise<void> {
-    const dropped = this.spool.droppedUnreported();
-    if (dropped > 0) {
-      this.countLost(LossReason.LOSS_REASON_SPOOL_FULL, dropped);
-      b.lost.set(
-        LossReason.LOSS_REASON_SPOOL_FULL,
-        (b.lost.get(LossReason.LOSS_REASON_SPOOL_FULL) ?? 0) + dropped,
-      );
-    }
+    const reports = this.spool.owed();
+    for (const k of LOSS_KEYS)
+      if (reports[k] > 0) b.lost.set(LOSS_REASONS[k], (b.lost.get(LOSS_REASONS[k]) ?? 0) + reports[k]);
     const id = this.opts.identity;
     const sequence = this.spool.nextSequence();
     const bytes = encodeBatch({
@@ -119,7 +130,7 @@ export class AgentPipeline {
       bytes,
       events: b.events.count,
       sourceOffset: this.source.resumable ? this.startOffset + this.spooledEvents : 0,
-      reportsDropped: dropped,
+      reports,
     });
     this.totals.batches++;
     this.metrics.batches.inc();
@@ -140,14 +151,15 @@ export class AgentPipeline {
   }
 
   /** Stops reading, closes the open batch and waits (bounded) for the collector's acks. */
-  async stop(): Promise<boolean> {
+  async stop(): Promise<StopResult> {
     this.abort.abort();
     await this.loop;
     await this.batcher.flush();
     this.batcher.stop();
-    // Batches the spool dropped while the last ones went in are reported in a loss-only batch
-    // (which could itself push out another one: hence the bounded loop).
-    for (let i = 0; this.spool.droppedUnreported() > 0 && i < 3; i++) {
+    // Losses the spool incurred while the last batches went in are reported in a loss-only batch
+    // (which could itself push out another one, or fail to be written: hence the bounded loop;
+    // a durable spool keeps what is still owed for the next start).
+    for (let i = 0; totalLosses(this.spool.owed()) > 0 && i < 3; i++) {
       await this.store({
         event: this.source.event,
         events: new EventBlockBuilder(1).finish(),
@@ -162,7 +174,17 @@ export class AgentPipeline {
       );
     }
     this.client.close();
+    const result: StopResult = {
+      drained,
+      unackedBatches: this.spool.pendingCount(),
+      lostEvents: this.spool.durable ? 0 : this.spool.pendingEvents() + totalLosses(this.spool.owed()),
+    };
     await this.spool.close();
-    return drained;
+    if (result.lostEvents > 0)
+      this.log.error(
+        { lostEvents: result.lostEvents, unackedBatches: result.unackedBatches },
+        'exiting with unacknowledged batches in the memory spool: their events are lost',
+      );
+    return result;
   }
 }

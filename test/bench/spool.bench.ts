@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type FsyncMode, SegmentSpool } from '../../agent/src/spool/segment-spool';
+import { losses } from '../../agent/src/spool/spool';
 import { report } from './bench-util';
 
 const RUNS = 5;
@@ -36,12 +37,12 @@ function payload(seq: number): Uint8Array {
   return b;
 }
 
-const batch = (seq: number, reportsDropped: number) => ({
+const batch = (seq: number, dropped: number) => ({
   sequence: seq,
   bytes: payload(seq),
   events: 100,
   sourceOffset: seq * 100,
-  reportsDropped,
+  reports: losses({ full: dropped }),
 });
 
 /** Appends/s of `n` batches, each acknowledged once appended unless `full` (then each drops one). */
@@ -54,7 +55,7 @@ async function appendRate(fsync: FsyncMode, n: number, full = false): Promise<nu
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) {
     const seq = s.nextSequence();
-    await s.append(batch(seq, s.droppedUnreported()));
+    await s.append(batch(seq, s.owed().full));
     if (!full) s.ack(seq);
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;

@@ -27,7 +27,7 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 
 interface Journal {
   opened?: { next: number; dropped: number };
-  intents: Map<number, number>; // seq -> reportsDropped
+  intents: Map<number, number>; // seq -> reports.full
   appended: number[];
   acks: Set<number>;
 }
@@ -74,8 +74,8 @@ test('segment spool survives kill -9 at random moments with exact accounting', a
     return seed / 4294967296;
   };
   // What the previous recovery found: the next writer must start from exactly this.
-  let pending = new Map<number, number>(); // seq -> reportsDropped, of batches still pending
-  const rdOf = new Map<number, number>(); // every durable batch's reportsDropped
+  let pending = new Map<number, number>(); // seq -> reports.full, of batches still pending
+  const rdOf = new Map<number, number>(); // every durable batch's reports.full
   let owed = 0;
   let next = 1;
   let epoch: number | undefined;
@@ -122,9 +122,9 @@ test('segment spool survives kill -9 at random moments with exact accounting', a
       );
       assert.equal(e.events, eventsFor(e.sequence));
       assert.equal(e.sourceOffset, offsetFor(e.sequence));
-      assert.equal(e.reportsDropped, rdOf.get(e.sequence));
+      assert.equal(e.reports.full, rdOf.get(e.sequence));
       assert.ok(Buffer.from(e.bytes).equals(payloadFor(e.sequence)), `${why}: payload of ${e.sequence}`);
-      now.set(e.sequence, e.reportsDropped);
+      now.set(e.sequence, e.reports.full);
     }
 
     // Whatever left the spool was acknowledged (the writer said so) or dropped, and every
@@ -144,17 +144,17 @@ test('segment spool survives kill -9 at random moments with exact accounting', a
     }
     let reportedNow = 0;
     for (let seq = next; seq < newNext; seq++) reportedNow += rdOf.get(seq) ?? 0;
-    assert.equal(droppedOwed, s.droppedUnreported() - owed + reportedNow, `${why}: drop accounting`);
+    assert.equal(droppedOwed, s.owed().full - owed + reportedNow, `${why}: drop accounting`);
 
     const files = readdirSync(copy).filter((f) => f.endsWith('.seg'));
     const disk = files.reduce((n, f) => n + statSync(join(copy, f)).size, 0);
     assert.ok(disk <= CRASH_BUDGET_BYTES + CRASH_SEGMENT_BYTES, `${why}: ${disk} bytes on disk`);
 
     t.diagnostic(
-      `${why}: next ${next} -> ${newNext}, resolved ${j.appended.length}, pending ${now.size}, owed ${s.droppedUnreported()}, cut ${s.stats.truncatedSegments}`,
+      `${why}: next ${next} -> ${newNext}, resolved ${j.appended.length}, pending ${now.size}, owed ${s.owed().full}, cut ${s.stats.truncatedSegments}`,
     );
     pending = now;
-    owed = s.droppedUnreported();
+    owed = s.owed().full;
     next = newNext;
   }
 
@@ -181,7 +181,7 @@ test('segment spool survives kill -9 at random moments with exact accounting', a
   const final = await openCrashSpool(dir, 60_000);
   t.after(() => final.close());
   assert.equal(final.nextSequence(), next);
-  assert.equal(final.droppedUnreported(), owed);
+  assert.equal(final.owed().full, owed);
   assert.deepEqual(
     final.pending().map((e) => e.sequence),
     [...pending.keys()],

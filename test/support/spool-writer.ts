@@ -6,6 +6,7 @@
 //   node spool-writer.js <dir> <journal> <seed>
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { SegmentSpool } from '../../agent/src/spool/segment-spool';
+import { losses } from '../../agent/src/spool/spool';
 
 export const CRASH_BUDGET_BYTES = 48 << 10;
 export const CRASH_SEGMENT_BYTES = 16 << 10;
@@ -43,11 +44,11 @@ async function main(): Promise<void> {
   const journal = openSync(journalPath, 'a');
   const note = (line: string) => writeSync(journal, `${line}\n`);
   const spool = await openCrashSpool(dir);
-  note(`O ${spool.nextSequence()} ${spool.droppedUnreported()}`);
+  note(`O ${spool.nextSequence()} ${spool.owed().full}`);
   const deadline = Date.now() + MAX_MS;
   for (let i = 0; i < MAX_BATCHES && Date.now() < deadline; i++) {
     const seq = spool.nextSequence();
-    const owed = spool.droppedUnreported();
+    const owed = spool.owed().full;
     const rd = rnd() < 0.8 ? owed : Math.floor(rnd() * (owed + 1));
     note(`I ${seq} ${rd}`);
     await spool.append({
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
       bytes: payloadFor(seq),
       events: eventsFor(seq),
       sourceOffset: offsetFor(seq),
-      reportsDropped: rd,
+      reports: losses({ full: rd }),
     });
     note(`A ${seq}`);
     // Fewer acks than appends, mostly of the oldest batches: the budget keeps dropping.

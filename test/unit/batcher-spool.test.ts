@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Batcher, type ClosedBatch } from '../../agent/src/batch/batcher';
 import { MemorySpool } from '../../agent/src/spool/memory-spool';
+import { losses } from '../../agent/src/spool/spool';
 import { EventBlockBuilder, word64 } from '../../proto/event-block';
 import { LossReason } from '../../proto/index';
 
@@ -60,12 +61,12 @@ test('batcher closes on time, and carries losses even without events', async () 
 
 test('memory spool drops the oldest batches over budget and owes their events until reported', async () => {
   const s = new MemorySpool(250, 5);
-  const entry = (sequence: number, events: number, reportsDropped = 0) => ({
+  const entry = (sequence: number, events: number, dropped = 0) => ({
     sequence,
     bytes: new Uint8Array(100),
     events,
     sourceOffset: sequence * 100,
-    reportsDropped,
+    reports: losses({ full: dropped }),
   });
   for (let seq = 1; seq <= 4; seq++) await s.append(entry(seq, seq * 10));
   assert.equal(s.epoch, 5);
@@ -73,7 +74,7 @@ test('memory spool drops the oldest batches over budget and owes their events un
     s.pending().map((e) => e.sequence),
     [3, 4],
   );
-  assert.equal(s.droppedUnreported(), 30);
+  assert.equal(s.owed().full, 30);
   assert.equal(s.sourceOffset(), 400);
   s.ack(3);
   s.ack(3);
@@ -83,15 +84,18 @@ test('memory spool drops the oldest batches over budget and owes their events un
   );
   assert.equal(s.bytes(), 100);
   await s.append(entry(5, 1, 30));
-  assert.equal(s.droppedUnreported(), 0);
+  assert.equal(s.owed().full, 0);
   // A dropped batch that carried a loss report owes that report again.
   const t = new MemorySpool(150, 1);
   await t.append(entry(1, 10));
   await t.append(entry(2, 20)); // drops 1
   await t.append(entry(3, 5, 10)); // reports 10, drops 2
-  assert.equal(t.droppedUnreported(), 20);
+  assert.equal(t.owed().full, 20);
   await t.append(entry(4, 1, 20)); // drops 3 (5 events + its report of 10)
-  assert.equal(t.droppedUnreported(), 15);
+  assert.equal(t.owed().full, 15);
   await assert.rejects(s.append(entry(9, 1)), /expected sequence 6, got 9/);
-  await assert.rejects(s.append(entry(6, 1, 1)), /reports 1 dropped events, only 0 unreported/);
+  await assert.rejects(
+    s.append(entry(6, 1, 1)),
+    /reports \{"full":1,"corrupt":0,"writeFailed":0\} lost events, only \{"full":0,/,
+  );
 });

@@ -20,7 +20,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { crc32, tableCrc32 } from '../../agent/src/spool/crc32';
 import { RECORD_HEADER_BYTES } from '../../agent/src/spool/segment-file';
 import { SegmentSpool, type SegmentSpoolOptions } from '../../agent/src/spool/segment-spool';
-import type { SpoolEntry } from '../../agent/src/spool/spool';
+import { losses, type SpoolEntry } from '../../agent/src/spool/spool';
+import { writeMeta } from '../../agent/src/spool/spool-meta';
 
 const dirs: string[] = [];
 after(() => {
@@ -46,8 +47,14 @@ function payload(sequence: number, size: number): Uint8Array {
   return b;
 }
 
-function entry(sequence: number, size = 100, events = sequence * 10, reportsDropped = 0): SpoolEntry {
-  return { sequence, bytes: payload(sequence, size), events, sourceOffset: sequence * 1000, reportsDropped };
+function entry(sequence: number, size = 100, events = sequence * 10, dropped = 0): SpoolEntry {
+  return {
+    sequence,
+    bytes: payload(sequence, size),
+    events,
+    sourceOffset: sequence * 1000,
+    reports: losses({ full: dropped }),
+  };
 }
 
 // Long meta flush: nothing is persisted behind a test's back unless it says so.
@@ -108,7 +115,7 @@ test('append, ack out of order, close, reopen: pending, sequence, offset and pay
   assert.equal(b.bytes(), 300);
   assertPayloads(b);
   assert.deepEqual(
-    b.pending().map((e) => [e.events, e.sourceOffset, e.reportsDropped]),
+    b.pending().map((e) => [e.events, e.sourceOffset, e.reports.full]),
     [
       [10, 1000, 0],
       [30, 3000, 0],
@@ -138,7 +145,7 @@ test('acks persisted by the meta flush are not resent after a crash; later ones 
   await s.close();
 });
 
-test('rotation: a new file at segmentBytes; files of acknowledged batches go, the current one stays', async () => {
+test('rotation: a new file at segmentBytes; files of acknowledged batches go, the current one too', async () => {
   const dir = tempDir();
   const recordBytes = RECORD_HEADER_BYTES + 100;
   const s = await open(dir, { segmentBytes: 3 * recordBytes });
@@ -154,12 +161,17 @@ test('rotation: a new file at segmentBytes; files of acknowledged batches go, th
   assert.deepEqual(segmentFiles(dir), ['0000000000000004.seg', '0000000000000007.seg']);
   for (const seq of [7, 4, 5, 6]) s.ack(seq);
   await s.flush();
-  assert.deepEqual(segmentFiles(dir), ['0000000000000007.seg'], 'the file being appended to is kept');
+  assert.deepEqual(segmentFiles(dir), [], 'a drained spool gives its space back');
+  assert.equal(s.diskBytes(), 0);
+  await s.append(entry(8));
+  assert.deepEqual(segmentFiles(dir), ['0000000000000008.seg']);
+  s.ack(8);
   await s.close();
   const r = await open(dir);
   assert.deepEqual(seqs(r), []);
-  assert.equal(r.nextSequence(), 8);
-  assert.equal(r.sourceOffset(), 7000, 'from the last record, although acknowledged');
+  assert.equal(r.nextSequence(), 9);
+  assert.equal(r.sourceOffset(), 8000, 'from the meta: the last record is acknowledged and gone');
+  assert.deepEqual(r.owed(), losses(), 'deleted acknowledged files are no loss');
   await r.close();
 });
 
@@ -168,11 +180,11 @@ test('budget: the oldest batches are dropped, their events owed, and the debt su
   const s = await open(dir, { budgetBytes: 250 });
   for (let seq = 1; seq <= 4; seq++) await s.append(entry(seq));
   assert.deepEqual(seqs(s), [3, 4]);
-  assert.equal(s.droppedUnreported(), 30);
+  assert.equal(s.owed().full, 30);
   assert.equal(s.stats.droppedBatches, 2);
   const crashed = await open(crashCopy(dir), { budgetBytes: 250 });
   assert.deepEqual(seqs(crashed), [3, 4]);
-  assert.equal(crashed.droppedUnreported(), 30, 'drops are persisted before append resolves');
+  assert.equal(crashed.owed().full, 30, 'drops are persisted before append resolves');
   await crashed.close();
   await s.close();
 });
@@ -181,19 +193,19 @@ test('a drop count is reported exactly once when the process dies right after th
   const dir = tempDir();
   const s = await open(dir, { budgetBytes: 250 });
   for (let seq = 1; seq <= 3; seq++) await s.append(entry(seq));
-  assert.equal(s.droppedUnreported(), 10);
+  assert.equal(s.owed().full, 10);
   s.ack(2);
   s.ack(3);
   await s.append(entry(4, 100, 40, 10)); // reports the 10; no drop, so no meta write
   const crashed = await open(crashCopy(dir), { budgetBytes: 250 });
-  assert.equal(crashed.droppedUnreported(), 0);
+  assert.equal(crashed.owed().full, 0);
   assert.equal(crashed.nextSequence(), 5);
-  await assert.rejects(crashed.append(entry(5, 10, 1, 1)), /only 0 unreported/);
+  await assert.rejects(crashed.append(entry(5, 10, 1, 1)), /only \{"full":0,/);
   await crashed.close();
   // The same after a second crash once the meta has caught up.
   await s.flush();
   const again = await open(crashCopy(dir), { budgetBytes: 250 });
-  assert.equal(again.droppedUnreported(), 0);
+  assert.equal(again.owed().full, 0);
   await again.close();
   await s.close();
 });
@@ -235,20 +247,31 @@ test('torn header: a tail shorter than a header is removed', async () => {
   await s.close();
 });
 
-test('a flipped byte fails the CRC: that record and everything after it are cut', async () => {
-  for (const [at, expect] of [
-    [4 * (RECORD_HEADER_BYTES + 100) + RECORD_HEADER_BYTES + 50, [1, 2, 3, 4]], // payload of 5
-    [2 * (RECORD_HEADER_BYTES + 100) + 20, [1, 2]], // header (sequence field) of 3
+test('a flipped byte costs only its record, counted as lost (SPOOL_CORRUPT) exactly once', async () => {
+  for (const [at, expect, lost] of [
+    [4 * (RECORD_HEADER_BYTES + 100) + RECORD_HEADER_BYTES + 50, [1, 2, 3, 4], 50], // payload of 5
+    [2 * (RECORD_HEADER_BYTES + 100) + 20, [1, 2, 4, 5], 30], // header (sequence field) of 3
+    [RECORD_HEADER_BYTES + 100 + RECORD_HEADER_BYTES + 7, [1, 3, 4, 5], 20], // payload of 2
   ] as const) {
-    const { dir, file } = await fiveBatches();
+    const w = await open(tempDir());
+    for (let seq = 1; seq <= 5; seq++) await w.append(entry(seq));
+    await w.close();
+    const dir = w.dir;
+    const file = join(dir, segmentFiles(dir)[0]);
     const b = readFileSync(file);
     b[at] ^= 0x01;
     writeFileSync(file, b);
     const s = await open(dir);
     assert.deepEqual(seqs(s), expect);
-    assert.equal(s.nextSequence(), expect.length + 1);
+    assert.equal(s.nextSequence(), 6);
+    assert.deepEqual(s.owed(), losses({ corrupt: lost }));
+    assert.equal(s.stats.corruptEvents, lost);
     assertPayloads(s);
     await s.close();
+    const again = await open(dir);
+    assert.deepEqual(again.owed(), losses({ corrupt: lost }), 'owed once, not counted again');
+    assert.equal(again.stats.corruptEvents, 0);
+    await again.close();
   }
 });
 
@@ -313,14 +336,8 @@ test('files stay within budget + one segment when old batches stay unacknowledge
   }
   assert.ok(s.bytes() <= budgetBytes);
   assert.ok(dropped > 0, 'the file bound dropped batches the payload budget would have kept');
-  assert.equal(s.droppedUnreported(), s.stats.droppedBatches);
+  assert.equal(s.owed().full, s.stats.droppedBatches);
   await s.close();
-});
-
-test('segment files without a meta file are refused rather than given a new epoch', async () => {
-  const { dir } = await fiveBatches();
-  rmSync(join(dir, 'spool.meta'));
-  await assert.rejects(open(dir), /without spool\.meta/);
 });
 
 test('fsync interval: sequences leased ahead are skipped after a reboot, not after a process crash', async () => {
@@ -336,7 +353,7 @@ test('fsync interval: sequences leased ahead are skipped after a reboot, not aft
   const metaFile = join(rebooted, 'spool.meta');
   const meta = JSON.parse(readFileSync(metaFile, 'utf8'));
   assert.equal(meta.leaseThrough, 256);
-  writeFileSync(metaFile, JSON.stringify({ ...meta, bootId: 'another boot' }));
+  await writeMeta(rebooted, { ...meta, bootId: 'another boot' }, false);
   const r = await open(rebooted, { fsync: 'interval' });
   assert.equal(r.nextSequence(), 257, 'numbers that may have been sent are not reused');
   assert.equal(r.stats.skippedSequences, 253);
@@ -350,7 +367,7 @@ test('fsync interval: sequences leased ahead are skipped after a reboot, not aft
 
   // A clean close needs no skipping, whatever the boot.
   const clean = JSON.parse(readFileSync(join(dir, 'spool.meta'), 'utf8'));
-  writeFileSync(join(dir, 'spool.meta'), JSON.stringify({ ...clean, bootId: 'another boot' }));
+  await writeMeta(dir, { ...clean, bootId: 'another boot' }, false);
   const c = await open(dir);
   assert.equal(c.nextSequence(), 4);
   await c.close();
@@ -365,7 +382,10 @@ test('payloads read back from disk are checked', async () => {
   const b = readFileSync(file);
   b[RECORD_HEADER_BYTES + 5] ^= 0xff;
   writeFileSync(file, b);
-  assert.throws(() => s.pending()[0].bytes, /spool record 1 unreadable: CRC mismatch/);
+  assert.throws(() => s.pending()[0].bytes, /spool record 1 unreadable: payload CRC mismatch/);
+  assert.equal(s.entry(1), undefined, 'the transport gets no damaged payload');
+  assert.deepEqual(seqs(s), [2, 3, 4]);
+  assert.deepEqual(s.owed(), losses({ corrupt: 10 }), 'batch 1 is owed as SPOOL_CORRUPT');
   await s.close();
 });
 
@@ -376,15 +396,15 @@ test('an append issued before the previous one resolved takes the next number an
   await s.append(entry(2)); // drops 1: 10 owed
   const first = s.append(entry(3, 100, 30, 4));
   assert.equal(s.nextSequence(), 4, 'numbered at once, as the pipeline reads it for the next batch');
-  assert.equal(s.droppedUnreported(), 6);
+  assert.equal(s.owed().full, 6);
   const second = s.append(entry(4, 100, 40, 6));
   await assert.rejects(s.append(entry(4)), /expected sequence 5, got 4/);
   await Promise.all([first, second]);
   assert.deepEqual(seqs(s), [4]);
-  assert.equal(s.droppedUnreported(), 20 + 4 + 30, 'batches 2 and 3 dropped, with the report 3 carried');
+  assert.equal(s.owed().full, 20 + 4 + 30, 'batches 2 and 3 dropped, with the report 3 carried');
   await s.close();
   const r = await open(dir, { budgetBytes: 150 });
-  assert.equal(r.droppedUnreported(), 54);
+  assert.equal(r.owed().full, 54);
   assert.equal(r.nextSequence(), 5);
   await r.close();
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { MemorySpool } from '../../agent/src/spool/memory-spool';
 import { SegmentSpool } from '../../agent/src/spool/segment-spool';
-import type { Spool, SpoolEntry } from '../../agent/src/spool/spool';
+import { losses, type Spool, type SpoolEntry } from '../../agent/src/spool/spool';
 
 const dirs: string[] = [];
 after(() => {
@@ -58,13 +58,13 @@ function prng(seed: number): () => number {
   };
 }
 
-function entry(sequence: number, size: number, events: number, reportsDropped = 0): SpoolEntry {
+function entry(sequence: number, size: number, events: number, dropped = 0): SpoolEntry {
   return {
     sequence,
     bytes: new Uint8Array(size).fill(sequence & 0xff),
     events,
     sourceOffset: sequence * 100,
-    reportsDropped,
+    reports: losses({ full: dropped }),
   };
 }
 
@@ -73,13 +73,13 @@ function observe(s: Spool) {
   return {
     next: s.nextSequence(),
     sourceOffset: s.sourceOffset(),
-    dropped: s.droppedUnreported(),
+    dropped: s.owed().full,
     bytes: s.bytes(),
     pending: s.pending().map((e) => ({
       sequence: e.sequence,
       events: e.events,
       sourceOffset: e.sourceOffset,
-      reportsDropped: e.reportsDropped,
+      reports: losses({ full: e.reports.full }),
       bytes: Buffer.from(e.bytes).toString('hex'),
     })),
   };
@@ -93,7 +93,7 @@ for (const subject of subjects) {
       s.pending().map((e) => e.sequence),
       [3, 4],
     );
-    assert.equal(s.droppedUnreported(), 30);
+    assert.equal(s.owed().full, 30);
     assert.equal(s.sourceOffset(), 400);
     s.ack(3);
     s.ack(3);
@@ -104,9 +104,12 @@ for (const subject of subjects) {
     );
     assert.equal(s.bytes(), 100);
     await s.append(entry(5, 1, 1, 30));
-    assert.equal(s.droppedUnreported(), 0);
+    assert.equal(s.owed().full, 0);
     await assert.rejects(s.append(entry(9, 1, 1)), /expected sequence 6, got 9/);
-    await assert.rejects(s.append(entry(6, 1, 1, 1)), /reports 1 dropped events, only 0 unreported/);
+    await assert.rejects(
+      s.append(entry(6, 1, 1, 1)),
+      /reports \{"full":1,"corrupt":0,"writeFailed":0\} lost events, only \{"full":0,/,
+    );
     assert.equal(s.nextSequence(), 6);
     await s.close();
   });
@@ -119,14 +122,14 @@ for (const subject of subjects) {
       s.pending().map((e) => e.sequence),
       [2],
     );
-    assert.equal(s.droppedUnreported(), 1);
+    assert.equal(s.owed().full, 1);
     assert.equal(s.bytes(), 300);
     await s.append(entry(3, 10, 3, 1));
     assert.deepEqual(
       s.pending().map((e) => e.sequence),
       [3],
     );
-    assert.equal(s.droppedUnreported(), 2);
+    assert.equal(s.owed().full, 2);
     await s.close();
   });
 
@@ -135,9 +138,9 @@ for (const subject of subjects) {
     await s.append(entry(1, 100, 10));
     await s.append(entry(2, 100, 20)); // drops 1
     await s.append(entry(3, 100, 5, 10)); // reports 10, drops 2
-    assert.equal(s.droppedUnreported(), 20);
+    assert.equal(s.owed().full, 20);
     await s.append(entry(4, 100, 1, 20)); // drops 3: 5 events + its report of 10
-    assert.equal(s.droppedUnreported(), 15);
+    assert.equal(s.owed().full, 15);
     await s.close();
   });
 
@@ -180,7 +183,7 @@ async function lockstep(
   for (let op = 0; op < 600; op++) {
     const r = rnd();
     if (r < 0.45) {
-      const owed = mem.droppedUnreported();
+      const owed = mem.owed().full;
       const events = int(40);
       offset += events;
       const e: SpoolEntry = {
@@ -188,7 +191,7 @@ async function lockstep(
         bytes: Uint8Array.from({ length: 20 + int(380) }, () => int(256)),
         events,
         sourceOffset: offset,
-        reportsDropped: rnd() < 0.5 ? owed : int(owed + 1),
+        reports: losses({ full: rnd() < 0.5 ? owed : int(owed + 1) }),
       };
       await mem.append(e);
       await seg.append(e);
@@ -196,7 +199,7 @@ async function lockstep(
       const bad =
         rnd() < 0.5
           ? entry(mem.nextSequence() + (rnd() < 0.5 ? 1 : -1), 10, 1)
-          : entry(mem.nextSequence(), 10, 1, mem.droppedUnreported() + 1);
+          : entry(mem.nextSequence(), 10, 1, mem.owed().full + 1);
       const m = await mem.append(bad).then(
         () => 'accepted',
         (err: Error) => err.message,

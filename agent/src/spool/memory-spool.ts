@@ -1,15 +1,18 @@
 // A spool in memory, bounded by a byte budget; drops the oldest batches when full. It does
 // not survive a restart (each start is a new epoch): the segment spool does.
-import type { Spool, SpoolEntry } from './spool';
+import { addLosses, type Losses, losses, lossesWithin, type Spool, type SpoolEntry } from './spool';
 
 export class MemorySpool implements Spool {
   readonly epoch: number;
+  readonly durable = false;
   private entries = new Map<number, SpoolEntry>();
   private held = 0;
-  private dropped = 0;
+  private heldEvents = 0;
+  private readonly owing = losses();
   private next = 1;
   private offset = 0;
   private listeners: Array<() => void> = [];
+  private lossListeners: Array<(l: Losses) => void> = [];
 
   constructor(
     private readonly budgetBytes: number,
@@ -26,32 +29,40 @@ export class MemorySpool implements Spool {
     return this.offset;
   }
 
-  droppedUnreported(): number {
-    return this.dropped;
+  owed(): Losses {
+    return losses(this.owing);
   }
 
   async append(e: SpoolEntry): Promise<void> {
     if (e.sequence !== this.next) throw new Error(`spool expected sequence ${this.next}, got ${e.sequence}`);
-    if (e.reportsDropped > this.dropped)
-      throw new Error(`batch reports ${e.reportsDropped} dropped events, only ${this.dropped} unreported`);
+    if (!lossesWithin(e.reports, this.owing))
+      throw new Error(
+        `batch reports ${JSON.stringify(e.reports)} lost events, only ${JSON.stringify(this.owing)} owed`,
+      );
     this.next++;
     this.offset = e.sourceOffset;
-    this.dropped -= e.reportsDropped;
+    addLosses(this.owing, e.reports, -1);
     this.entries.set(e.sequence, e);
     this.held += e.bytes.length;
+    this.heldEvents += e.events;
     // Map iteration is insertion order: the first entries are the oldest.
     for (const [seq, old] of this.entries) {
       if (this.held <= this.budgetBytes || seq === e.sequence) break;
-      this.entries.delete(seq);
-      this.held -= old.bytes.length;
+      this.remove(old);
       // Its events are lost, and so is its report of earlier losses: both are owed again.
-      this.dropped += old.events + old.reportsDropped;
+      this.owing.full += old.events;
+      addLosses(this.owing, old.reports);
+      for (const cb of this.lossListeners) cb(losses({ full: old.events }));
     }
     for (const cb of this.listeners) cb();
   }
 
   pendingCount(): number {
     return this.entries.size;
+  }
+
+  pendingEvents(): number {
+    return this.heldEvents;
   }
 
   oldestPending(): number | undefined {
@@ -68,9 +79,13 @@ export class MemorySpool implements Spool {
 
   ack(sequence: number): void {
     const e = this.entries.get(sequence);
-    if (!e) return;
-    this.entries.delete(sequence);
+    if (e) this.remove(e);
+  }
+
+  private remove(e: SpoolEntry): void {
+    this.entries.delete(e.sequence);
     this.held -= e.bytes.length;
+    this.heldEvents -= e.events;
   }
 
   bytes(): number {
@@ -79,6 +94,10 @@ export class MemorySpool implements Spool {
 
   onAppend(cb: () => void): void {
     this.listeners.push(cb);
+  }
+
+  onLoss(cb: (l: Losses) => void): void {
+    this.lossListeners.push(cb);
   }
 
   async close(): Promise<void> {}

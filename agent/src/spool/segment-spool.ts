@@ -1,40 +1,46 @@
 // The durable spool: MemorySpool's semantics (see spool.ts) kept in a state directory, as an
-// append-only log of segment files (format in segment-file.ts) plus a small meta file
+// append-only log of segment files (format in segment-file.ts) plus a small checksummed meta file
 // (spool-meta.ts).
 // Guarantee, with fsync 'always': append() resolves, and the transport hears of the batch, only
-// once its record is on stable storage; after kill -9 or a power loss, open() cuts a torn or
-// corrupt tail at the first record whose CRC fails, continues the sequence after the last durable
-// record (never reusing one), resumes sourceOffset() from it, and restores droppedUnreported()
-// exactly: a drop is persisted before the append that caused it resolves, and the reports of
-// records newer than the meta are subtracted again from the log. With 'interval' or 'never' a
+// once its record is on stable storage; after kill -9 or a power loss, open() removes a torn
+// tail, continues the sequence after the last durable record (never reusing one), resumes
+// sourceOffset() from it, and restores owed() exactly: a loss is persisted before the append that
+// caused it resolves, and the reports of records newer than the meta are subtracted again from
+// the log. Damage on disk costs only the damaged records, each owed as LOSS_REASON_SPOOL_CORRUPT
+// (spool-recovery.ts); a damaged meta is rebuilt from the log. With 'interval' or 'never' a
 // process crash loses nothing either (written data is in the page cache), but a power loss may
 // lose the last interval's records; the sequences leased in the meta are then skipped rather
 // than reused ('never' does not fsync the lease either: no power-loss guarantee at all).
+// A write the disk refuses (full, quota, I/O error) does not stop the spool: that batch is owed
+// as LOSS_REASON_SPOOL_WRITE_FAILED and the next append tries again.
 // Acknowledgements are persisted lazily (within metaFlushMs, before a file is deleted, on close),
 // so a batch acknowledged just before a crash, in order or not, may be sent again (at-least-once).
 // Drops are per batch, oldest first, exactly as MemorySpool. A segment file is deleted once every
-// batch in it is acknowledged or dropped (never the one being appended to, which keeps the last
-// record). Besides the payload budget, the oldest batches are also dropped while the segment
-// files would exceed budgetBytes + segmentBytes, and room is made before a record is written, so
-// disk use stays within that at every moment, a crash included (plus the meta file; a lone record
-// larger than the bound is still kept). Headers and acknowledged records that share a file with
-// an unacknowledged one count there: this binds before the payload budget only when they add up
-// to more than a segment while the payloads are near the budget (4 KiB batches: headers are 1.2%).
-import { type FileHandle, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
+// batch in it is acknowledged or dropped, the one being appended to included (the next record
+// starts a new file), so a drained spool gives its space back. Besides the payload budget, the
+// oldest batches are also dropped while the segment files would exceed budgetBytes +
+// segmentBytes, and room is made before a record is written, so disk use stays within that at
+// every moment, a crash included (plus the meta file; a lone record larger than the bound is
+// still kept). Headers and acknowledged records that share a file with an unacknowledged one
+// count there: this binds before the payload budget only when they add up to more than a segment
+// while the payloads are near the budget (4 KiB batches: headers are 1.8%).
+import { type FileHandle, mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Logger, silentLogger } from '../runtime/log';
+import { encodeRecordHeader, RECORD_HEADER_BYTES, readRecordPayload, segmentFileName } from './segment-file';
 import {
-  encodeRecordHeader,
-  RECORD_HEADER_BYTES,
-  readRecordPayload,
-  scanRecords,
-  segmentFileName,
-  segmentFirstSequence,
-} from './segment-file';
-import type { Spool, SpoolEntry } from './spool';
+  addLosses,
+  type Losses,
+  losses,
+  lossesWithin,
+  type Spool,
+  type SpoolEntry,
+  totalLosses,
+} from './spool';
 import {
   currentBootId,
   freshMeta,
+  META_FILE,
   newEpoch,
   readMeta,
   removeMetaTemp,
@@ -42,6 +48,7 @@ import {
   syncDir,
   writeMeta,
 } from './spool-meta';
+import { epochFromLog, moveAside, recoverLog, type SegmentName, segmentNames } from './spool-recovery';
 
 export type FsyncMode = 'always' | 'interval' | 'never';
 
@@ -64,15 +71,23 @@ export interface SegmentSpoolOptions {
 }
 
 export interface SegmentSpoolStats {
-  /** Segment files cut on open at a torn or corrupt record. */
+  /** Segment files cut (or removed) on open after their last intact record. */
   truncatedSegments: number;
   /** Bytes removed by those cuts. */
   truncatedBytes: number;
-  /** Batches dropped since open (their events went to droppedUnreported). */
+  /** Damaged records (header intact) found on open and counted as lost. */
+  corruptRecords: number;
+  /** Runs of records with no readable header found on open and counted as lost. */
+  corruptRuns: number;
+  /** Events (and reports) in those, owed as LOSS_REASON_SPOOL_CORRUPT. */
+  corruptEvents: number;
+  /** Batches dropped since open (their events went to owed().full). */
   droppedBatches: number;
   /** Of those, dropped because the files (not the payloads) reached their bound. */
   droppedForDisk: number;
-  /** Sequence numbers skipped on open after a possible power loss. */
+  /** Appends the disk refused since open (their events went to owed().writeFailed). */
+  failedWrites: number;
+  /** Sequence numbers skipped on open after a possible power loss or a rebuilt meta. */
   skippedSequences: number;
 }
 
@@ -91,19 +106,24 @@ interface Segment {
 
 /** A spooled batch; its payload is kept in memory while that fits, else read back when used. */
 class SpooledBatch implements SpoolEntry {
+  public cached: Uint8Array | undefined;
+
   constructor(
     readonly sequence: number,
     readonly events: number,
     readonly sourceOffset: number,
-    readonly reportsDropped: number,
+    readonly reports: Losses,
+    readonly headerLength: number,
     readonly length: number,
     readonly segment: Segment,
     readonly offset: number,
-    public cached: Uint8Array | undefined,
   ) {}
 
   get bytes(): Uint8Array {
-    return this.cached ?? readRecordPayload(this.segment.fh.fd, this.offset, this.length, this.sequence);
+    return (
+      this.cached ??
+      readRecordPayload(this.segment.fh.fd, this.offset, this.headerLength, this.length, this.sequence)
+    );
   }
 }
 
@@ -111,12 +131,17 @@ type Settings = Required<Omit<SegmentSpoolOptions, 'logger'>> & { logger: Logger
 
 export class SegmentSpool implements Spool {
   readonly epoch: number;
+  readonly durable = true;
   readonly dir: string;
   readonly stats: SegmentSpoolStats = {
     truncatedSegments: 0,
     truncatedBytes: 0,
+    corruptRecords: 0,
+    corruptRuns: 0,
+    corruptEvents: 0,
     droppedBatches: 0,
     droppedForDisk: 0,
+    failedWrites: 0,
     skippedSequences: 0,
   };
   private readonly log: Logger;
@@ -125,14 +150,16 @@ export class SegmentSpool implements Spool {
   private segments: Segment[] = [];
   private active: Segment | undefined;
   private held = 0;
+  private heldEvents = 0;
   /** The caller's view, advanced when append is called (so a second caller sees the next number). */
   private next = 1;
   private offset = 0;
-  private inflightReports = 0;
+  private readonly inflightReports = losses();
   /** State of the durable log: what a restart would find. */
   private durableLast = 0;
   private durableOffset = 0;
-  private durableDropped = 0;
+  private durableCarried = 0;
+  private durableOwed = losses();
   private leaseThrough = 0;
   /** Payloads held in memory, oldest first. */
   private readonly cache = new Map<number, SpooledBatch>();
@@ -142,14 +169,15 @@ export class SegmentSpool implements Spool {
   private persisted = -1;
   /** Every file operation runs in this chain, one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
-  private failure: Error | undefined;
   private closed = false;
   private unsynced = false;
   private deletionQueued = false;
   private metaTimer: NodeJS.Timeout | undefined;
   private syncTimer: NodeJS.Timeout | undefined;
   private listeners: Array<() => void> = [];
+  private lossListeners: Array<(l: Losses) => void> = [];
   private dropLog = { batches: 0, events: 0, at: 0 };
+  private failLog = { batches: 0, events: 0, at: 0 };
 
   private constructor(
     private readonly o: Settings,
@@ -182,21 +210,57 @@ export class SegmentSpool implements Spool {
 
     await mkdir(o.dir, { recursive: true });
     await removeMetaTemp(o.dir);
-    const names = (await readdir(o.dir))
-      .map((name) => ({ name, first: segmentFirstSequence(name) }))
-      .filter((s): s is { name: string; first: number } => s.first !== undefined)
-      .sort((a, b) => a.first - b.first);
-    let meta = await readMeta(o.dir);
+    let names = await segmentNames(o.dir);
+    let meta: SpoolMeta | undefined;
+    let damage: string | undefined;
+    try {
+      meta = await readMeta(o.dir);
+    } catch (err) {
+      damage = (err as Error).message;
+    }
+    if (meta && names.length > 0) {
+      const epoch = await epochFromLog(o.dir, names);
+      if (epoch !== undefined && epoch !== meta.epoch) {
+        damage = `${META_FILE} says epoch ${meta.epoch}, the segments ${epoch}`;
+        meta = undefined;
+      }
+    }
+    let rebuilt = false;
+    if (!meta && names.length > 0) {
+      // The meta is lost or wrong: rebuild it from the log (the epoch is in every batch), resend
+      // everything on disk (consumers de-duplicate) rather than guess what was acknowledged.
+      const epoch = await epochFromLog(o.dir, names);
+      damage ??= `segment files without ${META_FILE}`;
+      if (epoch !== undefined) {
+        meta = freshMeta(epoch);
+        meta.reportedThrough = Number.MAX_SAFE_INTEGER;
+        rebuilt = true;
+        o.logger.error(
+          { dir: o.dir, epoch, problem: damage },
+          'spool meta unusable: rebuilt from the segments; every batch on disk is sent again, losses it owed are unknown',
+        );
+      } else {
+        const aside = await moveAside(o.dir, names);
+        names = [];
+        meta = freshMeta(newEpoch());
+        meta.owed.corrupt = aside.events;
+        await writeMeta(o.dir, meta, o.fsync !== 'never');
+        o.logger.error(
+          { dir: o.dir, movedTo: aside.to, lostEvents: aside.events, epoch: meta.epoch, problem: damage },
+          'spool meta unusable and no readable record: state moved aside, new epoch',
+        );
+      }
+    } else if (damage) {
+      o.logger.error({ dir: o.dir, problem: damage }, 'spool meta unusable and no segments: new epoch');
+    }
     if (!meta) {
-      if (names.length > 0)
-        throw new Error(`${o.dir}: segment files without spool.meta; refusing to guess the epoch`);
       meta = freshMeta(newEpoch());
       await writeMeta(o.dir, meta, o.fsync !== 'never');
       o.logger.info({ dir: o.dir, epoch: meta.epoch }, 'new spool directory: new epoch');
     }
     const s = new SegmentSpool(o, meta);
     try {
-      await s.load(names);
+      await s.load(names, rebuilt);
     } catch (err) {
       await s.closeFiles();
       throw err;
@@ -204,93 +268,63 @@ export class SegmentSpool implements Spool {
     return s;
   }
 
-  /** Rebuilds the state from the log and the meta; cuts torn or corrupt records. */
-  private async load(names: Array<{ name: string; first: number }>): Promise<void> {
+  /** Rebuilds the state from the log and the meta; accounts for damage (spool-recovery.ts). */
+  private async load(names: SegmentName[], rebuilt: boolean): Promise<void> {
     const m = this.meta;
-    let ranges = 0;
-    const done = (seq: number): boolean => {
-      if (seq <= m.ackedThrough) return true;
-      while (ranges < m.ackedRanges.length && m.ackedRanges[ranges][1] < seq) ranges++;
-      return ranges < m.ackedRanges.length && m.ackedRanges[ranges][0] <= seq;
-    };
-    let last = 0;
-    let lastOffset = 0;
-    let unsubtracted = 0;
-    for (const { name, first } of names) {
-      const path = join(this.o.dir, name);
-      const buf = await readFile(path);
-      const scan = scanRecords(buf);
-      let keep = 0;
-      let problem = scan.problem;
-      for (const r of scan.records) {
-        if (r.sequence !== first + keep || r.sequence <= last) {
-          problem = `sequence ${r.sequence} out of order`;
-          break;
-        }
-        keep++;
-      }
-      const records = scan.records.slice(0, keep);
-      const validBytes = keep < scan.records.length ? scan.records[keep].offset : scan.validBytes;
-      if (validBytes < buf.length) {
-        const fh = await open(path, 'r+');
-        try {
-          await fh.truncate(validBytes);
-          if (this.o.fsync !== 'never') await fh.datasync();
-        } finally {
-          await fh.close();
-        }
-        this.stats.truncatedSegments++;
-        this.stats.truncatedBytes += buf.length - validBytes;
-        const tail = name === names[names.length - 1].name;
-        this.log[tail ? 'warn' : 'error'](
-          { segment: name, at: validBytes, bytes: buf.length - validBytes, problem },
-          tail
-            ? 'spool: cut a torn or corrupt tail record'
-            : 'spool: cut a corrupt record in an older segment',
-        );
-      }
-      if (records.length === 0) {
-        await unlink(path);
-        continue;
-      }
-      const seg: Segment = { first, path, fh: await open(path, 'a+'), size: validBytes, live: 0 };
+    const r = await recoverLog(this.o.dir, names, m, rebuilt, this.o.fsync !== 'never', this.log);
+    this.stats.truncatedSegments = r.cutFiles;
+    this.stats.truncatedBytes = r.cutBytes;
+    this.stats.corruptRecords = r.corrupt.records;
+    this.stats.corruptRuns = r.corrupt.runs;
+    this.stats.corruptEvents = r.corrupt.events;
+    for (const f of r.files) {
+      const seg: Segment = {
+        first: f.first,
+        path: f.path,
+        fh: await open(f.path, 'a+'),
+        size: f.size,
+        live: 0,
+      };
       this.segments.push(seg);
-      for (const r of records) {
-        last = r.sequence;
-        lastOffset = r.sourceOffset;
-        if (r.sequence > m.reportedThrough) unsubtracted += r.reportsDropped;
-        if (done(r.sequence)) continue;
+      for (const x of f.live) {
         this.live.set(
-          r.sequence,
+          x.sequence,
           new SpooledBatch(
-            r.sequence,
-            r.events,
-            r.sourceOffset,
-            r.reportsDropped,
-            r.payloadLength,
+            x.sequence,
+            x.events,
+            x.sourceOffset,
+            x.reports,
+            x.headerLength,
+            x.payloadLength,
             seg,
-            r.offset,
-            undefined,
+            x.offset,
           ),
         );
-        this.held += r.payloadLength;
+        this.held += x.payloadLength;
+        this.heldEvents += x.events;
         seg.live++;
       }
     }
     this.active = this.segments[this.segments.length - 1];
 
-    if (last >= m.lastSequence) {
-      this.durableLast = last;
-      this.durableOffset = lastOffset;
-    } else {
-      // Only without fsync (or with damaged files): records the meta had seen are gone.
-      this.log.error({ logEndsAt: last, metaSaw: m.lastSequence }, 'spool: records missing from the log');
+    this.durableLast = r.last;
+    this.durableOffset = r.lastOffset;
+    this.durableCarried = r.lastCarried ?? 0;
+    if (m.lastSequence > r.last) {
+      // Records the meta had seen are gone: acknowledged and deleted, lost without fsync, or
+      // damaged (then counted by recoverLog).
       this.durableLast = m.lastSequence;
       this.durableOffset = m.lastSourceOffset;
+      this.durableCarried = m.carriedThrough ?? this.durableCarried;
     }
     this.durableLast = Math.max(this.durableLast, m.ackedThrough, m.ackedRanges.at(-1)?.[1] ?? 0);
     const bootId = currentBootId();
-    if (!m.clean && m.leaseThrough > this.durableLast && (bootId === '' || bootId !== m.bootId)) {
+    if (rebuilt) {
+      // Sequences after the last record may have been handed out (a batch the disk refused, a
+      // record not yet synced): skip a lease's worth rather than reuse one.
+      this.stats.skippedSequences = LEASE;
+      this.durableLast += LEASE;
+    } else if (!m.clean && m.leaseThrough > this.durableLast && (bootId === '' || bootId !== m.bootId)) {
       this.stats.skippedSequences = m.leaseThrough - this.durableLast;
       this.log.warn(
         { from: this.durableLast + 1, through: m.leaseThrough },
@@ -299,14 +333,7 @@ export class SegmentSpool implements Spool {
       this.durableLast = m.leaseThrough;
     }
     this.leaseThrough = Math.max(m.leaseThrough, this.durableLast);
-    this.durableDropped = m.droppedUnreported - unsubtracted;
-    if (this.durableDropped < 0) {
-      this.log.error(
-        { meta: m.droppedUnreported, reported: unsubtracted },
-        'spool: log reports more drops than owed',
-      );
-      this.durableDropped = 0;
-    }
+    this.durableOwed = r.owed;
     this.next = this.durableLast + 1;
     this.offset = this.durableOffset;
     m.bootId = bootId;
@@ -328,27 +355,42 @@ export class SegmentSpool implements Spool {
     return this.offset;
   }
 
-  droppedUnreported(): number {
-    return this.durableDropped - this.inflightReports;
+  owed(): Losses {
+    return addLosses(losses(this.durableOwed), this.inflightReports, -1);
   }
 
   async append(e: SpoolEntry): Promise<void> {
     if (this.closed) throw new Error('spool is closed');
-    if (this.failure) throw new Error(`spool failed earlier: ${this.failure.message}`);
     if (e.sequence !== this.next) throw new Error(`spool expected sequence ${this.next}, got ${e.sequence}`);
-    const owed = this.droppedUnreported();
-    if (e.reportsDropped > owed)
-      throw new Error(`batch reports ${e.reportsDropped} dropped events, only ${owed} unreported`);
-    const header = encodeRecordHeader(e, e.bytes);
+    const owed = this.owed();
+    if (!lossesWithin(e.reports, owed))
+      throw new Error(
+        `batch reports ${JSON.stringify(e.reports)} lost events, only ${JSON.stringify(owed)} owed`,
+      );
+    if (!Number.isInteger(e.events) || e.events < 0 || e.events > 0xffffffff)
+      throw new Error(`spool record: events ${e.events} out of range`);
     this.next++;
     this.offset = e.sourceOffset;
-    this.inflightReports += e.reportsDropped;
+    addLosses(this.inflightReports, e.reports);
     try {
-      await this.run(() => this.write(e, header));
+      await this.run(() => this.write(e));
     } catch (err) {
-      // The sequence is spent and later appends may be queued behind it: stop here.
-      this.failure ??= err as Error;
-      throw err;
+      // The disk refused the batch: it is owed as lost, the sequence stays spent (a hole the
+      // collector never sees filled), and the agent goes on; the next append tries again.
+      addLosses(this.inflightReports, e.reports, -1);
+      this.durableOwed.writeFailed += e.events;
+      this.stats.failedWrites++;
+      this.noteLoss(losses({ writeFailed: e.events }));
+      this.rateLog(
+        this.failLog,
+        1,
+        e.events,
+        { err: (err as Error).message },
+        'spool write failed: batches counted as lost',
+      );
+      this.version++;
+      this.background(() => this.persistMeta());
+      return;
     }
     for (const cb of this.listeners) cb();
   }
@@ -357,12 +399,29 @@ export class SegmentSpool implements Spool {
     return this.live.size;
   }
 
+  pendingEvents(): number {
+    return this.heldEvents;
+  }
+
   oldestPending(): number | undefined {
     return this.live.keys().next().value;
   }
 
+  /**
+   * The unacknowledged batch with this sequence, its payload read back if needed; a payload
+   * damaged on disk since open makes the batch a loss (LOSS_REASON_SPOOL_CORRUPT), not a crash.
+   */
   entry(sequence: number): SpoolEntry | undefined {
-    return this.live.get(sequence);
+    const b = this.live.get(sequence);
+    if (!b || b.cached) return b;
+    try {
+      const { events, sourceOffset, reports } = b;
+      return { sequence, bytes: b.bytes, events, sourceOffset, reports };
+    } catch (err) {
+      this.log.error({ sequence, err: (err as Error).message }, 'spool: damaged record counted as lost');
+      this.lose(b, 'corrupt');
+      return undefined;
+    }
   }
 
   pending(): SpoolEntry[] {
@@ -374,7 +433,7 @@ export class SegmentSpool implements Spool {
     if (!b) return;
     this.remove(b);
     if (this.closed) return;
-    if (b.segment.live === 0 && b.segment !== this.active) this.queueDeletion();
+    if (b.segment.live === 0) this.queueDeletion();
     else this.armMetaFlush();
   }
 
@@ -393,6 +452,10 @@ export class SegmentSpool implements Spool {
     this.listeners.push(cb);
   }
 
+  onLoss(cb: (l: Losses) => void): void {
+    this.lossListeners.push(cb);
+  }
+
   /** Persists acknowledgements now rather than within metaFlushMs. */
   async flush(): Promise<void> {
     await this.run(async () => {
@@ -406,24 +469,28 @@ export class SegmentSpool implements Spool {
     clearTimeout(this.metaTimer);
     clearInterval(this.syncTimer);
     await this.run(async () => {
-      if (!this.failure) {
-        await this.syncActive();
-        this.meta.clean = true;
-        this.version++;
-        await this.persistMeta();
-      }
-    }).finally(() => this.closeFiles());
+      await this.syncActive();
+      this.meta.clean = true;
+      this.version++;
+      await this.persistMeta();
+    })
+      .catch((err: Error) => this.log.error({ err: err.message }, 'spool: could not record a clean close'))
+      .finally(() => this.closeFiles());
   }
 
   /**
    * Makes room first (drops, persisted, and deletion of files left with nothing), then writes one
    * record: the files never exceed their bound, not even in the middle of an append.
    */
-  private async write(e: SpoolEntry, header: Buffer): Promise<void> {
+  private async write(e: SpoolEntry): Promise<void> {
     if (this.o.fsync !== 'always' && e.sequence > this.leaseThrough) {
+      const lease = this.leaseThrough;
       this.leaseThrough = e.sequence + LEASE - 1;
       this.version++;
-      await this.persistMeta();
+      await this.persistMeta().catch((err) => {
+        this.leaseThrough = lease;
+        throw err;
+      });
     }
     const length = RECORD_HEADER_BYTES + e.bytes.length;
     if (this.dropOldest(e.bytes.length, length)) await this.persistMeta();
@@ -434,6 +501,8 @@ export class SegmentSpool implements Spool {
       this.active = seg = undefined;
     }
     if (!seg) seg = await this.newSegment(e.sequence);
+    const carried = this.durableCarried + e.events + totalLosses(e.reports);
+    const header = encodeRecordHeader({ ...e, carriedThrough: carried }, e.bytes);
     const at = seg.size;
     try {
       const { bytesWritten } = await seg.fh.writev([header, e.bytes]);
@@ -442,27 +511,34 @@ export class SegmentSpool implements Spool {
       if (this.o.fsync === 'always') await seg.fh.datasync();
       else this.unsynced = true;
     } catch (err) {
-      await seg.fh.truncate(at).catch(() => {});
+      // Take back what part of the record reached the file; if even that fails, the file is
+      // written no more (the next record starts a new one; open() skips the torn bytes).
+      await seg.fh.truncate(at).catch(() => {
+        if (this.active === seg) this.active = undefined;
+      });
       throw err;
     }
     seg.size += length;
 
     this.durableLast = e.sequence;
     this.durableOffset = e.sourceOffset;
-    this.durableDropped -= e.reportsDropped;
-    this.inflightReports -= e.reportsDropped;
+    this.durableCarried = carried;
+    addLosses(this.durableOwed, e.reports, -1);
+    addLosses(this.inflightReports, e.reports, -1);
     const b = new SpooledBatch(
       e.sequence,
       e.events,
       e.sourceOffset,
-      e.reportsDropped,
+      e.reports,
+      RECORD_HEADER_BYTES,
       e.bytes.length,
       seg,
       at,
-      e.bytes,
     );
+    b.cached = e.bytes;
     this.live.set(b.sequence, b);
     this.held += b.length;
+    this.heldEvents += b.events;
     seg.live++;
     this.cache.set(b.sequence, b);
     this.cachedBytes += b.length;
@@ -494,32 +570,57 @@ export class SegmentSpool implements Spool {
       const overBudget = this.held + payloadBytes > this.o.budgetBytes;
       if (!overBudget && disk <= diskLimit) break;
       if (!overBudget) this.stats.droppedForDisk++;
-      this.remove(b);
-      // As MemorySpool: its events are owed, and so is the report of earlier drops it carried.
-      this.durableDropped += b.events + b.reportsDropped;
+      this.lose(b, 'full');
       if (b.segment.live === 0 && b.segment !== this.active) disk -= b.segment.size;
       batches++;
       events += b.events;
     }
     if (batches === 0) return false;
     this.stats.droppedBatches += batches;
-    const d = this.dropLog;
+    this.rateLog(
+      this.dropLog,
+      batches,
+      events,
+      { heldBytes: this.held, budgetBytes: this.o.budgetBytes },
+      'spool full: dropped the oldest unacknowledged batches',
+    );
+    return true;
+  }
+
+  /** Gives up a batch: its events are owed under `reason`, the reports it carried under theirs. */
+  private lose(b: SpooledBatch, reason: keyof Losses): void {
+    this.remove(b);
+    this.durableOwed[reason] += b.events;
+    addLosses(this.durableOwed, b.reports);
+    this.noteLoss(losses({ [reason]: b.events }));
+  }
+
+  private noteLoss(l: Losses): void {
+    for (const cb of this.lossListeners) cb(l);
+  }
+
+  /** Logs at most every DROP_LOG_MS, with the totals since the last line. */
+  private rateLog(
+    d: { batches: number; events: number; at: number },
+    batches: number,
+    events: number,
+    fields: object,
+    message: string,
+  ): void {
     d.batches += batches;
     d.events += events;
     const now = Date.now();
-    if (now - d.at >= DROP_LOG_MS) {
-      this.log.warn(
-        { batches: d.batches, events: d.events, heldBytes: this.held, budgetBytes: this.o.budgetBytes },
-        'spool full: dropped the oldest unacknowledged batches',
-      );
-      this.dropLog = { batches: 0, events: 0, at: now };
-    }
-    return true;
+    if (now - d.at < DROP_LOG_MS) return;
+    this.log.warn({ batches: d.batches, events: d.events, ...fields }, message);
+    d.batches = 0;
+    d.events = 0;
+    d.at = now;
   }
 
   private remove(b: SpooledBatch): void {
     this.live.delete(b.sequence);
     this.held -= b.length;
+    this.heldEvents -= b.events;
     b.segment.live--;
     if (this.cache.delete(b.sequence)) this.cachedBytes -= b.length;
     this.version++;
@@ -528,19 +629,27 @@ export class SegmentSpool implements Spool {
   private async newSegment(first: number): Promise<Segment> {
     const path = join(this.o.dir, segmentFileName(first));
     const seg: Segment = { first, path, fh: await open(path, 'a+'), size: 0, live: 0 };
-    if (this.o.fsync !== 'never') await syncDir(this.o.dir);
     this.segments.push(seg);
     this.active = seg;
+    if (this.o.fsync !== 'never') await syncDir(this.o.dir);
     return seg;
   }
 
-  /** Deletes the files whose batches are all gone, after the meta says they are. */
+  /**
+   * Deletes the files whose batches are all gone, after the meta says they are. The active file
+   * goes too when everything in it is gone: the next record starts a new one, and the meta keeps
+   * the sequence and offset its last record held.
+   */
   private async deleteDeadSegments(): Promise<void> {
-    const dead = this.segments.filter((s) => s.live === 0 && s !== this.active);
+    const dead = this.segments.filter((s) => s.live === 0 && (s !== this.active || s.size > 0));
     if (dead.length === 0) return;
     if (this.version !== this.persisted) await this.persistMeta();
     for (const s of dead) {
       this.segments = this.segments.filter((x) => x !== s);
+      if (this.active === s) {
+        await this.syncActive();
+        this.active = undefined;
+      }
       await s.fh.close();
       await unlink(s.path);
     }
@@ -558,10 +667,11 @@ export class SegmentSpool implements Spool {
       prev = seq;
     }
     if (prev < this.durableLast) m.ackedRanges.push([prev + 1, this.durableLast]);
-    m.droppedUnreported = this.durableDropped;
+    m.owed = losses(this.durableOwed);
     m.reportedThrough = this.durableLast;
     m.lastSequence = this.durableLast;
     m.lastSourceOffset = this.durableOffset;
+    m.carriedThrough = this.durableCarried;
     m.leaseThrough = this.leaseThrough;
     await writeMeta(this.o.dir, m, this.o.fsync !== 'never');
     this.persisted = version;
@@ -599,7 +709,7 @@ export class SegmentSpool implements Spool {
 
   /** Runs housekeeping in the chain; its failure is logged (the next append or close retries it). */
   private background(op: () => Promise<void>): void {
-    if (this.closed || this.failure) return;
+    if (this.closed) return;
     this.run(op).catch((err: Error) => this.log.error({ err: err.message }, 'spool housekeeping failed'));
   }
 

@@ -1,29 +1,35 @@
 // The segment spool's meta file: the state that its log of records cannot hold. It is small JSON,
 // replaced atomically (write a temporary file, fsync, rename over, fsync the directory), so after
-// any crash it is either the previous or the next version, never a mix.
+// any crash it is either the previous or the next version, never a mix. Format 2 carries a CRC-32
+// of the rest of its text ("crc", last): a file damaged on disk, even into other valid JSON,
+// is refused (readMeta throws) and the spool rebuilds what it can from the segments.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from './crc32';
+import { type Losses, losses } from './spool';
 
 export const META_FILE = 'spool.meta';
 const TEMP_FILE = 'spool.meta.tmp';
 
 export interface SpoolMeta {
-  format: 1;
+  format: 2;
   /** Sequence space of this directory: chosen once when it is created, kept forever after. */
   epoch: number;
   /** Every sequence up to this one is acknowledged or dropped. */
   ackedThrough: number;
   /** Acknowledged or dropped sequences above ackedThrough, as inclusive [from, to] ranges. */
   ackedRanges: Array<[number, number]>;
-  /** droppedUnreported() once the reportsDropped of every record up to reportedThrough is subtracted. */
-  droppedUnreported: number;
-  /** Records after this one may report drops that droppedUnreported does not yet reflect. */
+  /** owed() once the reports of every record up to reportedThrough are subtracted. */
+  owed: Losses;
+  /** Records after this one may carry reports that owed does not yet reflect. */
   reportedThrough: number;
   /** The last durable record when this was written: sequences never go back below it. */
   lastSequence: number;
   lastSourceOffset: number;
+  /** carriedThrough of that record (see segment-file.ts); undefined when read from format 1. */
+  carriedThrough?: number;
   /**
    * Sequences up to here may have been handed out (fsync 'interval'/'never' only): after a
    * possible power loss the spool continues above it rather than reuse a number.
@@ -37,14 +43,15 @@ export interface SpoolMeta {
 
 export function freshMeta(epoch: number): SpoolMeta {
   return {
-    format: 1,
+    format: 2,
     epoch,
     ackedThrough: 0,
     ackedRanges: [],
-    droppedUnreported: 0,
+    owed: losses(),
     reportedThrough: 0,
     lastSequence: 0,
     lastSourceOffset: 0,
+    carriedThrough: 0,
     leaseThrough: 0,
     bootId: currentBootId(),
     clean: false,
@@ -69,17 +76,36 @@ export function currentBootId(): string {
 const counters = [
   'epoch',
   'ackedThrough',
-  'droppedUnreported',
   'reportedThrough',
   'lastSequence',
   'lastSourceOffset',
   'leaseThrough',
 ] as const;
 
-function check(m: SpoolMeta, file: string): SpoolMeta {
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** A parsed meta file of format 1 (no CRC, one drop count) or 2, as format 2; throws when damaged. */
+function check(raw: Record<string, unknown>, text: string, file: string): SpoolMeta {
   const bad = (why: string) => new Error(`${file}: ${why}`);
-  if (m === null || typeof m !== 'object' || m.format !== 1) throw bad('not a spool meta file of format 1');
-  for (const k of counters) if (!Number.isSafeInteger(m[k]) || m[k] < 0) throw bad(`${k} is not a count`);
+  if (raw === null || typeof raw !== 'object') throw bad('not a spool meta file');
+  if (raw.format === 2) {
+    const { crc, ...rest } = raw;
+    if (crc !== crc32(Buffer.from(JSON.stringify(rest))) || `${JSON.stringify(raw)}\n` !== text)
+      throw bad('CRC mismatch');
+    const o = rest.owed as Losses;
+    if (!o || typeof o !== 'object' || ![o.full, o.corrupt, o.writeFailed].every(isCount))
+      throw bad('owed is not a set of counts');
+    if (rest.carriedThrough !== undefined && !isCount(rest.carriedThrough))
+      throw bad('carriedThrough is not a count');
+  } else if (raw.format === 1) {
+    if (!isCount(raw.droppedUnreported)) throw bad('droppedUnreported is not a count');
+    raw.owed = losses({ full: raw.droppedUnreported });
+    raw.format = 2;
+    delete raw.droppedUnreported;
+    delete raw.carriedThrough;
+  } else throw bad('not a spool meta file of format 1 or 2');
+  const m = raw as unknown as SpoolMeta;
+  for (const k of counters) if (!isCount(m[k])) throw bad(`${k} is not a count`);
   if (m.epoch === 0) throw bad('epoch 0');
   if (!Array.isArray(m.ackedRanges)) throw bad('ackedRanges is not a list');
   let prev = m.ackedThrough;
@@ -94,6 +120,7 @@ function check(m: SpoolMeta, file: string): SpoolMeta {
       throw bad('ackedRanges not ascending');
     prev = r[1];
   }
+  if (prev > Math.max(m.lastSequence, m.leaseThrough)) throw bad('acknowledged beyond the last sequence');
   if (typeof m.bootId !== 'string' || typeof m.clean !== 'boolean') throw bad('bootId/clean missing');
   return m;
 }
@@ -108,13 +135,13 @@ export async function readMeta(dir: string): Promise<SpoolMeta | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  let parsed: SpoolMeta;
+  let parsed: Record<string, unknown>;
   try {
-    parsed = JSON.parse(text) as SpoolMeta;
+    parsed = JSON.parse(text);
   } catch (err) {
     throw new Error(`${file}: ${(err as Error).message}`);
   }
-  return check(parsed, file);
+  return check(parsed, text, file);
 }
 
 /** Replaces the meta file atomically; `sync` makes the new version durable before returning. */
@@ -122,7 +149,9 @@ export async function writeMeta(dir: string, meta: SpoolMeta, sync: boolean): Pr
   const tmp = join(dir, TEMP_FILE);
   const fh = await open(tmp, 'w');
   try {
-    await fh.writeFile(`${JSON.stringify(meta)}\n`);
+    const { crc: _, ...rest } = meta as SpoolMeta & { crc?: number };
+    const body = JSON.stringify(rest);
+    await fh.writeFile(`${body.slice(0, -1)},"crc":${crc32(Buffer.from(body))}}\n`);
     if (sync) await fh.datasync();
   } finally {
     await fh.close();
