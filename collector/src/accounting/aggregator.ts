@@ -76,6 +76,8 @@ export interface AggregatorConfig {
   windowsRetentionMs: number;
   /** HTTP listen address for the API, /healthz, /readyz, /metrics; empty: none. */
   httpListen: string;
+  /** The other instances' API base URLs: /v1/fleet/ and the web page merge their answers. */
+  fleetPeers: string[];
   checkpointIntervalMs: number;
   windowGraceMs: number;
   /** Events further ahead of the collector's clock than this are held apart (aggregate.ts). */
@@ -103,6 +105,7 @@ export const defaultAggregatorConfig: AggregatorConfig = {
   topicReplication: 1,
   windowsRetentionMs: 7 * 24 * 3600 * 1000,
   httpListen: '127.0.0.1:9472',
+  fleetPeers: [],
   checkpointIntervalMs: 5000,
   windowGraceMs: 5000,
   maxEventAheadMs: 3600_000,
@@ -316,6 +319,7 @@ export class Aggregator {
         registry: this.metrics.registry,
         notReady: () => this.notReady(),
         aggregator: this,
+        fleetPeers: c.fleetPeers,
       });
       this.httpAddress = this.api.address;
     }

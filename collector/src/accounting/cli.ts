@@ -46,6 +46,11 @@ const specs = {
     default: a.httpListen,
     help: 'aggregate: HTTP address of the JSON API, /healthz, /readyz, /metrics (empty: off)',
   },
+  fleetPeers: {
+    type: 'list',
+    default: [],
+    help: "aggregate: the other instances' API base URLs; /v1/fleet/ and the web page at / merge their answers into the whole fleet",
+  },
   apiUrl: {
     type: 'list',
     default: [],
@@ -316,6 +321,7 @@ async function aggregateCommand(o: Opts, log: Logger) {
       topicReplication: o.topicReplication,
       windowsRetentionMs: o.windowsRetentionMs,
       httpListen: o.httpListen,
+      fleetPeers: o.fleetPeers,
       checkpointIntervalMs: o.checkpointIntervalMs,
       windowGraceMs: o.windowGraceMs,
       maxEventAheadMs: o.maxEventAheadMs,

@@ -1,12 +1,15 @@
 // Accounting stage 3: serve. The aggregator's HTTP face: /healthz, /readyz and /metrics like
 // every daemon of the project (agent/src/runtime/http.ts), plus the JSON query API under /v1/,
-// described in openapi.json (served at /v1/openapi.json). Read-only, GET only.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+// described in openapi.json (served at /v1/openapi.json), its fleet-wide form under /v1/fleet/
+// (fleet.ts) and the fleet web page at / (web-assets.ts). Read-only, GET only.
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { splitHostPort } from '../../../agent/src/runtime/http';
 import type { Aggregator } from './aggregator';
+import { askPeer, FLEET_LISTS, mergeAnswers } from './fleet';
 import { OPENAPI } from './openapi';
+import { webAssets } from './web-assets';
 
 export interface ApiServer {
   server: Server;
@@ -19,6 +22,9 @@ export interface ApiOptions {
   registry: Registry;
   notReady: () => string | null;
   aggregator: Aggregator;
+  /** The other instances' API base URLs, asked for /v1/fleet/ answers. */
+  fleetPeers?: string[];
+  fleetTimeoutMs?: number;
 }
 
 class BadRequest extends Error {}
@@ -27,7 +33,7 @@ class NotFound extends Error {}
 interface Reply {
   status?: number;
   type?: string;
-  body: string;
+  body: string | Buffer;
 }
 
 const json = (v: unknown, status = 200): Reply => ({
@@ -154,33 +160,64 @@ function routes(
   ];
 }
 
+/** Errors as the API answers them: 400 and 404 with their message, anything else 500. */
+function errorReply(err: Error): Reply {
+  return err instanceof BadRequest
+    ? json({ error: err.message }, 400)
+    : err instanceof NotFound
+      ? json({ error: err.message }, 404)
+      : json({ error: err.message }, 500);
+}
+
+/**
+ * /v1/fleet/<endpoint>: this instance's own answer (which also checks the parameters: a
+ * malformed one is 400 before any peer is asked), then the peers', merged.
+ */
+function fleetRoute(
+  local: (url: URL) => Promise<Reply>,
+  peers: string[],
+  timeoutMs: number,
+): (m: RegExpMatchArray, p: Params, url: URL) => Promise<Reply> {
+  return async (m, _p, url) => {
+    const path = `/v1/${m[1]}${url.search}`;
+    const own = await local(new URL(path, url));
+    if (own.status === 400) return own;
+    const answers = await Promise.all(peers.map((peer) => askPeer(peer, path, timeoutMs)));
+    const merged = mergeAnswers(m[1], [
+      { url: 'self', status: own.status ?? 200, body: JSON.parse(own.body.toString()) },
+      ...answers,
+    ]);
+    return json(merged.body, merged.status);
+  };
+}
+
+const FLEET_PATH = new RegExp(`^/v1/fleet/(${Object.keys(FLEET_LISTS).join('|')}|hosts/[^/]+)$`);
+
 export async function startApi(o: ApiOptions): Promise<ApiServer> {
-  const table = routes(o.aggregator, o);
-  const handle = async (req: IncomingMessage): Promise<Reply> => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+  const table: Array<[RegExp, (m: RegExpMatchArray, p: Params, url: URL) => Reply | Promise<Reply>]> = [
+    ...routes(o.aggregator, o),
+    ...webAssets().routes,
+  ];
+  const dispatch = async (method: string, url: URL): Promise<Reply> => {
     for (const [re, fn] of table) {
       const m = url.pathname.match(re);
       if (!m) continue;
-      if (req.method !== 'GET') return json({ error: 'only GET is supported' }, 405);
-      return fn(m, new Params(url.searchParams));
+      if (method !== 'GET') return json({ error: 'only GET is supported' }, 405);
+      return fn(m, new Params(url.searchParams), url);
     }
     return json(
       {
         error: `no such endpoint ${url.pathname}`,
-        endpoints: ['/healthz', '/readyz', '/metrics', ...Object.keys(OPENAPI.paths)],
+        endpoints: ['/', '/healthz', '/readyz', '/metrics', ...Object.keys(OPENAPI.paths)],
       },
       404,
     );
   };
+  const local = (url: URL) => dispatch('GET', url).catch(errorReply);
+  table.push([FLEET_PATH, fleetRoute(local, o.fleetPeers ?? [], o.fleetTimeoutMs ?? 3000)]);
   const server = createServer((req, res) => {
-    handle(req)
-      .catch((err: Error) =>
-        err instanceof BadRequest
-          ? json({ error: err.message }, 400)
-          : err instanceof NotFound
-            ? json({ error: err.message }, 404)
-            : json({ error: err.message }, 500),
-      )
+    dispatch(req.method ?? 'GET', new URL(req.url ?? '/', 'http://localhost'))
+      .catch(errorReply)
       .then((r) => {
         res.writeHead(r.status ?? 200, { 'content-type': r.type ?? 'text/plain; charset=utf-8' }).end(r.body);
       });

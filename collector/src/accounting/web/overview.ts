@@ -1,0 +1,90 @@
+// The fleet overview: totals per kind, events/s per host and faults/s by kind over time, the
+// hosts, and every lost event by host and reason.
+import { get, type HostRow, type Summary, type WindowRow } from './api.js';
+import { lineChart } from './chart.js';
+import { h, table } from './dom.js';
+import { num } from './format.js';
+import {
+  cards,
+  hostLines,
+  instancesNote,
+  KIND_HEAD,
+  kindCells,
+  kindLines,
+  link,
+  lossRows,
+  n,
+  WIDTH_S,
+  windowQuery,
+} from './parts.js';
+import type { State } from './state.js';
+
+/** A host whose events include no translation faults: its memory is populated (prefaulted). */
+export const prefaulted = (r: HostRow) => num(r.events) > 0 && num(r.kinds.translation) === 0;
+
+export async function overview(s: State): Promise<HTMLElement[]> {
+  const [sum, hosts, win] = await Promise.all([
+    get<Summary>('summary'),
+    get<{ hosts: HostRow[] }>('hosts'),
+    get<{ windows: WindowRow[] }>('windows', windowQuery(s)),
+  ]);
+  const rows = hosts.hosts.sort((a, b) => (a.host < b.host ? -1 : 1));
+  const pre = new Set(rows.filter(prefaulted).map((r) => r.host));
+  const lastRate = new Map<string, number>();
+  for (const w of win.windows) lastRate.set(w.host, w.eventsPerSec);
+  const lost = rows.flatMap((r) => lossRows(r.host, r.lost));
+  return [
+    h('h1', {}, 'Fleet'),
+    instancesNote(sum.instances),
+    cards([
+      ['hosts', sum.hosts],
+      ['events', sum.events],
+      ['translation', sum.kinds.translation, 'kind-translation'],
+      ['access', sum.kinds.access, 'kind-access'],
+      ['permission', sum.kinds.permission, 'kind-permission'],
+      ['other', sum.kinds.other, 'kind-other'],
+      ['stalls', sum.stalls],
+      ['lost events', sum.lostEvents, num(sum.lostEvents) > 0 ? 'bad' : undefined],
+      ['replayed batches', sum.replayedBatches],
+    ]),
+    h(
+      'div',
+      { class: 'charts' },
+      lineChart(
+        `Events/s per host (${s.width} windows)`,
+        '/s',
+        hostLines(win.windows, (host) => pre.has(host)),
+      ),
+      lineChart(
+        `Faults/s by kind, fleet (${s.width} windows)`,
+        '/s',
+        kindLines(win.windows, WIDTH_S[s.width] ?? 10),
+      ),
+    ),
+    h('h2', {}, 'Hosts'),
+    table(
+      'Events per host since the aggregator began counting; events/s of the last closed window',
+      ['host', 'events', 'events/s', ...KIND_HEAD, 'stalls', 'lost'],
+      rows.map((r) => [
+        h(
+          'td',
+          {},
+          link({ host: r.host, width: s.width }, r.host),
+          pre.has(r.host) ? h('span', { class: 'tag' }, 'prefaulted: no translation faults') : '',
+        ),
+        n(r.events, 'events'),
+        h('td', { class: 'n' }, lastRate.has(r.host) ? lastRate.get(r.host)!.toFixed(1) : '–'),
+        ...kindCells(r.kinds),
+        n(r.stalls, 'stalls'),
+        n(r.lostEvents, 'lostEvents'),
+      ]),
+      { id: 'hosts' },
+    ),
+    h('h2', {}, 'Lost events'),
+    lost.length
+      ? table('Events the agents could not deliver, by host and reason', ['host', 'reason', 'events'], lost, {
+          id: 'lost',
+        })
+      : h('p', { id: 'lost', class: 'note' }, 'No events lost: every event the agents read was counted.'),
+  ];
+}
