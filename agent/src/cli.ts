@@ -2,19 +2,20 @@
 // smmu-agent: reads SMMU/IOMMU fault events on one host (the kernel's tracing ring buffer, or
 // the SMMU model), keeps local per-process/per-device counters, and streams batches to a
 // collector. `smmu-agent dump` prints decoded events instead, like a trace tool.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveIdentity } from './identity';
 import { agentMetrics, registerFaultMetrics } from './metrics';
+import { modelConfigInput, modelSpecs, readModelFile } from './model-options';
 import { AgentPipeline, type StopResult } from './pipeline';
 import { startHttp } from './runtime/http';
 import type { Logger } from './runtime/log';
 import { runMain } from './runtime/main';
-import type { Options } from './runtime/options';
+import { OptionError, type Options } from './runtime/options';
 import { lockStateDir } from './runtime/state-lock';
 import { FaultCounters, formatTable } from './smmu/counters';
 import { formatTraceLine } from './smmu/format';
-import { type ModelConfigInput, SmmuModelSource } from './source/model';
+import { ModelConfigError, SmmuModelSource } from './source/model';
 import type { EventSource } from './source/source';
 import { TracefsSource } from './source/tracefs';
 import { MemorySpool } from './spool/memory-spool';
@@ -137,61 +138,32 @@ const specs = {
     min: 0,
     help: 'on shutdown, how long to wait for the collector to acknowledge what is spooled',
   },
-  rate: {
+  ...modelSpecs,
+  dumpLimit: {
     type: 'number',
-    default: 1000,
+    default: 20,
     min: 0,
-    help: 'model: target events/s, or DMA page touches/s with --model-pace work (0: as fast as possible)',
+    integer: true,
+    help: 'dump: events to print (0: until interrupted)',
   },
-  seed: { type: 'string', default: '1', help: 'model: PRNG seed (same seed, same event stream)' },
-  maxEvents: { type: 'number', default: 0, min: 0, help: 'model: stop after this many events (0: never)' },
-  smmus: { type: 'number', default: 2, min: 1, help: 'model: SMMU instances on the host' },
-  devicesPerSmmu: {
-    type: 'number',
-    default: 4,
-    min: 1,
-    help: 'model: accelerator devices (StreamIDs) per SMMU',
-  },
-  processes: { type: 'number', default: 8, min: 1, help: 'model: processes (PASIDs) bound through SVA' },
-  prefault: {
-    type: 'boolean',
-    default: false,
-    help: 'model: MAP_POPULATE every mapping (removes translation faults)',
-  },
-  modelPace: {
-    type: 'string',
-    default: 'events',
-    choices: ['events', 'work'],
-    help: 'model: what --rate counts: fault events/s, or DMA page touches/s (then prefault shows as fewer faults/s)',
-  },
-  modelConfig: {
-    type: 'string',
-    default: '',
-    help: 'model: JSON file with any model settings (see agent/src/source/model/config.ts)',
-  },
-  dumpLimit: { type: 'number', default: 20, min: 0, help: 'dump: events to print (0: until interrupted)' },
 } as const;
 
 type Opts = Options<typeof specs>;
 
-function modelSource(o: Opts): SmmuModelSource {
-  const file: ModelConfigInput = o.modelConfig ? JSON.parse(readFileSync(o.modelConfig, 'utf8')) : {};
-  const seed = /^\d+$/.test(o.seed) ? Number(o.seed) : o.seed;
-  return new SmmuModelSource({
-    ...file,
-    // A live agent stamps events with the wall clock; a config file can fix the start for replays.
-    startTimeNs: file.startTimeNs !== undefined ? BigInt(file.startTimeNs) : BigInt(Date.now()) * 1_000_000n,
-    seed,
-    pace: o.modelPace === 'work' ? 'work' : file.pace,
-    rate: o.rate,
-    maxEvents: o.maxEvents,
-    topology: { ...file.topology, smmus: o.smmus, devicesPerSmmu: o.devicesPerSmmu, processes: o.processes },
-    memory: { ...file.memory, prefault: o.prefault || file.memory?.prefault },
-  });
+function modelSource(o: Opts, given: ReadonlySet<string>): SmmuModelSource {
+  const file = readModelFile(o.modelConfig);
+  try {
+    return new SmmuModelSource(modelConfigInput(o, given, file, BigInt(Date.now()) * 1_000_000n));
+  } catch (err) {
+    // A bad model file is a usage error like any other bad option.
+    if (err instanceof ModelConfigError)
+      throw new OptionError(`--model-config ${o.modelConfig}: ${err.message}`);
+    throw err;
+  }
 }
 
-function openSource(o: Opts, log: Logger): EventSource {
-  if (o.source === 'model') return modelSource(o);
+function openSource(o: Opts, given: ReadonlySet<string>, log: Logger): EventSource {
+  if (o.source === 'model') return modelSource(o, given);
   return new TracefsSource({
     events: o.tracefsEvents,
     tracefsPath: o.tracefsPath || undefined,
@@ -203,8 +175,8 @@ function openSource(o: Opts, log: Logger): EventSource {
 }
 
 /** Prints decoded events, one line each, until the limit or Ctrl-C. */
-async function dump(o: Opts, log: Logger): Promise<void> {
-  const source = openSource(o, log);
+async function dump(o: Opts, given: ReadonlySet<string>, log: Logger): Promise<void> {
+  const source = openSource(o, given, log);
   const abort = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => abort.abort());
   let printed = 0;
@@ -228,10 +200,10 @@ runMain(
       "Per-host IOMMU fault telemetry agent. `run` (default) reads SMMUv3 event records, counts them per process (PASID) and device (StreamID), and streams them to smmu-collector without losing any silently. `dump` prints decoded events to stdout. `faults` prints the running agent's per-process/per-device fault table (from --http-listen).",
   },
   specs,
-  async (o, positionals, log) => {
+  async (o, positionals, log, given) => {
     const command = positionals[0] ?? 'run';
     if (command === 'dump') {
-      await dump(o, log);
+      await dump(o, given, log);
       return undefined;
     }
     if (command === 'faults') {
@@ -245,8 +217,8 @@ runMain(
       process.stdout.write(await res.text());
       return undefined;
     }
-    if (command !== 'run') throw new Error(`unknown command "${command}": use run, dump or faults`);
-    const source = openSource(o, log);
+    if (command !== 'run') throw new OptionError(`unknown command "${command}": use run, dump or faults`);
+    const source = openSource(o, given, log);
     // Set-up errors (no tracefs, no permission, no such event) stop the agent here, with a hint.
     if (source instanceof TracefsSource) await source.open();
     if (o.stateDir) mkdirSync(o.stateDir, { recursive: true });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // smmu-collector: receives agent batch streams over gRPC and publishes them to Kafka.
 import { runMain } from '../../agent/src/runtime/main';
+import { overlay } from '../../agent/src/runtime/options';
 import { Collector, defaultCollectorConfig as d } from './collector';
 
 const specs = {
@@ -16,12 +17,14 @@ const specs = {
     type: 'number',
     default: d.topicPartitions,
     min: 1,
+    integer: true,
     help: 'partitions when creating the raw topic',
   },
   topicReplication: {
     type: 'number',
     default: d.topicReplication,
     min: 1,
+    integer: true,
     help: 'replication factor when creating the raw topic',
   },
   maxMessageBytes: {
@@ -34,6 +37,7 @@ const specs = {
     type: 'number',
     default: d.maxEventsPerBatch,
     min: 1,
+    integer: true,
     help: 'most events accepted in one batch',
   },
   maxBatchesPerSecond: {
@@ -65,22 +69,7 @@ runMain(
   },
   specs,
   async (o, _pos, log) => {
-    const c = new Collector(
-      {
-        ...d,
-        listen: o.listen,
-        httpListen: o.httpListen,
-        brokers: o.kafkaBrokers,
-        rawTopic: o.rawTopic,
-        topicPartitions: o.topicPartitions,
-        topicReplication: o.topicReplication,
-        maxMessageBytes: o.maxMessageBytes,
-        maxEventsPerBatch: o.maxEventsPerBatch,
-        maxBatchesPerSecond: o.maxBatchesPerSecond,
-        auth: { tlsCert: o.tlsCert, tlsKey: o.tlsKey, tlsClientCa: o.tlsClientCa, tokensFile: o.tokensFile },
-      },
-      log,
-    );
+    const c = new Collector({ ...overlay(d, o), brokers: o.kafkaBrokers, auth: overlay(d.auth, o) }, log);
     await c.start();
     return c;
   },

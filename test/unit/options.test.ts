@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { helpText, OptionError, parseOptions } from '../../agent/src/runtime/options';
+import { helpText, OptionError, overlay, parseOptions } from '../../agent/src/runtime/options';
 
 const program = { name: 'prog', envPrefix: 'PROG_', summary: 'test program' };
 const specs = {
@@ -11,6 +11,7 @@ const specs = {
   collector: { type: 'list', default: ['127.0.0.1:7070'], help: 'collectors' },
   mode: { type: 'string', default: 'model', choices: ['model', 'tracefs'], help: 'source' },
   verbose: { type: 'boolean', default: false, help: 'talk more' },
+  limit: { type: 'number', default: 20, min: 0, integer: true, help: 'events to print' },
 } as const;
 
 test('flags beat env, env beats the config file, the file beats defaults', () => {
@@ -21,13 +22,45 @@ test('flags beat env, env beats the config file, the file beats defaults', () =>
     PROG_RATE: '6',
     PROG_COLLECTOR: 'a:1, b:2',
   });
-  assert.deepEqual(p.options, { rate: 7, collector: ['a:1', 'b:2'], mode: 'tracefs', verbose: true });
-  assert.deepEqual(parseOptions(program, specs, [], {}).options, {
+  assert.deepEqual(p.options, {
+    rate: 7,
+    collector: ['a:1', 'b:2'],
+    mode: 'tracefs',
+    verbose: true,
+    limit: 20,
+  });
+  assert.deepEqual([...p.given].sort(), ['collector', 'mode', 'rate', 'verbose']);
+  const d = parseOptions(program, specs, [], {});
+  assert.deepEqual(d.options, {
     rate: 10,
     collector: ['127.0.0.1:7070'],
     mode: 'model',
     verbose: false,
+    limit: 20,
   });
+  assert.equal(d.given.size, 0, 'defaults are not given');
+});
+
+test('a config file value is kept when no flag or env sets that option', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'opts-'));
+  const file = join(dir, 'c.json');
+  writeFileSync(file, JSON.stringify({ rate: 0, verbose: false, limit: 3 }));
+  const p = parseOptions(program, specs, ['--config', file, '--verbose'], {});
+  assert.deepEqual(p.options, {
+    rate: 0,
+    collector: ['127.0.0.1:7070'],
+    mode: 'model',
+    verbose: true,
+    limit: 3,
+  });
+  assert.deepEqual([...p.given].sort(), ['limit', 'rate', 'verbose']);
+});
+
+test('overlay takes every option named like a config field, and nothing else', () => {
+  const defaults = { rate: 1, mode: 'x', brokers: ['b:1'] };
+  const c = overlay(defaults, { rate: 5, mode: 'y', verbose: true });
+  assert.deepEqual(c, { rate: 5, mode: 'y', brokers: ['b:1'] });
+  assert.deepEqual(defaults, { rate: 1, mode: 'x', brokers: ['b:1'] }, 'defaults untouched');
 });
 
 test('bad values name the option and what is expected', () => {
@@ -36,6 +69,11 @@ test('bad values name the option and what is expected', () => {
     new OptionError('option --rate (flag): expected a number, got "fast"'),
   );
   assert.throws(() => parseOptions(program, specs, ['--rate=-1'], {}), /must be >= 0, got -1/);
+  assert.throws(
+    () => parseOptions(program, specs, ['--limit', '2.5'], {}),
+    new OptionError('option --limit (flag): expected a whole number, got 2.5'),
+  );
+  assert.equal(parseOptions(program, specs, ['--rate', '2.5'], {}).options.rate, 2.5);
   assert.throws(
     () => parseOptions(program, specs, [], { PROG_MODE: 'magic' }),
     /env PROG_MODE\): expected one of model, tracefs, got "magic"/,

@@ -11,6 +11,8 @@ export interface OptionSpec {
   help: string;
   /** Lowest accepted number. */
   min?: number;
+  /** Only whole numbers (counts). */
+  integer?: boolean;
   /** Accepted string values. */
   choices?: readonly string[];
 }
@@ -26,6 +28,7 @@ type ValueOf<S extends OptionSpec> = S['type'] extends 'number'
       : string;
 export type Options<T extends Specs> = { [K in keyof T]: ValueOf<T[K]> };
 
+/** A usage error (bad option value, unknown option or command): the program exits with code 2. */
 export class OptionError extends Error {
   constructor(message: string) {
     super(message);
@@ -77,6 +80,8 @@ function coerce(
       if (typeof raw === 'boolean' || raw === '' || !Number.isFinite(n)) {
         throw new OptionError(`${where}: expected a number, got ${JSON.stringify(raw)}`);
       }
+      if (spec.integer && !Number.isInteger(n))
+        throw new OptionError(`${where}: expected a whole number, got ${n}`);
       if (spec.min !== undefined && n < spec.min)
         throw new OptionError(`${where}: must be >= ${spec.min}, got ${n}`);
       return n;
@@ -106,6 +111,8 @@ function coerce(
 
 export interface Parsed<T extends Specs> {
   options: Options<T>;
+  /** Options set by a flag, the environment or the config file (not left at their default). */
+  given: ReadonlySet<keyof T & string>;
   positionals: string[];
   help: boolean;
 }
@@ -126,7 +133,8 @@ export function parseOptions<T extends Specs>(
   try {
     parsed = parseArgs({ args: argv, options: flagDefs, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new OptionError(`${(err as Error).message}; see ${p.name} --help`);
+    // Node's first sentence says what is wrong; the rest is advice about '--' that rarely applies.
+    throw new OptionError(`${(err as Error).message.split('. ')[0]}; see ${p.name} --help`);
   }
   const flags = parsed.values as Record<string, string | boolean | undefined>;
   let file: Record<string, unknown> = {};
@@ -146,12 +154,32 @@ export function parseOptions<T extends Specs>(
     }
   }
   const out: Record<string, unknown> = {};
+  const given = new Set<keyof T & string>();
   for (const [k, s] of Object.entries(specs)) {
     const e = env[envName(p, k)];
     if (flags[kebab(k)] !== undefined) out[k] = coerce(s, k, flags[kebab(k)], 'flag');
     else if (e !== undefined) out[k] = coerce(s, k, e, `env ${envName(p, k)}`);
     else if (k in file) out[k] = coerce(s, k, file[k], `config ${configPath}`);
-    else out[k] = s.default;
+    else {
+      out[k] = s.default;
+      continue;
+    }
+    given.add(k);
   }
-  return { options: out as Options<T>, positionals: parsed.positionals, help: flags.help === true };
+  return {
+    options: out as Options<T>,
+    given,
+    positionals: parsed.positionals,
+    help: flags.help === true,
+  };
+}
+
+/**
+ * A program's config: its defaults with every option of the same name taken from the options,
+ * so a config field is declared once (type and default) and never copied by hand.
+ */
+export function overlay<C extends object>(defaults: C, options: object): C {
+  const out = { ...defaults } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(options)) if (k in out) out[k] = v;
+  return out as C;
 }

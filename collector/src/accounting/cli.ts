@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Logger } from '../../../agent/src/runtime/log';
 import { runMain } from '../../../agent/src/runtime/main';
-import type { Options } from '../../../agent/src/runtime/options';
+import { OptionError, type Options, overlay } from '../../../agent/src/runtime/options';
 import { defaultCollectorConfig as d } from '../collector';
 import { FleetTotals, type HostTotalsRow } from './aggregate';
 import { Aggregator, defaultAggregatorConfig as a } from './aggregator';
@@ -72,10 +72,11 @@ const specs = {
     type: 'number',
     default: 0,
     min: 0,
+    integer: true,
     help: 'top: frames to print before exiting (0: until interrupted); rates need two',
   },
   intervalMs: { type: 'number', default: 1000, min: 50, help: 'top: refresh interval' },
-  rows: { type: 'number', default: 40, min: 1, help: 'most table rows shown' },
+  rows: { type: 'number', default: 40, min: 1, integer: true, help: 'most table rows shown' },
   idleMs: {
     type: 'number',
     default: 3000,
@@ -83,17 +84,19 @@ const specs = {
     help: 'totals: print once no batch arrived for this long',
   },
   host: { type: 'string', default: '', help: 'advise: only this host' },
-  ssid: { type: 'number', default: -1, min: -1, help: 'advise: only this SSID (-1: all)' },
+  ssid: { type: 'number', default: -1, min: -1, integer: true, help: 'advise: only this SSID (-1: all)' },
   minFaults: {
     type: 'number',
     default: a.adviceMinFaults,
     min: 1,
+    integer: true,
     help: 'advise, aggregate: guaranteed faults that make a page hot',
   },
   gapPages: {
     type: 'number',
     default: a.adviceGapPages,
     min: 0,
+    integer: true,
     help: 'advise, aggregate: most non-hot pages between two hot pages of one advice range',
   },
   createTopics: { type: 'boolean', default: a.createTopics, help: 'aggregate: create missing output topics' },
@@ -101,12 +104,14 @@ const specs = {
     type: 'number',
     default: a.topicPartitions,
     min: 1,
+    integer: true,
     help: 'aggregate: partitions of created windows/totals topics',
   },
   topicReplication: {
     type: 'number',
     default: a.topicReplication,
     min: 1,
+    integer: true,
     help: 'aggregate: replication of created topics',
   },
   windowsRetentionMs: {
@@ -137,18 +142,21 @@ const specs = {
     type: 'number',
     default: a.hotPageSlots,
     min: 1,
+    integer: true,
     help: 'aggregate: hot-page counters per process',
   },
   hotPageShift: {
     type: 'number',
     default: a.hotPageShift,
     min: 12,
+    integer: true,
     help: 'aggregate: hot pages are aligned blocks of 2^N bytes (12: 4 KiB pages, 16: 64 KiB, 21: 2 MiB)',
   },
   windowHistory: {
     type: 'number',
     default: a.windowHistory,
     min: 0,
+    integer: true,
     help: 'aggregate: closed windows kept in memory for /v1/windows',
   },
   sessionTimeoutMs: {
@@ -189,7 +197,7 @@ async function sampleApi(urls: string[]): Promise<Sample> {
 
 async function topCommand(o: Opts, log: Logger) {
   const source = o.source === 'auto' ? (o.apiUrl.length > 0 ? 'api' : 'topic') : o.source;
-  if (source === 'api' && o.apiUrl.length === 0) throw new Error('--source api needs --api-url');
+  if (source === 'api' && o.apiUrl.length === 0) throw new OptionError('--source api needs --api-url');
   const kafka = new Kafka({
     clientId: 'smmu-fleet-top',
     brokers: o.kafkaBrokers,
@@ -269,7 +277,8 @@ async function topCommand(o: Opts, log: Logger) {
 }
 
 async function adviseCommand(o: Opts) {
-  if (o.apiUrl.length === 0) throw new Error('advise needs --api-url (the aggregator keeps the hot pages)');
+  if (o.apiUrl.length === 0)
+    throw new OptionError('advise needs --api-url (the aggregator keeps the hot pages)');
   const params = new URLSearchParams({ minFaults: String(o.minFaults), gapPages: String(o.gapPages) });
   if (o.host) params.set('host', o.host);
   if (o.ssid >= 0) params.set('ssid', String(o.ssid));
@@ -309,26 +318,9 @@ async function totalsCommand(o: Opts, log: Logger) {
 async function aggregateCommand(o: Opts, log: Logger) {
   const agg = new Aggregator(
     {
-      ...a,
+      ...overlay(a, o),
       brokers: o.kafkaBrokers,
       groupId: o.groupId || a.groupId,
-      rawTopic: o.rawTopic,
-      windowsTopic: o.windowsTopic,
-      totalsTopic: o.totalsTopic,
-      checkpointTopic: o.checkpointTopic,
-      createTopics: o.createTopics,
-      topicPartitions: o.topicPartitions,
-      topicReplication: o.topicReplication,
-      windowsRetentionMs: o.windowsRetentionMs,
-      httpListen: o.httpListen,
-      fleetPeers: o.fleetPeers,
-      checkpointIntervalMs: o.checkpointIntervalMs,
-      windowGraceMs: o.windowGraceMs,
-      maxEventAheadMs: o.maxEventAheadMs,
-      hotPageShift: o.hotPageShift,
-      hotPageSlots: o.hotPageSlots,
-      windowHistory: o.windowHistory,
-      sessionTimeoutMs: o.sessionTimeoutMs,
       adviceMinFaults: o.minFaults,
       adviceGapPages: o.gapPages,
     },
@@ -360,7 +352,7 @@ runMain(
       case 'totals':
         return totalsCommand(o, log);
       default:
-        throw new Error(`unknown command "${mode}": use top, aggregate, advise or totals`);
+        throw new OptionError(`unknown command "${mode}": use top, aggregate, advise or totals`);
     }
   },
 );
