@@ -1,0 +1,416 @@
+// End to end against the peer, in one run, into one broker: the same SMMU event stream goes
+//  (a) through `kcat -P` as trace_pipe text lines, one message per line (codecs none, lz4, zstd),
+//  (b) through smmu-fleet: an unpaced model agent process -> gRPC -> collector process -> Kafka.
+// Per path: events/s (the topic's LogAppendTime window, first to last message; and wall time
+// from process start to exit), bytes stored in Kafka per event (the topic's log segment sizes),
+// CPU-seconds per million events per process (sender: GNU time over its whole run, start-up
+// included; collector and broker: what they used between the sender's start and exit), peak
+// RSS, and ratios against kcat's best. Every run is verified: kcat's topic holds exactly the
+// input lines in order (count and digest); smmu-fleet's topic, deduplicated by (agent, epoch,
+// sequence), holds exactly the model's events (count and digest) with nothing lost. A mismatch
+// fails the benchmark. Then the steady scenario: the agent at 10 k and 100 events/s.
+// Needs the broker container (podman set-up of `npm test`); figures are medians of BENCH_RUNS.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
+import { silentLogger } from '../../agent/src/runtime/log';
+import { BatchConsumer } from '../../collector/src/accounting/consume';
+import { rawTopic } from '../../collector/src/topics';
+import type { Batch } from '../../proto/batch-codec';
+import { freePort, startKafka } from '../support/kafka';
+import { repoRoot } from '../support/paths';
+import { agentProc, collectorProc, type Proc } from '../support/processes';
+import {
+  type Cgroup,
+  cgroupCpuS,
+  cgroupPeakBytes,
+  containerCgroup,
+  parseTimed,
+  processCpuS,
+  processMemBytes,
+  timedCommand,
+  topicLogBytes,
+  type Usage,
+} from '../support/usage';
+import { report } from './bench-util';
+import { modelBlocks, modelConfig, rawColumns, StreamDigest, traceText, xzBytes } from './e2e-stream';
+
+const EVENTS = Number(process.env.BENCH_E2E_EVENTS ?? 1_000_000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const STEADY_S = Number(process.env.BENCH_E2E_STEADY_SECONDS ?? 60);
+const STEADY_RATES = (process.env.BENCH_E2E_STEADY_RATES ?? '10000,100')
+  .split(',')
+  .filter(Boolean)
+  .map(Number);
+/** Extra agent flags for the smmu-fleet paths, e.g. "--compression none --batch-max-events 16384". */
+const AGENT_ARGS = (process.env.BENCH_E2E_AGENT_ARGS ?? '').split(' ').filter(Boolean);
+/** Paths to run (substring match), e.g. "kcat-zstd,fleet-model". */
+const PATHS = (process.env.BENCH_E2E_PATHS ?? '').split(',').filter(Boolean);
+const LOG_DIR = '/var/lib/kafka/data';
+const RUN_TIMEOUT_MS = 300_000;
+
+interface Env {
+  brokers: string[];
+  admin: Admin;
+  kafka: Kafka;
+  container: string;
+  cgroup: Cgroup;
+  dir: string;
+  textFile: string;
+  textSha: string;
+  modelFile: string;
+  modelDigest: string;
+}
+
+interface Result {
+  eventsPerS: number;
+  wallS: number;
+  bytesPerEvent: number;
+  sender: Usage;
+  collectorCpuS: number;
+  collectorPeakRss: number;
+  brokerCpuS: number;
+}
+
+/** Runs argv under GNU time, bounded; resolves with its exit code, stderr and wall seconds. */
+function runTimed(argv: string[]): Promise<{ code: number | null; stderr: string; wallS: number }> {
+  const t0 = process.hrtime.bigint();
+  const child: ChildProcess = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+  return new Promise((resolve) =>
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr, wallS: Number(process.hrtime.bigint() - t0) / 1e9 });
+    }),
+  );
+}
+
+/** Milliseconds between the first and the last message's LogAppendTime. */
+function appendWindowMs(brokers: string[], topic: string): number {
+  const at = (offset: string) =>
+    Number(
+      execFileSync(
+        'kcat',
+        ['-C', '-b', brokers[0], '-t', topic, '-o', offset, '-c', '1', '-e', '-q', '-f', '%T'],
+        {
+          encoding: 'utf8',
+        },
+      ),
+    );
+  return at('-1') - at('beginning');
+}
+
+async function createTopic(env: Env, topic: string): Promise<void> {
+  const spec = rawTopic(topic, 1, 1);
+  spec.configEntries = [
+    ...(spec.configEntries ?? []),
+    { name: 'message.timestamp.type', value: 'LogAppendTime' },
+  ];
+  await env.admin.createTopics({ topics: [spec], waitForLeaders: true });
+}
+
+async function endOffset(env: Env, topic: string): Promise<number> {
+  const [p] = await env.admin.fetchTopicOffsets(topic);
+  return Number(p.high);
+}
+
+async function kcatPath(env: Env, codec: string): Promise<Result> {
+  const topic = `e2e-kcat-${codec}-${Date.now()}`;
+  await createTopic(env, topic);
+  const broker0 = cgroupCpuS(env.cgroup);
+  const r = await runTimed(
+    timedCommand(['kcat', '-P', '-b', env.brokers[0], '-t', topic, '-z', codec, '-l', env.textFile]),
+  );
+  const brokerCpuS = cgroupCpuS(env.cgroup) - broker0;
+  if (r.code !== 0) throw new Error(`kcat -P exited ${r.code}: ${r.stderr.slice(-2000)}`);
+  const messages = await endOffset(env, topic);
+  if (messages !== EVENTS)
+    throw new Error(`kcat ${codec}: topic holds ${messages} messages, sent ${EVENTS} lines`);
+  const sha = execFileSync(
+    'sh',
+    ['-c', `kcat -C -b ${env.brokers[0]} -t ${topic} -o beginning -e -q -f '%s\\n' | sha256sum`],
+    { encoding: 'utf8', maxBuffer: 1 << 20 },
+  ).split(' ')[0];
+  if (sha !== env.textSha) throw new Error(`kcat ${codec}: the topic's lines differ from the input lines`);
+  const result: Result = {
+    eventsPerS: EVENTS / (appendWindowMs(env.brokers, topic) / 1000),
+    wallS: r.wallS,
+    bytesPerEvent: topicLogBytes(env.container, LOG_DIR, topic) / EVENTS,
+    sender: parseTimed(r.stderr),
+    collectorCpuS: 0,
+    collectorPeakRss: 0,
+    brokerCpuS,
+  };
+  await env.admin.deleteTopics({ topics: [topic] });
+  return result;
+}
+
+async function startCollector(env: Env, topic: string): Promise<{ proc: Proc; address: string }> {
+  const port = await freePort();
+  const proc = collectorProc(`collector-${topic}`, { port, brokers: env.brokers, topic });
+  await proc.waitForLog(/collector ready/);
+  return { proc, address: `127.0.0.1:${port}` };
+}
+
+/**
+ * Reads a raw topic to its end offset and checks it against the expected stream: batches
+ * deduplicated by (agent, epoch, sequence), sequences without gaps, nothing lost, and the
+ * events' digest. Returns how many duplicate batches it skipped.
+ */
+async function verifyFleetTopic(
+  env: Env,
+  topic: string,
+  expectDigest: string | undefined,
+  expectEvents: number,
+): Promise<number> {
+  const messages = await endOffset(env, topic);
+  const bySeq = new Map<string, Batch>();
+  let duplicates = 0;
+  const consumer = new BatchConsumer(
+    env.kafka,
+    { topic, groupId: `verify-${topic}`, fromBeginning: true },
+    silentLogger,
+  );
+  await consumer.start((b) => {
+    const key = `${b.agentId}/${b.epoch}/${b.sequence}`;
+    if (bySeq.has(key)) duplicates++;
+    else bySeq.set(key, b);
+  });
+  const deadline = Date.now() + 120_000;
+  while (consumer.messages < messages && Date.now() < deadline) await sleep(50);
+  await consumer.stop();
+  if (consumer.messages !== messages || consumer.malformed > 0)
+    throw new Error(
+      `${topic}: read ${consumer.messages} of ${messages} messages, ${consumer.malformed} malformed`,
+    );
+  const batches = [...bySeq.values()].sort((a, b) => a.epoch - b.epoch || a.sequence - b.sequence);
+  const digest = new StreamDigest();
+  let lost = 0;
+  batches.forEach((b, i) => {
+    if (b.sequence !== i + 1)
+      throw new Error(`${topic}: batch sequence ${b.sequence} where ${i + 1} was due`);
+    for (const n of b.lost.values()) lost += n;
+    digest.add(b.events);
+  });
+  if (lost !== 0) throw new Error(`${topic}: ${lost} events reported lost`);
+  if (digest.events !== expectEvents)
+    throw new Error(`${topic}: ${digest.events} events, expected ${expectEvents}`);
+  if (expectDigest !== undefined && digest.hex() !== expectDigest)
+    throw new Error(`${topic}: the events differ from the model's stream`);
+  return duplicates;
+}
+
+async function fleetModelPath(env: Env): Promise<Result> {
+  const topic = `e2e-fleet-model-${Date.now()}`;
+  await createTopic(env, topic);
+  const collector = await startCollector(env, topic);
+  const cpid = collector.proc.child.pid as number;
+  const collector0 = processCpuS(cpid);
+  const broker0 = cgroupCpuS(env.cgroup);
+  const agent = [
+    process.execPath,
+    join(repoRoot(), 'dist/agent/src/cli.js'),
+    ...[
+      '--collector',
+      collector.address,
+      '--host',
+      'e2e-host',
+      '--agent-id',
+      'e2e-agent',
+      '--http-listen',
+      '',
+    ],
+    ...['--rate', '0', '--max-events', String(EVENTS), '--seed', '3', '--model-config', env.modelFile],
+    ...AGENT_ARGS,
+  ];
+  const r = await runTimed(timedCommand(agent));
+  const collectorCpuS = processCpuS(cpid) - collector0;
+  const brokerCpuS = cgroupCpuS(env.cgroup) - broker0;
+  const collectorPeakRss = processMemBytes(cpid, 'VmHWM');
+  await collector.proc.kill('SIGTERM');
+  if (r.code !== 0) throw new Error(`agent exited ${r.code}: ${r.stderr.slice(-3000)}`);
+  const duplicates = await verifyFleetTopic(env, topic, env.modelDigest, EVENTS);
+  if (duplicates > 0)
+    process.stdout.write(`# ${topic}: ${duplicates} duplicate batches (dropped by dedup)\n`);
+  const result: Result = {
+    eventsPerS: EVENTS / (appendWindowMs(env.brokers, topic) / 1000),
+    wallS: r.wallS,
+    bytesPerEvent: topicLogBytes(env.container, LOG_DIR, topic) / EVENTS,
+    sender: parseTimed(r.stderr),
+    collectorCpuS,
+    collectorPeakRss,
+    brokerCpuS,
+  };
+  await env.admin.deleteTopics({ topics: [topic] });
+  return result;
+}
+
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function reportPath(name: string, rs: Result[], kcatBest: number | undefined): void {
+  const perM = 1e6 / EVENTS;
+  const eps = med(rs.map((r) => r.eventsPerS));
+  report(`${name}_events_per_s`, eps);
+  report(`${name}_wall_events_per_s`, med(rs.map((r) => EVENTS / r.wallS)));
+  report(`${name}_bytes_per_event`, med(rs.map((r) => r.bytesPerEvent)), 2);
+  report(`${name}_sender_cpu_s_per_m_events`, med(rs.map((r) => r.sender.cpuS * perM)), 2);
+  report(`${name}_sender_peak_rss_mb`, med(rs.map((r) => r.sender.peakRssBytes / 2 ** 20)), 1);
+  if (name.startsWith('fleet')) {
+    report(`${name}_collector_cpu_s_per_m_events`, med(rs.map((r) => r.collectorCpuS * perM)), 2);
+    report(`${name}_collector_peak_rss_mb`, med(rs.map((r) => r.collectorPeakRss / 2 ** 20)), 1);
+  }
+  report(`${name}_broker_cpu_s_per_m_events`, med(rs.map((r) => r.brokerCpuS * perM)), 2);
+  if (kcatBest !== undefined) report(`${name}_vs_kcat_best_events_per_s`, eps / kcatBest, 2);
+}
+
+/** The agent at a steady rate: CPU % of one core and RSS over STEADY_S after a 5 s warm-up. */
+async function steady(
+  env: Env,
+  rate: number,
+): Promise<{ cpuPct: number; rssMb: number; hwmMb: number; collectorPct: number }> {
+  const topic = `e2e-steady-${rate}-${Date.now()}`;
+  await createTopic(env, topic);
+  const collector = await startCollector(env, topic);
+  const agent = agentProc(`agent-${rate}`, {
+    collector: collector.address,
+    host: 'steady-host',
+    args: ['--rate', String(rate), '--seed', '3', ...AGENT_ARGS],
+  });
+  const apid = agent.child.pid as number;
+  const cpid = collector.proc.child.pid as number;
+  await sleep(5000);
+  const a0 = processCpuS(apid);
+  const c0 = processCpuS(cpid);
+  const t0 = process.hrtime.bigint();
+  await sleep(STEADY_S * 1000);
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const out = {
+    cpuPct: ((processCpuS(apid) - a0) / wall) * 100,
+    collectorPct: ((processCpuS(cpid) - c0) / wall) * 100,
+    rssMb: processMemBytes(apid, 'VmRSS') / 2 ** 20,
+    hwmMb: processMemBytes(apid, 'VmHWM') / 2 ** 20,
+  };
+  await agent.kill('SIGTERM');
+  const stopped = await agent.waitForLog(/agent stopped/);
+  await collector.proc.kill('SIGTERM');
+  const sent = JSON.parse(stopped).events as number;
+  const duplicates = await verifyFleetTopic(env, topic, undefined, sent);
+  if (duplicates > 0)
+    process.stdout.write(`# ${topic}: ${duplicates} duplicate batches (dropped by dedup)\n`);
+  await env.admin.deleteTopics({ topics: [topic] });
+  return out;
+}
+
+async function setUp(brokers: string[], container: string): Promise<Env> {
+  const kafka = new Kafka({ clientId: 'e2e-bench', brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const dir = mkdtempSync(join(tmpdir(), 'smmu-e2e-'));
+  const startTimeNs = 1_780_000_000_000_000_000n;
+  const blocks = modelBlocks(modelConfig(EVENTS, startTimeNs));
+  const digest = new StreamDigest();
+  for (const b of blocks) digest.add(b);
+  if (digest.events !== EVENTS) throw new Error(`the model made ${digest.events} events, not ${EVENTS}`);
+  const text = traceText(blocks);
+  const textFile = join(dir, 'trace_pipe.txt');
+  writeFileSync(textFile, text);
+  const modelFile = join(dir, 'model.json');
+  writeFileSync(modelFile, JSON.stringify({ startTimeNs: String(startTimeNs) }));
+  report('events', EVENTS);
+  report('runs', RUNS);
+  report('text_bytes_per_event', text.length / EVENTS, 1);
+  // Entropy bounds from the first 100 k events (xz -9e of the whole stream takes minutes here).
+  const sample = [];
+  for (let n = 0, i = 0; n < 100_000 && i < blocks.length; n += blocks[i++].count) sample.push(blocks[i]);
+  const sampleEvents = sample.reduce((s, b) => s + b.count, 0);
+  report('entropy_bound_model_columns_xz9_bytes_per_event', xzBytes(rawColumns(sample)) / sampleEvents, 2);
+  const sampleText = traceText(sample);
+  report('entropy_bound_text_xz9_bytes_per_event', xzBytes(sampleText) / sampleEvents, 2);
+  return {
+    brokers,
+    admin,
+    kafka,
+    container,
+    cgroup: containerCgroup(container),
+    dir,
+    textFile,
+    textSha: createHash('sha256').update(text).digest('hex'),
+    modelFile,
+    modelDigest: digest.hex(),
+  };
+}
+
+const wanted = (name: string) => PATHS.length === 0 || PATHS.some((p) => name.includes(p));
+
+async function main(): Promise<void> {
+  const broker = await startKafka({ heapOpts: '-Xmx1g -Xms512m' });
+  let env: Env | undefined;
+  try {
+    const container = broker.container?.getId();
+    if (!container)
+      throw new Error(
+        'the e2e benchmark reads log segments and CPU from the broker container: unset KAFKA_BROKERS',
+      );
+    env = await setUp(broker.brokers, container);
+    const paths: Array<[string, () => Promise<Result>]> = [
+      ['kcat_none', () => kcatPath(env as Env, 'none')],
+      ['kcat_lz4', () => kcatPath(env as Env, 'lz4')],
+      ['kcat_zstd', () => kcatPath(env as Env, 'zstd')],
+      ['fleet_model', () => fleetModelPath(env as Env)],
+    ];
+    const results = new Map<string, Result[]>();
+    // Runs interleave the paths, so load changes on the machine touch each path alike.
+    for (let run = 0; run < RUNS; run++) {
+      for (const [name, fn] of paths) {
+        if (!wanted(name.replace('_', '-'))) continue;
+        const r = await fn();
+        results.set(name, [...(results.get(name) ?? []), r]);
+        process.stdout.write(
+          `# run ${run + 1} ${name}: ${Math.round(r.eventsPerS)} events/s, ${r.bytesPerEvent.toFixed(2)} B/event\n`,
+        );
+      }
+    }
+    const kcat = [...results]
+      .filter(([n]) => n.startsWith('kcat'))
+      .map(([, rs]) => med(rs.map((r) => r.eventsPerS)));
+    const kcatBest = kcat.length > 0 ? Math.max(...kcat) : undefined;
+    if (kcatBest !== undefined) report('kcat_best_events_per_s', kcatBest);
+    const kcatZstd = results.get('kcat_zstd');
+    for (const [name, rs] of results) {
+      reportPath(name, rs, name.startsWith('fleet') ? kcatBest : undefined);
+      if (name.startsWith('fleet') && kcatZstd)
+        report(
+          `${name}_vs_kcat_zstd_bytes_per_event`,
+          med(rs.map((r) => r.bytesPerEvent)) / med(kcatZstd.map((r) => r.bytesPerEvent)),
+          3,
+        );
+    }
+    for (const rate of STEADY_RATES) {
+      if (!wanted(`steady-${rate}`)) continue;
+      const rs = [];
+      for (let run = 0; run < RUNS; run++) rs.push(await steady(env, rate));
+      report(`steady_${rate}_agent_cpu_pct_of_core`, med(rs.map((r) => r.cpuPct)), 2);
+      report(`steady_${rate}_agent_rss_mb`, med(rs.map((r) => r.rssMb)), 1);
+      report(`steady_${rate}_agent_peak_rss_mb`, med(rs.map((r) => r.hwmMb)), 1);
+      report(`steady_${rate}_collector_cpu_pct_of_core`, med(rs.map((r) => r.collectorPct)), 2);
+    }
+    report('broker_peak_memory_mb', cgroupPeakBytes(env.cgroup) / 2 ** 20, 0);
+  } finally {
+    await env?.admin.disconnect();
+    if (env) rmSync(env.dir, { recursive: true, force: true });
+    await broker.stop();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err.stack ?? err}\n`);
+  process.exit(1);
+});
