@@ -30,7 +30,7 @@ t=$(now)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 # netavark + aardvark-dns + iptables: the network stack podman gets with its recommended packages
 # (without them apt would pick the CNI plugins instead); rootful port publishing needs iptables.
-want=(podman runc netavark aardvark-dns iptables protobuf-compiler kcat time xz-utils curl ca-certificates)
+want=(podman runc netavark aardvark-dns iptables protobuf-compiler kcat time xz-utils curl ca-certificates trace-cmd)
 command -v mvn >/dev/null 2>&1 || want+=(maven)
 # Kafka 4.x needs Java 17+; the host JVM also serves the bind-mount image fallback.
 [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ] || want+=(openjdk-17-jre-headless)

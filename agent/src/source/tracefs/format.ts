@@ -132,6 +132,9 @@ export interface PageLayout {
   readonly subbufSize: number;
 }
 
+/** Largest sub-buffer accepted (the kernel allows up to 1 MiB or so; captures may claim more). */
+export const MAX_SUBBUF_BYTES = 16 << 20;
+
 /** Parses `events/header_page`. */
 export function parseHeaderPage(text: string): PageLayout {
   const byName = new Map<string, FormatField>();
@@ -145,6 +148,12 @@ export function parseHeaderPage(text: string): PageLayout {
   if (!ts || !commit || !data) throw new Error('header_page lacks timestamp, commit or data');
   if (ts.size !== 8) throw new Error(`header_page: timestamp size ${ts.size}, expected 8`);
   if (commit.size !== 4 && commit.size !== 8) throw new Error(`header_page: commit size ${commit.size}`);
+  // The page parser reads these as aligned u32 words inside the header it skips.
+  if ([ts.offset, commit.offset, data.offset].some((o) => o % 4 !== 0 || o > 64))
+    throw new Error('header_page: timestamp, commit and data must be 4-byte aligned in the first 64 bytes');
+  if (data.size > MAX_SUBBUF_BYTES) throw new Error(`header_page: data size ${data.size} too large`);
+  if (data.offset < ts.offset + 8 || data.offset < commit.offset + commit.size)
+    throw new Error('header_page: data overlaps the timestamp or commit field');
   return withDataSize(
     {
       timestampOffset: ts.offset,
@@ -162,5 +171,6 @@ export function parseHeaderPage(text: string): PageLayout {
 /** The same layout for another sub-buffer size (buffer_subbuf_size_kb, or a read's length). */
 export function withDataSize(layout: PageLayout, subbufSize: number): PageLayout {
   if (subbufSize <= layout.dataOffset) throw new Error(`sub-buffer size ${subbufSize} too small`);
+  if (subbufSize > MAX_SUBBUF_BYTES) throw new Error(`sub-buffer size ${subbufSize} too large`);
   return { ...layout, subbufSize, dataSize: subbufSize - layout.dataOffset };
 }

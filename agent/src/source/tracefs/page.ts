@@ -13,6 +13,13 @@
 //   31     absolute time stamp: array[0] << 27 | time_delta, 59 bits; the top 5 bits come
 //          from the running time (kernel/trace/ring_buffer.c, rb_fix_abs_ts)
 // Little-endian kernels only (x86-64, arm64 LE).
+//
+// Invariant, for any bytes at all: load() + next() until false visits each 4-byte word of
+// [header, commit) at most once (every step advances by >= 4 bytes, checked before use, in
+// plain arithmetic: no bitwise rounding of a length word that could wrap), so the work per
+// page is bounded by the page size; every record yielded lies inside [header, commit), so a
+// page yields at most dataSize / 8 records; the first malformed record sets `error` and ends
+// the page (counted once by the reader).
 import type { PageLayout } from './format';
 
 export const TYPE_DATA_MAX = 28;
@@ -135,7 +142,9 @@ export class PageCursor {
           if (a < 8) return this.fail(pos, `data length word ${a} too small`);
           payload = pos + 8;
           len = a - 4;
-          next = payload + ((len + 3) & ~3);
+          // Range check before rounding: `a` is any u32, the page is small.
+          if (len > end - payload) return this.fail(pos, 'record runs past the commit size');
+          next = payload + Math.ceil(len / 4) * 4;
         } else {
           payload = pos + 4;
           len = type * 4;
@@ -155,8 +164,10 @@ export class PageCursor {
           break;
         }
         if (pos + 8 > end) return this.fail(pos, 'truncated padding');
-        const next = pos + 4 + w[(pos >>> 2) + 1];
-        if (next > end || next <= pos) return this.fail(pos, 'padding runs past the commit size');
+        const skip = w[(pos >>> 2) + 1];
+        if (skip > end - pos - 4) return this.fail(pos, 'padding runs past the commit size');
+        if (skip < 4 || skip % 4 !== 0) return this.fail(pos, `padding length ${skip} not a whole word`);
+        const next = pos + 4 + skip;
         if (d !== 1) this.delta += d; // a discarded event: its delta still counts
         pos = next;
       } else if (type === TYPE_TIME_EXTEND) {
