@@ -191,7 +191,9 @@ async function verifyFleetTopic(
     throw new Error(
       `${topic}: read ${consumer.messages} of ${messages} messages, ${consumer.malformed} malformed`,
     );
-  const batches = [...bySeq.values()].sort((a, b) => a.epoch - b.epoch || a.sequence - b.sequence);
+  const batches = [...bySeq.values()].sort(
+    (a, b) => Number(a.epoch) - Number(b.epoch) || Number(a.sequence) - Number(b.sequence),
+  );
   const digest = new StreamDigest();
   let lost = 0;
   batches.forEach((b, i) => {

@@ -197,7 +197,7 @@ export async function epochFromLog(dir: string, names: SegmentName[]): Promise<n
       const at = x.offset + x.headerLength;
       try {
         const b = decodeBatch(buf.subarray(at, at + x.payloadLength));
-        if (b.sequence === x.sequence && Number.isSafeInteger(b.epoch) && b.epoch > 0) return b.epoch;
+        if (b.sequence === x.sequence && typeof b.epoch === 'number' && b.epoch > 0) return b.epoch;
       } catch {
         // Not a batch: look further.
       }
