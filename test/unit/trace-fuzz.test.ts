@@ -12,9 +12,10 @@ import { tracefsFixture } from '../support/uprobe-records';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 12);
 const PAGES = Number(process.env.FUZZ_PAGES ?? 6000);
-/** Per-input wall-time bound, ms (generous: a shared 2-core CI machine). */
-// A hang shows as seconds; a GC pause on a loaded machine as a few hundred ms. The work bound
-// itself is structural (records per page, asserted below), not timed.
+/**
+ * Per-input wall-time bound, ms: a hang shows as seconds, a GC pause on a loaded 2-core machine
+ * as a few hundred ms. The work bound itself is structural (records per page, asserted below).
+ */
 const PER_INPUT_MS = 5000;
 
 const layout4k = parseHeaderPage(readFileSync(tracefsFixture('header_page.4k'), 'utf8'));
