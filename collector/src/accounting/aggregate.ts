@@ -344,9 +344,10 @@ export class AccountState {
   /**
    * Counts a batch that is new; counts a replay or a conflict as such. `receivedNs`: the
    * collector's clock when it took the batch (bounds event time, see above); none: unbounded.
+   * `digest`: of the batch's content (dedup.ts); one state must always get it the same way.
    */
-  offer(b: Batch, receivedNs?: bigint): ReplayVerdict {
-    const verdict = this.replays.offer(b.agentId, b.epoch, b.sequence, batchDigest(b));
+  offer(b: Batch, receivedNs?: bigint, digest = batchDigest(b)): ReplayVerdict {
+    const verdict = this.replays.offer(b.agentId, b.epoch, b.sequence, digest);
     if (verdict !== 'new') {
       const h = this.host(b.host);
       if (verdict === 'replay') h.replayed++;

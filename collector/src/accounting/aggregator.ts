@@ -38,6 +38,7 @@ import {
 } from './aggregate';
 import { CheckpointStore, checkpointKey, decodeCheckpoint, encodeCheckpoint } from './checkpoint';
 import { PartitionedConsumer } from './consume';
+import { bytesDigest } from './dedup';
 import { type AdviceRange, adviseRanges, type HotPage } from './hotpages';
 import {
   type AsOf,
@@ -301,7 +302,8 @@ export class Aggregator {
       },
       {
         open: (p) => this.open(p),
-        message: (p, offset, timestampMs, b, err) => this.message(p, offset, timestampMs, b, err),
+        message: (p, offset, timestampMs, bytes, b, err) =>
+          this.message(p, offset, timestampMs, bytes, b, err),
         flushed: (p, hw) => this.flushed(p, hw),
         revoked: (ps) => {
           for (const p of ps) this.parts.delete(p);
@@ -430,7 +432,14 @@ export class Aggregator {
     return waiting.length > 0 ? `restoring partitions ${waiting.join(',')}` : null;
   }
 
-  private message(p: number, offset: number, timestampMs: number, b: Batch | undefined, err?: Error): void {
+  private message(
+    p: number,
+    offset: number,
+    timestampMs: number,
+    bytes: Buffer,
+    b: Batch | undefined,
+    err?: Error,
+  ): void {
     const part = this.parts.get(p);
     if (!part) return;
     const st = part.state;
@@ -439,11 +448,10 @@ export class Aggregator {
       this.metrics.batches.inc({ result: 'malformed' });
       this.log.warn({ partition: p, offset, err: err?.message }, 'skipping undecodable raw message');
     } else {
-      // The Kafka timestamp is the collector's clock when it published the batch.
-      const verdict = st.offer(
-        b,
-        Number.isFinite(timestampMs) ? BigInt(timestampMs) * 1_000_000n : undefined,
-      );
+      // The Kafka timestamp is the collector's clock when it published the batch; the digest is
+      // of the raw bytes (a resent batch is the same bytes; they are ~4x smaller than decoded).
+      const receivedNs = Number.isFinite(timestampMs) ? BigInt(timestampMs) * 1_000_000n : undefined;
+      const verdict = st.offer(b, receivedNs, bytesDigest(bytes));
       if (verdict === 'new') {
         this.metrics.batches.inc({ result: 'counted' });
         this.metrics.events.inc(b.events.count);

@@ -81,12 +81,13 @@ export interface PartitionHandler {
   open(partition: number): Promise<number>;
   /**
    * One raw message, decoded (undefined, with the error, when it does not decode), with its
-   * Kafka timestamp in ms.
+   * Kafka timestamp in ms and its bytes.
    */
   message(
     partition: number,
     offset: number,
     timestampMs: number,
+    bytes: Buffer,
     batch: Batch | undefined,
     err?: Error,
   ): void;
@@ -206,7 +207,7 @@ export class PartitionedConsumer {
               } catch (e) {
                 err = e as Error;
               }
-              this.handler.message(p, off, Number(m.timestamp), b, err);
+              this.handler.message(p, off, Number(m.timestamp), m.value, b, err);
             }
             n = off + 1;
           }

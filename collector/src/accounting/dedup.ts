@@ -124,8 +124,13 @@ export class ReplayFilter {
   }
 }
 
+/** 64 bits of a SHA-1 of a raw message: what the aggregator uses (the wire form is the smallest). */
+export function bytesDigest(bytes: Uint8Array): bigint {
+  return createHash('sha1').update(bytes).digest().readBigUInt64BE(0);
+}
+
 /**
- * 64 bits of a SHA-1 over everything a batch says (identity, source, losses, creation time and
+ * For batches handed over decoded (one-shot totals, tests): 64 bits of a SHA-1 over everything a batch says (identity, source, losses, creation time and
  * every event): equal for a resent batch, different for a different batch under the same triple.
  */
 export function batchDigest(b: Batch): bigint {

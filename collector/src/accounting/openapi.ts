@@ -12,6 +12,20 @@ const nsString = {
 } as const;
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const counts = { type: 'object', additionalProperties: int } as const;
+/** Per host and in the summary: what was counted apart, and why. */
+const clockAndConflicts = {
+  outOfRangeEvents: {
+    ...int,
+    description:
+      "Events with a timestamp before 1970 or more than --max-event-ahead-ms ahead of the collector's clock: in the totals, in no window",
+  },
+  conflictingBatches: {
+    ...int,
+    description:
+      'Batches that reused a counted (agent_id, epoch, sequence) with other content: not counted (logged as conflicts)',
+  },
+  conflictingEvents: { ...int, description: 'Events in those batches (not in events)' },
+} as const;
 const nullNs = {
   type: 'integer',
   nullable: true,
@@ -175,13 +189,18 @@ export const OPENAPI = {
           kinds: ref('Kinds'),
           stalls: { ...int, description: 'Events with STALL=1' },
           stallTimeNs: nullNs,
-          lost: { ...counts, description: 'Events the agents reported lost, by LossReason name' },
+          lost: {
+            ...counts,
+            description:
+              'Events the agents reported lost, by LossReason name (values this version does not know: LOSS_REASON_UNKNOWN_<value>)',
+          },
           lostEvents: int,
           replayedBatches: { ...int, description: 'Batches dropped as replays of counted ones' },
           late: {
             ...counts,
             description: 'Events that arrived after their window closed, by width (10s, 1m)',
           },
+          ...clockAndConflicts,
           malformedMessages: int,
           skippedOffsets: {
             ...int,
@@ -225,6 +244,7 @@ export const OPENAPI = {
           lostEvents: int,
           replayedBatches: int,
           late: counts,
+          ...clockAndConflicts,
           firstEventUnixNs: nsString,
           lastEventUnixNs: nsString,
           series: int,
