@@ -4,6 +4,7 @@
 // collector. `smmu-agent dump` prints decoded events instead, like a trace tool.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { LossReason } from '../../proto/index';
 import { resolveIdentity } from './identity';
 import { agentMetrics, registerFaultMetrics } from './metrics';
 import { modelConfigInput, modelSpecs, readModelFile } from './model-options';
@@ -180,7 +181,13 @@ async function dump(o: Opts, given: ReadonlySet<string>, log: Logger): Promise<v
   const abort = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => abort.abort());
   let printed = 0;
+  const lost = new Map<LossReason, number>();
   for await (const chunk of source.read(abort.signal)) {
+    // Losses the source reports, where they happen in the stream, as "#" lines like a trace's.
+    for (const [reason, n] of chunk.lost ?? []) {
+      process.stdout.write(`# lost ${n} ${LossReason[reason] ?? reason}\n`);
+      lost.set(reason, (lost.get(reason) ?? 0) + n);
+    }
     const b = chunk.events;
     for (let i = 0; i < b.count && (o.dumpLimit === 0 || printed < o.dumpLimit); i++, printed++) {
       process.stdout.write(
@@ -189,6 +196,8 @@ async function dump(o: Opts, given: ReadonlySet<string>, log: Logger): Promise<v
     }
     if (o.dumpLimit !== 0 && printed >= o.dumpLimit) abort.abort();
   }
+  const total = [...lost].map(([r, n]) => `${n} ${LossReason[r] ?? r}`).join(', ');
+  process.stdout.write(`# ${printed} events printed; lost: ${total || 'none'}\n`);
 }
 
 runMain(

@@ -6,7 +6,9 @@
 //    instances' buffers while nobody reads, then one source drains its copy through
 //    trace_pipe_raw and another through trace_pipe, for several rounds. Reported: the reading
 //    process's system (kernel) and user CPU per 1000 records, from process.cpuUsage().
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { SourceChunk } from '../../agent/src/source/source';
 import { decoderFamily, PRIMARY_EVENT } from '../../agent/src/source/tracefs/events/index';
 import {
@@ -15,7 +17,11 @@ import {
   parseHeaderPage,
   withDataSize,
 } from '../../agent/src/source/tracefs/format';
+import type { TracefsInstance } from '../../agent/src/source/tracefs/instance';
+import { LossCounter } from '../../agent/src/source/tracefs/losses';
 import { PageCursor } from '../../agent/src/source/tracefs/page';
+import { EventStaging } from '../../agent/src/source/tracefs/staging';
+import { TextReader } from '../../agent/src/source/tracefs/text-reader';
 import { TracefsSource } from '../../agent/src/source/tracefs/tracefs-source';
 import { EventBlockBuilder } from '../../proto/event-block';
 import {
@@ -27,7 +33,7 @@ import {
   trackInstance,
   uniqueSuffix,
 } from '../support/uprobe';
-import { tracefsFixture } from '../support/uprobe-records';
+import { expectedRecord, tracefsFixture } from '../support/uprobe-records';
 import { median, rate, report } from './bench-util';
 
 const RUNS = 7;
@@ -101,6 +107,68 @@ function parseBench(size: number): void {
       }),
     ),
   );
+}
+
+/** trace_pipe text lines of `form` ('proposed': the tracepoint's print format; 'uprobe': its stand-in). */
+function textLines(n: number, form: 'proposed' | 'uprobe'): string {
+  const hex = (v: bigint, pad: boolean) => `0x${pad ? v.toString(16).padStart(16, '0') : v.toString(16)}`;
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const w = expectedRecord(i, 0x100n);
+    const ts = `${836 + Math.floor(i / 1e6)}.${String(i % 1e6).padStart(6, '0')}`;
+    const body =
+      form === 'proposed'
+        ? `arm-smmu-v3.0.auto evt: ${w.map((v) => hex(v, true)).join(' ')}`
+        : `(0x55ccaee263a0) ${w.map((v, k) => `evt${k}=${hex(v, false)}`).join(' ')} iommu="arm-smmu-v3.0.auto"`;
+    lines.push(`            emit-8031    [000] DBZff   ${ts}: smmu_evtq_event: ${body}\n`);
+  }
+  return lines.join('');
+}
+
+/** Lines/s through the text reader (read, parse, decode, stage) from a file standing in for trace_pipe. */
+function textBench(form: 'proposed' | 'uprobe'): void {
+  const n = Number(process.env.BENCH_TEXT_LINES ?? 300_000);
+  const dir = mkdtempSync(join(tmpdir(), 'smmu-text-bench-'));
+  try {
+    writeFileSync(join(dir, 'trace_pipe'), textLines(n, form));
+    const fmt = parseEventFormat(readFileSync(tracefsFixture('smmu_evtq_event.uprobe.format'), 'utf8'));
+    const decoder = decoderFamily(PRIMARY_EVENT)?.create(fmt, PRIMARY_EVENT);
+    if (!decoder) throw new Error('no smmu_evtq_event decoder');
+    const instance = {
+      path: dir,
+      cpus: () => [0],
+      stats: () => ({ overrun: 0, commitOverrun: 0, dropped: 0 }),
+    };
+    let got = 0;
+    report(
+      `text_${form}_lines_per_s`,
+      median(RUNS, () =>
+        rate(n, () => {
+          const staging = new EventStaging(PRIMARY_EVENT);
+          const ctx = {
+            instance: instance as unknown as TracefsInstance,
+            targets: [{ event: PRIMARY_EVENT, typeId: fmt.id, decoder, staging }],
+            losses: new LossCounter(),
+            clockOffsetNs: 0n,
+            warnOnce: () => {},
+          };
+          const reader = new TextReader(ctx);
+          reader.open();
+          got = 0;
+          for (let round = 0; round < 10_000; round++) {
+            staging.begin(0n);
+            const r = reader.round(0n);
+            got += staging.take()?.count ?? 0;
+            if (r.drained) break;
+          }
+          reader.close();
+        }),
+      ),
+    );
+    if (got !== n) throw new Error(`text bench: ${got} of ${n} lines decoded`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Pulls chunks from `it` until `n` more records (or losses) arrived; bounded by `timeoutMs`. */
@@ -188,6 +256,8 @@ async function kernelBench(): Promise<void> {
 
 parseBench(4096);
 parseBench(65536);
+textBench('proposed');
+textBench('uprobe');
 kernelBench().catch((err) => {
   process.stderr.write(`${String(err)}\n`);
   process.exitCode = 1;

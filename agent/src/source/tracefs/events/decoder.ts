@@ -24,6 +24,14 @@ export interface RecordDecoder {
   ): boolean;
   /** Same for the text trace_pipe prints after "<event>: " (the event's print format). */
   decodeText(body: string, out: EventBlockBuilder, offsetNs: number): boolean;
+  /** decodeText on the bytes body[start, end), for decoders on the text hot path. */
+  decodeTextBytes?(
+    body: Buffer,
+    start: number,
+    end: number,
+    out: EventBlockBuilder,
+    offsetNs: number,
+  ): boolean;
 }
 
 export interface DecoderFamily {

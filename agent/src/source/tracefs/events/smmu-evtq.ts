@@ -12,7 +12,6 @@ import {
   badFormat,
   copyU64,
   NameCache,
-  parseHex64,
   type StringField,
   stringField,
   stringRange,
@@ -20,16 +19,14 @@ import {
   u64Field,
 } from './fields';
 
-const PROPOSED_TEXT = /^(\S*) evt: (0x[0-9a-fA-F]+) (0x[0-9a-fA-F]+) (0x[0-9a-fA-F]+) (0x[0-9a-fA-F]+)\s*$/;
-const KEY_VALUE = /(\w+)=("[^"]*"|\S+)/g;
-
 class SmmuEvtqDecoder implements RecordDecoder {
   private readonly evt: readonly U64Field[];
   private readonly name: StringField;
   private readonly minLen: number;
   private readonly names = new NameCache<undefined>(() => undefined);
   private readonly range = { start: 0, end: 0 };
-  private readonly hex = { lo: 0, hi: 0 };
+  private readonly words = new Uint32Array(8);
+  private readonly nameKey: Buffer;
 
   constructor(
     format: EventFormat,
@@ -40,6 +37,7 @@ class SmmuEvtqDecoder implements RecordDecoder {
       format.fields.find((f) => f.name === 'iommu') ?? format.fields.find((f) => !f.common && f.isString);
     if (!str) throw badFormat(event, 'no string field naming the SMMU (iommu)');
     this.name = stringField(format, event, str.name);
+    this.nameKey = Buffer.from(str.name);
     this.minLen = Math.max(...this.evt.map((f) => f.offset + 8), this.name.offset + this.name.size);
   }
 
@@ -64,32 +62,97 @@ class SmmuEvtqDecoder implements RecordDecoder {
   }
 
   decodeText(body: string, out: EventBlockBuilder, offsetNs: number): boolean {
-    let name: string | undefined;
-    const hex: (string | undefined)[] = [undefined, undefined, undefined, undefined];
-    const m = PROPOSED_TEXT.exec(body);
-    if (m) {
-      name = m[1];
-      for (let i = 0; i < 4; i++) hex[i] = m[i + 2];
-    } else {
-      for (const kv of body.matchAll(KEY_VALUE)) {
-        const k = kv[1];
-        const v = kv[2];
-        if (k === this.name.name) name = v.startsWith('"') ? v.slice(1, -1) : v;
-        else if (k.length === 4 && k.startsWith('evt') && k[3] >= '0' && k[3] <= '3') hex[Number(k[3])] = v;
+    const b = Buffer.from(body, 'utf8');
+    return this.decodeTextBytes(b, 0, b.length, out, offsetNs);
+  }
+
+  /**
+   * The proposed print format "%s evt: 0x%016llx 0x%016llx 0x%016llx 0x%016llx", exactly (16
+   * hex digits per word, nothing after), or a probe's "key=value" form, where the words are
+   * printed "0x%Lx" (1 to 16 digits) and the name as "<field>=\"%s\"".
+   */
+  decodeTextBytes(b: Buffer, start: number, end: number, out: EventBlockBuilder, offsetNs: number): boolean {
+    const words = this.words;
+    let nameStart = start;
+    let nameEnd = start;
+    while (nameEnd < end && b[nameEnd] !== SP) nameEnd++;
+    if (matchAt(b, nameEnd, end, EVT_SEP)) {
+      let i = nameEnd + EVT_SEP.length;
+      if (end - i !== 4 * 18 + 3) return false;
+      for (let k = 0; k < 4; k++, i += 19) {
+        if (b[i] !== D0 || b[i + 1] !== LX || (k < 3 && b[i + 18] !== SP)) return false;
+        if (!hexWord(b, i + 2, i + 18, words, 2 * k)) return false;
       }
+    } else {
+      // key=value tokens; other keys (a probe's other fields) are ignored.
+      let seen = 0;
+      nameStart = nameEnd = -1;
+      let i = start;
+      while (i < end) {
+        while (i < end && b[i] === SP) i++;
+        const t = i;
+        while (i < end && b[i] !== SP && b[i] !== EQ) i++;
+        if (i === end || b[i] === SP) continue; // a token without "=", e.g. "(0x55d0c0de11d0)"
+        const eq = i++;
+        if (b[i] === QUOTE) {
+          let q = i + 1;
+          while (q < end && b[q] !== QUOTE) q++;
+          if (q >= end) return false;
+          if (matchAt(b, t, eq, this.nameKey) && eq - t === this.nameKey.length) {
+            nameStart = i + 1;
+            nameEnd = q;
+          }
+          i = q + 1;
+          continue;
+        }
+        const v = i;
+        while (i < end && b[i] !== SP) i++;
+        if (eq - t === 4 && matchAt(b, t, eq, EVT_KEY) && b[t + 3] >= D0 && b[t + 3] <= D0 + 3) {
+          const k = b[t + 3] - D0;
+          if (i - v < 3 || i - v > 18 || b[v] !== D0 || b[v + 1] !== LX) return false;
+          if (!hexWord(b, v + 2, i, words, 2 * k)) return false;
+          seen |= 1 << k;
+        }
+      }
+      if (seen !== 15 || nameStart < 0) return false;
     }
-    if (name === undefined || hex.some((h) => h === undefined)) return false;
-    const words = new Uint32Array(8);
-    for (let i = 0; i < 4; i++) {
-      if (!parseHex64(hex[i] as string, this.hex)) return false;
-      words[2 * i] = this.hex.lo;
-      words[2 * i + 1] = this.hex.hi;
-    }
-    this.names.lookupString(name);
+    this.names.lookup(b, nameStart, nameEnd);
     const w = out.appendOffset(offsetNs, out.smmuId(this.names.name));
     out.wordArray.set(words, w);
     return true;
   }
+}
+
+const SP = 0x20;
+const EQ = 0x3d;
+const QUOTE = 0x22;
+const D0 = 0x30;
+const LX = 0x78;
+const EVT_SEP = Buffer.from(' evt: ');
+const EVT_KEY = Buffer.from('evt');
+
+function matchAt(b: Uint8Array, at: number, end: number, lit: Uint8Array): boolean {
+  if (end - at < lit.length) return false;
+  for (let k = 0; k < lit.length; k++) if (b[at + k] !== lit[k]) return false;
+  return true;
+}
+
+/** 1-16 hex digits b[start, end) into words[at] (low half) and words[at + 1] (high half). */
+function hexWord(b: Uint8Array, start: number, end: number, words: Uint32Array, at: number): boolean {
+  let lo = 0;
+  let hi = 0;
+  for (let i = start; i < end; i++) {
+    const c = b[i] | 0x20; // lower case; digits are unchanged
+    let d: number;
+    if (c >= 0x30 && c <= 0x39) d = c - 0x30;
+    else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
+    else return false;
+    hi = ((hi << 4) | (lo >>> 28)) >>> 0;
+    lo = ((lo << 4) | d) >>> 0;
+  }
+  words[at] = lo;
+  words[at + 1] = hi;
+  return true;
 }
 
 export const smmuEvtq: DecoderFamily = {
