@@ -2,6 +2,7 @@
 // smmu-collector: receives agent batch streams over gRPC and publishes them to Kafka.
 import { runMain } from '../../agent/src/runtime/main';
 import { Collector, defaultCollectorConfig as d } from './collector';
+import { KAFKA_COMPRESSION, type KafkaCompression } from './kafka-codecs';
 
 const specs = {
   listen: { type: 'string', default: d.listen, help: 'gRPC listen address for agents (host:port)' },
@@ -42,6 +43,12 @@ const specs = {
     min: 0,
     help: 'sustained batches/s per host before reading pauses (0: unlimited)',
   },
+  kafkaCompression: {
+    type: 'string',
+    default: d.kafkaCompression,
+    choices: Object.keys(KAFKA_COMPRESSION),
+    help: 'compression of the record batches written to Kafka (consumers still read plain EventBatch values)',
+  },
   tlsCert: { type: 'string', default: '', help: 'PEM server certificate (enables TLS)' },
   tlsKey: { type: 'string', default: '', help: 'PEM server private key' },
   tlsClientCa: {
@@ -77,6 +84,7 @@ runMain(
         maxMessageBytes: o.maxMessageBytes,
         maxEventsPerBatch: o.maxEventsPerBatch,
         maxBatchesPerSecond: o.maxBatchesPerSecond,
+        kafkaCompression: o.kafkaCompression as KafkaCompression,
         auth: { tlsCert: o.tlsCert, tlsKey: o.tlsKey, tlsClientCa: o.tlsClientCa, tokensFile: o.tokensFile },
       },
       log,
