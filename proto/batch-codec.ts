@@ -43,6 +43,12 @@ export const COLUMN_FIELDS = {
 export interface DecodeLimits {
   /** Most events a batch may hold. */
   maxEvents: number;
+  /**
+   * Check the event columns' structure (count, element counts, SMMU indexes, timestamp deltas)
+   * as a full decode does, without rebuilding the events: `events` then has `count` and
+   * `smmuNames` but empty per-event arrays. For relays that pass the bytes on (the collector).
+   */
+  structureOnly?: boolean;
 }
 
 /**
@@ -214,7 +220,9 @@ export function decodeBatch(bytes: Uint8Array, limits: DecodeLimits = { maxEvent
           const l = v1.LostEvents.decode(sub);
           addLost(b.lost, l.reason, longU64(l.count));
         } else if (field === BATCH_FIELDS.events) {
-          b.events = decodeColumns(bytes, s, e, limits);
+          b.events = limits.structureOnly
+            ? checkColumns(bytes, s, e, limits)
+            : decodeColumns(bytes, s, e, limits);
         } else {
           throw new BatchDecodeError(`field ${field} has the wrong wire type`);
         }
@@ -279,7 +287,8 @@ const COLUMN_NAMES = [
   'evt3_xor',
 ];
 
-function decodeColumns(buf: Uint8Array, start: number, end: number, limits: DecodeLimits): EventBlock {
+/** count and smmu_names of an EventColumns message, checked against the limits. */
+function columnHeader(buf: Uint8Array, start: number, end: number, limits: DecodeLimits): [number, string[]] {
   // Read count first: it sizes everything else (fields may come in any order).
   let count = 0;
   const names: string[] = [];
@@ -298,7 +307,99 @@ function decodeColumns(buf: Uint8Array, start: number, end: number, limits: Deco
     throw new BatchDecodeError(`${count} events exceed the limit of ${limits.maxEvents}`);
   if (count > 0 && names.length === 0) throw new BatchDecodeError('events without smmu_names');
   if (names.length > 0xffff) throw new BatchDecodeError('more than 65535 smmu_names');
+  return [count, names];
+}
 
+/** Throws unless every column has `count` elements (smmu_index: also none, with one name). */
+function checkElementCounts(n: readonly number[], count: number, names: readonly string[]): void {
+  for (let f = COLUMN_FIELDS.timestamp_delta_ns; f <= COLUMN_FIELDS.evt3_xor; f++) {
+    if (n[f] !== count) {
+      throw new BatchDecodeError(`${COLUMN_NAMES[f]} has ${n[f]} elements, count is ${count}`);
+    }
+  }
+  const smmu = n[COLUMN_FIELDS.smmu_index];
+  if (smmu !== 0 && smmu !== count) {
+    throw new BatchDecodeError(`smmu_index has ${smmu} elements, count is ${count}`);
+  }
+  if (smmu === 0 && names.length > 1) throw new BatchDecodeError('several smmu_names but no smmu_index');
+}
+
+function checkSmmuIndex(lo: number, hi: number, names: readonly string[]): void {
+  if (hi !== 0 || lo >= names.length) {
+    throw new BatchDecodeError(`smmu_index ${lo} out of range (${names.length} names)`);
+  }
+}
+
+/**
+ * decodeColumns' checks without its output: element counts come from counting varint ends,
+ * and only smmu_index and timestamp_delta_ns (whose values are checked) are decoded.
+ */
+function checkColumns(buf: Uint8Array, start: number, end: number, limits: DecodeLimits): EventBlock {
+  const [count, names] = columnHeader(buf, start, end, limits);
+  const n = COLUMN_NAMES.map(() => 0);
+  const r = new ByteReader(buf, start, end);
+  const element = (inner: ByteReader, field: number) => {
+    if (n[field] >= count) throw new BatchDecodeError(`${COLUMN_NAMES[field]} has more elements than count`);
+    inner.varint64();
+    if (field === COLUMN_FIELDS.smmu_index) checkSmmuIndex(inner.lo, inner.hi, names);
+    else if (n[field] > 0) unzigzag(inner.lo, inner.hi);
+    n[field]++;
+  };
+  while (!r.done) {
+    const key = r.uint();
+    const field = Math.floor(key / 8);
+    const wire = key & 7;
+    if (field >= COLUMN_FIELDS.smmu_index && field <= COLUMN_FIELDS.evt3_xor) {
+      const valued = field <= COLUMN_FIELDS.timestamp_delta_ns;
+      if (wire === WIRE_LEN) {
+        const [s, e] = r.len();
+        if (valued) {
+          const inner = new ByteReader(buf, s, e);
+          while (!inner.done) element(inner, field);
+        } else {
+          n[field] += countVarints(buf, s, e);
+          if (n[field] > count)
+            throw new BatchDecodeError(`${COLUMN_NAMES[field]} has more elements than count`);
+        }
+      } else if (wire === WIRE_VARINT) {
+        if (valued) element(r, field);
+        else {
+          r.varint64();
+          if (++n[field] > count)
+            throw new BatchDecodeError(`${COLUMN_NAMES[field]} has more elements than count`);
+        }
+      } else throw new BatchDecodeError(`${COLUMN_NAMES[field]} has the wrong wire type`);
+    } else r.skip(wire);
+  }
+  checkElementCounts(n, count, names);
+  return {
+    count,
+    baseNs: 0n,
+    offsetNs: new Float64Array(0),
+    words: new Uint32Array(0),
+    smmuIndex: new Uint16Array(0),
+    smmuNames: names,
+  };
+}
+
+/** Number of varints in a packed field, throwing where ByteReader.varint64 would. */
+function countVarints(buf: Uint8Array, start: number, end: number): number {
+  let n = 0;
+  let run = 0;
+  for (let p = start; p < end; p++) {
+    if (buf[p] & 0x80) {
+      if (++run >= 10) throw new WireError('varint longer than 10 bytes');
+    } else {
+      n++;
+      run = 0;
+    }
+  }
+  if (run > 0) throw new WireError('truncated varint');
+  return n;
+}
+
+function decodeColumns(buf: Uint8Array, start: number, end: number, limits: DecodeLimits): EventBlock {
+  const [count, names] = columnHeader(buf, start, end, limits);
   const cols = COLUMN_NAMES.map(() => new Column(count));
   const r = new ByteReader(buf, start, end);
   while (!r.done) {
@@ -316,16 +417,12 @@ function decodeColumns(buf: Uint8Array, start: number, end: number, limits: Deco
       } else throw new BatchDecodeError(`${COLUMN_NAMES[field]} has the wrong wire type`);
     } else r.skip(wire);
   }
-  for (let f = COLUMN_FIELDS.timestamp_delta_ns; f <= COLUMN_FIELDS.evt3_xor; f++) {
-    if (cols[f].n !== count) {
-      throw new BatchDecodeError(`${COLUMN_NAMES[f]} has ${cols[f].n} elements, count is ${count}`);
-    }
-  }
+  checkElementCounts(
+    cols.map((c) => c.n),
+    count,
+    names,
+  );
   const smmu = cols[COLUMN_FIELDS.smmu_index];
-  if (smmu.n !== 0 && smmu.n !== count) {
-    throw new BatchDecodeError(`smmu_index has ${smmu.n} elements, count is ${count}`);
-  }
-  if (smmu.n === 0 && names.length > 1) throw new BatchDecodeError('several smmu_names but no smmu_index');
 
   const out = new EventBlockBuilder(count);
   const ids = names.map((n) => out.smmuId(n));
@@ -346,9 +443,7 @@ function decodeColumns(buf: Uint8Array, start: number, end: number, limits: Deco
   for (let i = 0; i < count; i++) {
     if (i > 0) offset += unzigzag(ts.lo[i], ts.hi[i]);
     const si = smmu.n ? smmu.lo[i] : 0;
-    if (smmu.hi[i] !== 0 || si >= names.length) {
-      throw new BatchDecodeError(`smmu_index ${si} out of range (${names.length} names)`);
-    }
+    checkSmmuIndex(si, smmu.hi[i], names);
     const w = out.appendOffset(offset, ids[si]);
     const words = out.wordArray;
     p0l = (p0l ^ x0.lo[i]) >>> 0;

@@ -82,7 +82,7 @@ const specs = {
     default: '127.0.0.1:9470',
     help: 'HTTP address for /healthz, /readyz, /metrics, /faults (empty: off)',
   },
-  batchMaxEvents: { type: 'number', default: 4096, min: 1, help: 'close a batch at this many events' },
+  batchMaxEvents: { type: 'number', default: 16384, min: 1, help: 'close a batch at this many events' },
   batchMaxDelayMs: {
     type: 'number',
     default: 500,

@@ -3,6 +3,7 @@
 import { runMain } from '../../agent/src/runtime/main';
 import { overlay } from '../../agent/src/runtime/options';
 import { Collector, defaultCollectorConfig as d } from './collector';
+import { KAFKA_COMPRESSION, type KafkaCompression } from './kafka-codecs';
 
 const specs = {
   listen: { type: 'string', default: d.listen, help: 'gRPC listen address for agents (host:port)' },
@@ -45,6 +46,12 @@ const specs = {
     default: d.maxBatchesPerSecond,
     min: 0,
     help: 'sustained batches/s per host before reading pauses (0: unlimited)',
+  },
+  kafkaCompression: {
+    type: 'string',
+    default: d.kafkaCompression,
+    choices: Object.keys(KAFKA_COMPRESSION),
+    help: 'compression of the record batches written to Kafka (consumers still read plain EventBatch values)',
   },
   tlsCert: { type: 'string', default: '', help: 'PEM server certificate (enables TLS)' },
   tlsKey: { type: 'string', default: '', help: 'PEM server private key' },

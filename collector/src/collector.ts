@@ -6,6 +6,7 @@ import type { Logger } from '../../agent/src/runtime/log';
 import { ingestService } from '../../proto/ingest-service';
 import { type AuthConfig, Authenticator } from './auth';
 import { ingestHandler } from './ingest';
+import type { KafkaCompression } from './kafka-codecs';
 import { collectorMetrics } from './metrics';
 import { BatchPublisher } from './publish';
 import { ensureTopics, rawTopic } from './topics';
@@ -23,6 +24,8 @@ export interface CollectorConfig {
   maxEventsPerBatch: number;
   /** Sustained batches per second per host; 0: unlimited. */
   maxBatchesPerSecond: number;
+  /** Compression of the record batches the collector writes to Kafka. */
+  kafkaCompression: KafkaCompression;
   clientId: string;
   auth: AuthConfig;
 }
@@ -37,6 +40,7 @@ export const defaultCollectorConfig: CollectorConfig = {
   maxMessageBytes: 4 << 20,
   maxEventsPerBatch: 65536,
   maxBatchesPerSecond: 200,
+  kafkaCompression: 'zstd',
   clientId: 'smmu-collector',
   auth: { tlsCert: '', tlsKey: '', tlsClientCa: '', tokensFile: '' },
 };
@@ -69,7 +73,7 @@ export class Collector {
       logLevel: logLevel.NOTHING,
       retry: { retries: 5 },
     });
-    this.publisher = new BatchPublisher(this.kafka, config.rawTopic);
+    this.publisher = new BatchPublisher(this.kafka, config.rawTopic, config.kafkaCompression);
   }
 
   async start(): Promise<void> {

@@ -91,7 +91,7 @@ export function ingestHandler(
 
     const accept = (bytes: Buffer): Batch | undefined => {
       try {
-        const batch = decodeBatch(bytes, { maxEvents: limits.maxEventsPerBatch });
+        const batch = decodeBatch(bytes, { maxEvents: limits.maxEventsPerBatch, structureOnly: true });
         checkHost(identity, batch.host);
         if (host !== undefined && host !== batch.host) {
           throw new AuthError(

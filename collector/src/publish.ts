@@ -2,9 +2,11 @@
 // batch, byte for byte as the agent encoded it, keyed by host so a host's batches stay in one
 // partition and in order. Requests that arrive while a send is in progress are coalesced into
 // the next send (kafkajs has no linger of its own). A publish resolves only once the broker
-// acknowledged it with acks=all from an idempotent producer.
-import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
+// acknowledged it with acks=all from an idempotent producer. Kafka-level compression (zstd by
+// default) shrinks what the broker stores while consumers still get plain EventBatch values.
+import type { Kafka, Producer } from 'kafkajs';
 import { EVENT_BATCH_TYPE, SCHEMA_VERSION } from '../../proto/index';
+import { KAFKA_COMPRESSION, type KafkaCompression } from './kafka-codecs';
 
 export interface PublishRequest {
   host: string;
@@ -46,6 +48,7 @@ export class BatchPublisher {
   constructor(
     kafka: Kafka,
     private readonly topic: string,
+    private readonly compression: KafkaCompression = 'zstd',
     private readonly maxBatchesPerSend = 256,
   ) {
     this.producer = durableProducer(kafka);
@@ -77,7 +80,7 @@ export class BatchPublisher {
           await this.producer.send({
             topic: this.topic,
             acks: -1,
-            compression: CompressionTypes.None,
+            compression: KAFKA_COMPRESSION[this.compression],
             messages: batch.map((r) => ({
               key: r.host,
               value: Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength),

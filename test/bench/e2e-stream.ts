@@ -53,9 +53,9 @@ export class StreamDigest {
   }
 }
 
-/** Bytes of `data` compressed by `xz -9e` (one thread). */
+/** Bytes of `data` compressed by `xz -9` (one thread). */
 export function xzBytes(data: Buffer): number {
-  return execFileSync('xz', ['-9e', '-T1', '-c'], { input: data, maxBuffer: 1 << 30 }).length;
+  return execFileSync('xz', ['-9', '-T1', '-c'], { input: data, maxBuffer: 1 << 30 }).length;
 }
 
 /**

@@ -21,6 +21,7 @@ import { silentLogger } from '../../agent/src/runtime/log';
 import { BatchConsumer } from '../../collector/src/accounting/consume';
 import { rawTopic } from '../../collector/src/topics';
 import type { Batch } from '../../proto/batch-codec';
+import type { EventBlock } from '../../proto/event-block';
 import { freePort, startKafka } from '../support/kafka';
 import { repoRoot } from '../support/paths';
 import { agentProc, collectorProc, type Proc } from '../support/processes';
@@ -46,9 +47,9 @@ const STEADY_RATES = (process.env.BENCH_E2E_STEADY_RATES ?? '10000,100')
   .split(',')
   .filter(Boolean)
   .map(Number);
-/** Extra agent flags for the smmu-fleet paths, e.g. "--compression none --batch-max-events 16384". */
+/** Extra agent flags for the smmu-fleet paths, e.g. "--batch-max-events 16384" (fleet_model: defaults + these). */
 const AGENT_ARGS = (process.env.BENCH_E2E_AGENT_ARGS ?? '').split(' ').filter(Boolean);
-/** Paths to run (substring match), e.g. "kcat-zstd,fleet-model". */
+/** Paths to run (substring match), e.g. "kcat_zstd,fleet_model". */
 const PATHS = (process.env.BENCH_E2E_PATHS ?? '').split(',').filter(Boolean);
 const LOG_DIR = '/var/lib/kafka/data';
 const RUN_TIMEOUT_MS = 300_000;
@@ -210,7 +211,21 @@ async function verifyFleetTopic(
   return duplicates;
 }
 
-async function fleetModelPath(env: Env): Promise<Result> {
+/** kcat (decompressing whatever codec the collector used) and protoc read the topic's first batch. */
+function kcatProtocReads(env: Env, topic: string): void {
+  const text = execFileSync(
+    'sh',
+    [
+      '-c',
+      `kcat -C -b ${env.brokers[0]} -t ${topic} -c 1 -e -q -D '' | protoc --decode=smmu.telemetry.v1.EventBatch --proto_path=proto smmu/telemetry/v1/telemetry.proto`,
+    ],
+    { cwd: repoRoot(), encoding: 'utf8', maxBuffer: 64 << 20 },
+  );
+  if (!/^ {2}count: \d+$/m.test(text))
+    throw new Error(`${topic}: kcat | protoc did not decode a batch:\n${text.slice(0, 500)}`);
+}
+
+async function fleetModelPath(env: Env, args: string[]): Promise<Result> {
   const topic = `e2e-fleet-model-${Date.now()}`;
   await createTopic(env, topic);
   const collector = await startCollector(env, topic);
@@ -231,7 +246,7 @@ async function fleetModelPath(env: Env): Promise<Result> {
       '',
     ],
     ...['--rate', '0', '--max-events', String(EVENTS), '--seed', '3', '--model-config', env.modelFile],
-    ...AGENT_ARGS,
+    ...args,
   ];
   const r = await runTimed(timedCommand(agent));
   const collectorCpuS = processCpuS(cpid) - collector0;
@@ -240,6 +255,7 @@ async function fleetModelPath(env: Env): Promise<Result> {
   await collector.proc.kill('SIGTERM');
   if (r.code !== 0) throw new Error(`agent exited ${r.code}: ${r.stderr.slice(-3000)}`);
   const duplicates = await verifyFleetTopic(env, topic, env.modelDigest, EVENTS);
+  kcatProtocReads(env, topic);
   if (duplicates > 0)
     process.stdout.write(`# ${topic}: ${duplicates} duplicate batches (dropped by dedup)\n`);
   const result: Result = {
@@ -329,13 +345,19 @@ async function setUp(brokers: string[], container: string): Promise<Env> {
   report('events', EVENTS);
   report('runs', RUNS);
   report('text_bytes_per_event', text.length / EVENTS, 1);
-  // Entropy bounds from the first 100 k events (xz -9e of the whole stream takes minutes here).
-  const sample = [];
-  for (let n = 0, i = 0; n < 100_000 && i < blocks.length; n += blocks[i++].count) sample.push(blocks[i]);
-  const sampleEvents = sample.reduce((s, b) => s + b.count, 0);
-  report('entropy_bound_model_columns_xz9_bytes_per_event', xzBytes(rawColumns(sample)) / sampleEvents, 2);
-  const sampleText = traceText(sample);
-  report('entropy_bound_text_xz9_bytes_per_event', xzBytes(sampleText) / sampleEvents, 2);
+  // Entropy bounds from the first 100 k events (columns) and 30 k events (text): xz -9 of
+  // the whole stream takes minutes on a loaded 2-core machine.
+  const head = (n: number) => {
+    const out: EventBlock[] = [];
+    for (let got = 0, i = 0; got < n && i < blocks.length; got += blocks[i++].count) out.push(blocks[i]);
+    return out;
+  };
+  const bound = (key: string, bytes: Buffer, sample: EventBlock[]) =>
+    report(key, xzBytes(bytes) / sample.reduce((s, b) => s + b.count, 0), 2);
+  const columnSample = head(100_000);
+  bound('entropy_bound_model_columns_xz9_bytes_per_event', rawColumns(columnSample), columnSample);
+  const textSample = head(30_000);
+  bound('entropy_bound_text_xz9_bytes_per_event', traceText(textSample), textSample);
   return {
     brokers,
     admin,
@@ -366,13 +388,14 @@ async function main(): Promise<void> {
       ['kcat_none', () => kcatPath(env as Env, 'none')],
       ['kcat_lz4', () => kcatPath(env as Env, 'lz4')],
       ['kcat_zstd', () => kcatPath(env as Env, 'zstd')],
-      ['fleet_model', () => fleetModelPath(env as Env)],
+      ['fleet_model', () => fleetModelPath(env as Env, AGENT_ARGS)],
+      ['fleet_model_nogzip', () => fleetModelPath(env as Env, [...AGENT_ARGS, '--compression', 'none'])],
     ];
     const results = new Map<string, Result[]>();
     // Runs interleave the paths, so load changes on the machine touch each path alike.
     for (let run = 0; run < RUNS; run++) {
       for (const [name, fn] of paths) {
-        if (!wanted(name.replace('_', '-'))) continue;
+        if (!wanted(name)) continue;
         const r = await fn();
         results.set(name, [...(results.get(name) ?? []), r]);
         process.stdout.write(
@@ -396,7 +419,7 @@ async function main(): Promise<void> {
         );
     }
     for (const rate of STEADY_RATES) {
-      if (!wanted(`steady-${rate}`)) continue;
+      if (!wanted(`steady_${rate}`)) continue;
       const rs = [];
       for (let run = 0; run < RUNS; run++) rs.push(await steady(env, rate));
       report(`steady_${rate}_agent_cpu_pct_of_core`, med(rs.map((r) => r.cpuPct)), 2);

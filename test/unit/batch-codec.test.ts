@@ -221,3 +221,50 @@ test('a column shorter than count is rejected', () => {
   ev.evt2_delta = (ev.evt2_delta ?? []).slice(0, 2);
   assert.throws(() => decodeBatch(v1.EventBatch.encode(g).finish()), /evt2_delta has 2 elements, count is 3/);
 });
+
+/** The error message of decoding `bytes`, or undefined when it decodes. */
+function decodeError(bytes: Uint8Array, structureOnly: boolean): string | undefined {
+  try {
+    decodeBatch(bytes, { maxEvents: 1 << 20, structureOnly });
+    return undefined;
+  } catch (err) {
+    assert.ok(err instanceof BatchDecodeError, (err as Error).stack);
+    return err.message;
+  }
+}
+
+test('the structure-only check accepts and rejects exactly what a full decode does', () => {
+  const b = randomBatch(51, 60, ['x', 'y', 'z']);
+  const good = encodeBatch(b);
+  const checked = decodeBatch(good, { maxEvents: 1 << 20, structureOnly: true });
+  assert.equal(checked.events.count, 60);
+  const full = decodeBatch(good);
+  assert.deepEqual(checked.events.smmuNames, full.events.smmuNames);
+  assert.deepEqual({ ...checked, events: undefined }, { ...full, events: undefined });
+  const variants: Uint8Array[] = [];
+  for (let cut = 1; cut < good.length; cut++) variants.push(good.subarray(0, cut));
+  const r = rng(7);
+  for (let i = 0; i < 3000; i++) {
+    const v = good.slice();
+    for (let k = 0; k < 1 + Math.floor(r() * 3); k++) v[Math.floor(r() * v.length)] = Math.floor(r() * 256);
+    variants.push(v);
+  }
+  for (let i = 0; i < 1000; i++)
+    variants.push(new Uint8Array(1 + Math.floor(r() * 200)).map(() => Math.floor(r() * 256)));
+  const g = v1.EventBatch.decode(good);
+  const short = g.events as NonNullable<typeof g.events>;
+  short.evt3_xor = (short.evt3_xor ?? []).slice(0, 59);
+  variants.push(v1.EventBatch.encode(g).finish());
+  let rejected = 0;
+  for (const [i, v] of variants.entries()) {
+    const full = decodeError(v, false);
+    const structure = decodeError(v, true);
+    assert.equal(
+      structure === undefined,
+      full === undefined,
+      `variant ${i}: full "${full}", structure-only "${structure}"`,
+    );
+    if (full !== undefined) rejected++;
+  }
+  assert.ok(rejected > 1000, `only ${rejected} of ${variants.length} variants were malformed`);
+});

@@ -19,6 +19,7 @@ import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../../../agent/src/runtime/log';
 import { type Batch, decodeBatch } from '../../../proto/batch-codec';
 import { smmu } from '../../../proto/gen/telemetry';
+import '../kafka-codecs'; // reads zstd record batches
 
 export interface ConsumeOptions {
   topic: string;
