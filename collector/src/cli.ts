@@ -3,7 +3,7 @@
 import { runMain } from '../../agent/src/runtime/main';
 import { overlay } from '../../agent/src/runtime/options';
 import { Collector, defaultCollectorConfig as d } from './collector';
-import { KAFKA_COMPRESSION, type KafkaCompression } from './kafka-codecs';
+import { KAFKA_COMPRESSION } from './kafka-codecs';
 
 const specs = {
   listen: { type: 'string', default: d.listen, help: 'gRPC listen address for agents (host:port)' },

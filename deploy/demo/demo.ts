@@ -1,6 +1,7 @@
 // The local fleet demo: a Kafka broker, one smmu-collector process, several smmu-agent
 // processes running the SMMU model as different hosts (one with prefaulting on, to show what
-// MAP_POPULATE saves), and the fleet accounting table redrawn as batches arrive.
+// MAP_POPULATE saves), an aggregator serving the fleet web page (its URL is printed), and the
+// fleet accounting table redrawn as batches arrive.
 // Ctrl-C (or --duration-s) stops every process and the broker.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -18,12 +19,13 @@ const { values: args } = parseArgs({
     agents: { type: 'string', default: '4' },
     rate: { type: 'string', default: '6000' },
     'duration-s': { type: 'string', default: '0' },
+    'web-port': { type: 'string', default: '0' },
     help: { type: 'boolean', default: false },
   },
 });
 if (args.help) {
   process.stdout.write(
-    'Usage: npm run demo -- [--agents N] [--rate DMA_PAGE_TOUCHES_PER_S] [--duration-s S]\n\nRuns Kafka, a collector and N model agents on this machine and shows the fleet fault table.\nCtrl-C stops everything. KAFKA_BROKERS=host:port uses an existing cluster instead of starting one.\n',
+    'Usage: npm run demo -- [--agents N] [--rate DMA_PAGE_TOUCHES_PER_S] [--duration-s S] [--web-port P]\n\nRuns Kafka, a collector, N model agents and an aggregator on this machine, prints the URL of the fleet web page (127.0.0.1, port P; default: a free one) and shows the fleet fault table.\nCtrl-C stops everything. KAFKA_BROKERS=host:port uses an existing cluster instead of starting one.\n',
   );
   process.exit(0);
 }
@@ -63,6 +65,13 @@ async function main(): Promise<void> {
     });
     collector.once('exit', (code) => reject(new Error(`collector exited with code ${code}`)));
   });
+  const webPort = Number(args['web-port']) || (await freePort());
+  const aggregator = launch(
+    'collector/src/accounting/cli.js',
+    ['aggregate', '--kafka-brokers', brokers.join(','), '--raw-topic', topic, '--windows-topic', `${topic}.windows`, '--totals-topic', `${topic}.totals`, '--checkpoint-topic', `${topic}.checkpoints`, '--group-id', `${topic}.aggregator`, '--checkpoint-interval-ms', '1000', '--http-listen', `127.0.0.1:${webPort}`],
+    'aggregator',
+  );
+  const pageUrl = `http://127.0.0.1:${webPort}/`;
   const n = Number(args.agents);
   for (let i = 1; i <= n; i++) {
     const extra = i === n ? ['--prefault'] : [];
@@ -87,6 +96,7 @@ async function main(): Promise<void> {
   }
   const timer = setInterval(() => {
     process.stdout.write(`\x1b[2J\x1b[Hsmmu-fleet demo: ${n} agents -> collector 127.0.0.1:${grpcPort} -> Kafka ${brokers.join(',')} topic ${topic}\n`);
+    process.stdout.write(`fleet web page: ${pageUrl}\n`);
     process.stdout.write(`(every agent does the same DMA work; node-${n}-prefault maps with MAP_POPULATE: no translation faults, fewer faults in all)   Ctrl-C to stop\n\n${formatFleetTable(totals, 15)}\n`);
   }, 1000);
 
@@ -99,11 +109,12 @@ async function main(): Promise<void> {
     process.stdout.write('\nstopping agents, collector and broker...\n');
     const exited = (c: ChildProcess) =>
       c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r));
-    const agents = children.filter((c) => c !== collector);
+    const agents = children.filter((c) => c !== collector && c !== aggregator);
     for (const c of agents) c.kill('SIGTERM');
     await Promise.race([Promise.all(agents.map(exited)), sleep(15_000)]);
     collector.kill('SIGTERM');
-    await Promise.race([exited(collector), sleep(10_000)]);
+    aggregator.kill('SIGTERM');
+    await Promise.race([Promise.all([exited(collector), exited(aggregator)]), sleep(10_000)]);
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     await consumer.stop().catch(() => {});
     await broker?.stop();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent host setup for the container-based tests (run as root).
-#  - installs podman (netavark network stack), runc, protobuf-compiler, kcat, GNU time and xz (the e2e benchmark); maven, a Java 17 runtime
-#    and curl when absent
+#  - installs podman (netavark network stack), runc, protobuf-compiler, kcat, GNU time and xz (the e2e
+#    benchmark), trace-cmd (replay interop tests), chromium (the browser the web page tests drive
+#    headless); maven, a Java 17 runtime and curl when absent
 #  - writes /etc/containers/containers.conf (runtime runc, nofile/nproc ulimits)
 #  - starts the podman API service on unix:///run/podman/podman.sock if it does not answer
 # Progress goes to stderr; stdout carries only KEY=VALUE lines to export (DOCKER_HOST,
@@ -30,7 +31,7 @@ t=$(now)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 # netavark + aardvark-dns + iptables: the network stack podman gets with its recommended packages
 # (without them apt would pick the CNI plugins instead); rootful port publishing needs iptables.
-want=(podman runc netavark aardvark-dns iptables protobuf-compiler kcat time xz-utils curl ca-certificates trace-cmd)
+want=(podman runc netavark aardvark-dns iptables protobuf-compiler kcat time xz-utils curl ca-certificates trace-cmd chromium)
 command -v mvn >/dev/null 2>&1 || want+=(maven)
 # Kafka 4.x needs Java 17+; the host JVM also serves the bind-mount image fallback.
 [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ] || want+=(openjdk-17-jre-headless)

@@ -1,6 +1,7 @@
 // The aggregator's HTTP API as an OpenAPI 3.0 document, served at /v1/openapi.json and kept
 // as collector/src/accounting/openapi.json (`node dist/collector/src/accounting/openapi.js`
 // prints it; a unit test checks that the two agree).
+import { withFleetPaths } from './openapi-fleet';
 
 const int = { type: 'integer', minimum: 0 } as const;
 const num = { type: 'number' } as const;
@@ -55,7 +56,7 @@ const get = (summary: string, description: string, parameters: object[], respons
   get: { summary, description, parameters, responses },
 });
 
-export const OPENAPI = {
+export const OPENAPI = withFleetPaths({
   openapi: '3.0.3',
   info: {
     title: 'smmu-fleet aggregator API',
@@ -379,6 +380,6 @@ export const OPENAPI = {
       },
     },
   },
-};
+});
 
 if (require.main === module) process.stdout.write(`${JSON.stringify(OPENAPI, null, 2)}\n`);

@@ -9,8 +9,8 @@ export interface Instance {
   error?: string;
 }
 
-export interface HostRow {
-  host: string;
+/** Counts kept per host, and their sums over the fleet. */
+interface Totals {
   batches: Count;
   events: Count;
   kinds: Kinds;
@@ -19,22 +19,18 @@ export interface HostRow {
   lostEvents: Count;
   replayedBatches: Count;
   late: Record<string, Count>;
+}
+
+export interface HostRow extends Totals {
+  host: string;
   firstEventUnixNs: string;
   lastEventUnixNs: string;
   series: number;
 }
 
-export interface Summary {
+export interface Summary extends Totals {
   hosts: number;
   series: number;
-  batches: Count;
-  events: Count;
-  kinds: Kinds;
-  stalls: Count;
-  lost: Record<string, Count>;
-  lostEvents: Count;
-  replayedBatches: Count;
-  late: Record<string, Count>;
   instances: Instance[];
 }
 

@@ -7,8 +7,8 @@ export interface Line {
   name: string;
   /** CSS colour class (c0..c7, or kind-<name>). */
   cls: string;
-  /** [time in ms, value], oldest first. */
-  points: Array<[number, number]>;
+  /** [time in ms, value, still counting?], oldest first. */
+  points: Array<[number, number, boolean?]>;
   /** Drawn dashed (e.g. the prefault host). */
   dashed?: boolean;
 }
@@ -52,7 +52,16 @@ export function lineChart(title: string, unit: string, lines: Line[]): HTMLEleme
         points: l.points.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' '),
       }),
     ),
+    // A window still counting: its rate so far, drawn hollow (it can still grow).
+    lines.flatMap((l) =>
+      l.points
+        .filter((p) => p[2])
+        .map(([t, v]) =>
+          svg('circle', { class: `open ${l.cls}`, cx: x(t).toFixed(1), cy: y(v).toFixed(1), r: 4 }),
+        ),
+    ),
   );
+  const counting = lines.some((l) => l.points.some((p) => p[2]));
   fig.append(
     plot,
     h(
@@ -67,6 +76,7 @@ export function lineChart(title: string, unit: string, lines: Line[]): HTMLEleme
           h('small', {}, `${rate(l.points.at(-1)?.[1] ?? 0)} ${unit}`),
         ),
       ),
+      counting ? h('li', { class: 'small' }, '○ window still counting') : null,
     ),
   );
   return fig;

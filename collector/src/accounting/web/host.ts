@@ -1,19 +1,16 @@
 // One host: its totals, faults/s by kind, its devices (SMMU x StreamID) and processes (SSID).
 import { type DeviceRow, get, type HostRow, type Instance, type ProcessRow, type WindowRow } from './api.js';
-import { lineChart } from './chart.js';
 import { h, table } from './dom.js';
-import { num } from './format.js';
 import {
   breadcrumbs,
-  cards,
   instancesNote,
   KIND_HEAD,
   kindCells,
-  kindLines,
+  kindChart,
   link,
-  lossRows,
+  lostSection,
   n,
-  WIDTH_S,
+  totalsCards,
   windowQuery,
 } from './parts.js';
 import type { State } from './state.js';
@@ -33,27 +30,12 @@ export async function hostView(s: State & { host: string }): Promise<HTMLElement
     get<{ windows: WindowRow[] }>('windows', windowQuery(s, { host: s.host })),
   ]);
   const r = info.host;
-  const lost = lossRows(r.host, r.lost);
   return [
     breadcrumbs([{ width: s.width }, 'Fleet'], `host ${r.host}`),
     h('h1', {}, `Host ${r.host}`),
     instancesNote(info.instances),
-    cards([
-      ['events', r.events],
-      ['translation', r.kinds.translation, 'kind-translation'],
-      ['access', r.kinds.access, 'kind-access'],
-      ['permission', r.kinds.permission, 'kind-permission'],
-      ['other', r.kinds.other, 'kind-other'],
-      ['stalls', r.stalls],
-      ['batches', r.batches],
-      ['lost events', r.lostEvents, num(r.lostEvents) > 0 ? 'bad' : undefined],
-      ['replayed batches', r.replayedBatches],
-    ]),
-    lineChart(
-      `Faults/s by kind on ${r.host} (${s.width} windows)`,
-      '/s',
-      kindLines(win.windows, WIDTH_S[s.width] ?? 10),
-    ),
+    totalsCards(r),
+    kindChart(`Faults/s by kind on ${r.host}`, s, win.windows),
     h('h2', {}, 'Devices'),
     table(
       'Devices (SMMU x StreamID) on this host',
@@ -86,10 +68,6 @@ export async function hostView(s: State & { host: string }): Promise<HTMLElement
       { id: 'processes' },
     ),
     h('h2', {}, 'Lost events'),
-    lost.length
-      ? table('Events this host’s agent could not deliver, by reason', ['host', 'reason', 'events'], lost, {
-          id: 'lost',
-        })
-      : h('p', { id: 'lost', class: 'note' }, 'No events lost on this host.'),
+    lostSection([r], 'Events this host’s agent could not deliver, by reason', 'No events lost on this host.'),
   ];
 }

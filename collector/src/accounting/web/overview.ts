@@ -5,16 +5,15 @@ import { lineChart } from './chart.js';
 import { h, table } from './dom.js';
 import { num } from './format.js';
 import {
-  cards,
   hostLines,
   instancesNote,
   KIND_HEAD,
   kindCells,
-  kindLines,
+  kindChart,
   link,
-  lossRows,
+  lostSection,
   n,
-  WIDTH_S,
+  totalsCards,
   windowQuery,
 } from './parts.js';
 import type { State } from './state.js';
@@ -31,22 +30,11 @@ export async function overview(s: State): Promise<HTMLElement[]> {
   const rows = hosts.hosts.sort((a, b) => (a.host < b.host ? -1 : 1));
   const pre = new Set(rows.filter(prefaulted).map((r) => r.host));
   const lastRate = new Map<string, number>();
-  for (const w of win.windows) lastRate.set(w.host, w.eventsPerSec);
-  const lost = rows.flatMap((r) => lossRows(r.host, r.lost));
+  for (const w of win.windows) if (w.closed) lastRate.set(w.host, w.eventsPerSec);
   return [
     h('h1', {}, 'Fleet'),
     instancesNote(sum.instances),
-    cards([
-      ['hosts', sum.hosts],
-      ['events', sum.events],
-      ['translation', sum.kinds.translation, 'kind-translation'],
-      ['access', sum.kinds.access, 'kind-access'],
-      ['permission', sum.kinds.permission, 'kind-permission'],
-      ['other', sum.kinds.other, 'kind-other'],
-      ['stalls', sum.stalls],
-      ['lost events', sum.lostEvents, num(sum.lostEvents) > 0 ? 'bad' : undefined],
-      ['replayed batches', sum.replayedBatches],
-    ]),
+    totalsCards(sum, [['hosts', sum.hosts]]),
     h(
       'div',
       { class: 'charts' },
@@ -55,11 +43,7 @@ export async function overview(s: State): Promise<HTMLElement[]> {
         '/s',
         hostLines(win.windows, (host) => pre.has(host)),
       ),
-      lineChart(
-        `Faults/s by kind, fleet (${s.width} windows)`,
-        '/s',
-        kindLines(win.windows, WIDTH_S[s.width] ?? 10),
-      ),
+      kindChart(`Faults/s by kind, fleet`, s, win.windows),
     ),
     h('h2', {}, 'Hosts'),
     table(
@@ -81,10 +65,10 @@ export async function overview(s: State): Promise<HTMLElement[]> {
       { id: 'hosts' },
     ),
     h('h2', {}, 'Lost events'),
-    lost.length
-      ? table('Events the agents could not deliver, by host and reason', ['host', 'reason', 'events'], lost, {
-          id: 'lost',
-        })
-      : h('p', { id: 'lost', class: 'note' }, 'No events lost: every event the agents read was counted.'),
+    lostSection(
+      rows,
+      'Events the agents could not deliver, by host and reason',
+      'No events lost: every event the agents read was counted.',
+    ),
   ];
 }

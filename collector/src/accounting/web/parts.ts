@@ -1,7 +1,7 @@
 // Pieces every view uses: cards of totals, count cells, kind columns, window rates as lines.
-import type { Instance, WindowRow } from './api.js';
-import type { Line } from './chart.js';
-import { h } from './dom.js';
+import type { HostRow, Instance, Summary, WindowRow } from './api.js';
+import { type Line, lineChart } from './chart.js';
+import { h, table } from './dom.js';
 import { type Count, count, KINDS, type Kinds, lossName, num } from './format.js';
 import { href, type State } from './state.js';
 
@@ -59,10 +59,29 @@ export function instancesNote(instances: Instance[]): HTMLElement {
   );
 }
 
-export function lossRows(host: string, lost: Record<string, Count>): Array<Array<string | Node>> {
-  return Object.entries(lost)
-    .filter(([, v]) => num(v) > 0)
-    .map(([reason, v]) => [host, lossName(reason), n(v, 'lost')]);
+/** The cards of a host's or the fleet's totals; `first`: cards before them (the fleet's host count). */
+export function totalsCards(t: HostRow | Summary, first: Array<[string, Count]> = []): HTMLElement {
+  return cards([
+    ...first,
+    ['events', t.events],
+    ...KINDS.map((k): [string, Count, string] => [k, t.kinds[k], `kind-${k}`]),
+    ['stalls', t.stalls],
+    ['batches', t.batches],
+    ['lost events', t.lostEvents, num(t.lostEvents) > 0 ? 'bad' : ''],
+    ['replayed batches', t.replayedBatches],
+  ]);
+}
+
+/** Lost events by host and reason, or a note that nothing was lost. */
+export function lostSection(hosts: HostRow[], caption: string, none: string): HTMLElement {
+  const rows = hosts.flatMap((r) =>
+    Object.entries(r.lost)
+      .filter(([, v]) => num(v) > 0)
+      .map(([reason, v]) => [r.host, lossName(reason), n(v, 'lost')]),
+  );
+  return rows.length
+    ? table(caption, ['host', 'reason', 'events'], rows, { id: 'lost' })
+    : h('p', { id: 'lost', class: 'note' }, none);
 }
 
 const startMs = (w: WindowRow) => Number(BigInt(w.startUnixNs) / 1_000_000n);
@@ -70,6 +89,7 @@ const startMs = (w: WindowRow) => Number(BigInt(w.startUnixNs) / 1_000_000n);
 /** Faults/s by kind over time: windows with the same start (several hosts or devices) add up. */
 export function kindLines(windows: WindowRow[], widthS: number): Line[] {
   const byStart = new Map<number, number[]>();
+  const open = new Set<number>();
   for (const w of windows) {
     const t = startMs(w);
     const c = byStart.get(t) ?? [0, 0, 0, 0];
@@ -77,21 +97,22 @@ export function kindLines(windows: WindowRow[], widthS: number): Line[] {
       c[i] += num(w.kinds[k]);
     });
     byStart.set(t, c);
+    if (!w.closed) open.add(t);
   }
   const starts = [...byStart.keys()].sort((a, b) => a - b);
   return KINDS.map((k, i) => ({
     name: k,
     cls: `kind-${k}`,
-    points: starts.map((t) => [t, byStart.get(t)![i] / widthS] as [number, number]),
+    points: starts.map((t) => [t, byStart.get(t)![i] / widthS, open.has(t)] as [number, number, boolean]),
   }));
 }
 
 /** Events/s over time, one line per host. */
 export function hostLines(windows: WindowRow[], dashed: (host: string) => boolean): Line[] {
-  const by = new Map<string, Array<[number, number]>>();
+  const by = new Map<string, Array<[number, number, boolean]>>();
   for (const w of windows) {
     const pts = by.get(w.host) ?? [];
-    pts.push([startMs(w), w.eventsPerSec]);
+    pts.push([startMs(w), w.eventsPerSec, !w.closed]);
     by.set(w.host, pts);
   }
   return [...by.keys()].sort().map((host, i) => ({
@@ -104,7 +125,15 @@ export function hostLines(windows: WindowRow[], dashed: (host: string) => boolea
 
 export const WIDTH_S: Record<string, number> = { '10s': 10, '1m': 60 };
 
-/** Closed windows only: an open one is still counting and would show a false dip. */
+/**
+ * Closed windows and the open ones (still counting, drawn hollow): a host that stopped sending
+ * keeps its last window open, and its faults belong in the picture.
+ */
 export function windowQuery(s: State, extra: Record<string, string | number | undefined> = {}) {
-  return { width: s.width, open: 'false', limit: 5000, ...extra };
+  return { width: s.width, limit: 5000, ...extra };
+}
+
+/** Faults/s by kind over time, from windows of the width the URL asks for. */
+export function kindChart(title: string, s: State, windows: WindowRow[]): HTMLElement {
+  return lineChart(`${title} (${s.width} windows)`, '/s', kindLines(windows, WIDTH_S[s.width] ?? 10));
 }

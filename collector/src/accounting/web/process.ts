@@ -4,7 +4,6 @@
 import { addressMap } from './addrmap.js';
 import { adviceView } from './advice.js';
 import { type Advice, ApiError, get, type HotPages, type SeriesRow, type WindowRow } from './api.js';
-import { lineChart } from './chart.js';
 import { h, table } from './dom.js';
 import { hostInfo } from './host.js';
 import {
@@ -12,10 +11,9 @@ import {
   instancesNote,
   KIND_HEAD,
   kindCells,
-  kindLines,
+  kindChart,
   link,
   n,
-  WIDTH_S,
   windowQuery,
 } from './parts.js';
 import type { State } from './state.js';
@@ -26,6 +24,28 @@ const stallCells = (r: SeriesRow) => [
   n(r.stallsByKind.permission),
 ];
 const STALL_HEAD = ['stalls', 'stalled translation', 'stalled permission'];
+
+/** The series of one device (a row per process) or of one process (a row per device). */
+function seriesTable(s: State & { host: string }, rows: SeriesRow[], per: 'process' | 'device'): HTMLElement {
+  const first = (r: SeriesRow) =>
+    per === 'process'
+      ? [link({ host: s.host, ssid: String(r.ssid), width: s.width }, String(r.ssid))]
+      : [
+          r.smmu,
+          link(
+            { host: s.host, smmu: r.smmu, sid: String(r.streamId), width: s.width },
+            `0x${r.streamId.toString(16)}`,
+          ),
+        ];
+  return table(
+    per === 'process'
+      ? 'Events per process (SSID) on this device'
+      : 'Events per device (SMMU x StreamID) of this process',
+    [...(per === 'process' ? ['SSID'] : ['SMMU', 'StreamID']), 'events', ...KIND_HEAD, ...STALL_HEAD],
+    rows.map((r) => [...first(r), n(r.events, 'events'), ...kindCells(r.kinds), ...stallCells(r)]),
+    { id: 'series' },
+  );
+}
 
 export async function deviceView(
   s: State & { host: string; smmu: string; sid: string },
@@ -46,23 +66,9 @@ export async function deviceView(
     breadcrumbs([{ width: s.width }, 'Fleet'], [{ host: s.host, width: s.width }, `host ${s.host}`], name),
     h('h1', {}, `Device ${name} on ${s.host}`),
     instancesNote(info.instances),
-    lineChart(
-      `Faults/s by kind on this device (${s.width} windows)`,
-      '/s',
-      kindLines(win.windows, WIDTH_S[s.width] ?? 10),
-    ),
+    kindChart(`Faults/s by kind on this device`, s, win.windows),
     h('h2', {}, 'Processes using this device'),
-    table(
-      'Events per process (SSID) on this device',
-      ['SSID', 'events', ...KIND_HEAD, ...STALL_HEAD],
-      series.series.map((r) => [
-        link({ host: s.host, ssid: String(r.ssid), width: s.width }, String(r.ssid)),
-        n(r.events, 'events'),
-        ...kindCells(r.kinds),
-        ...stallCells(r),
-      ]),
-      { id: 'series' },
-    ),
+    seriesTable(s, series.series, 'process'),
   ];
 }
 
@@ -87,27 +93,9 @@ export async function processView(s: State & { host: string; ssid: string }): Pr
     ),
     h('h1', {}, `Process SSID ${s.ssid} on ${s.host}`),
     instancesNote(info.instances),
-    lineChart(
-      `Faults/s by kind of this process (${s.width} windows)`,
-      '/s',
-      kindLines(win.windows, WIDTH_S[s.width] ?? 10),
-    ),
+    kindChart(`Faults/s by kind of this process`, s, win.windows),
     h('h2', {}, 'Devices this process uses'),
-    table(
-      'Events per device (SMMU x StreamID) of this process',
-      ['SMMU', 'StreamID', 'events', ...KIND_HEAD, ...STALL_HEAD],
-      series.series.map((r) => [
-        r.smmu,
-        link(
-          { host: s.host, smmu: r.smmu, sid: String(r.streamId), width: s.width },
-          `0x${r.streamId.toString(16)}`,
-        ),
-        n(r.events, 'events'),
-        ...kindCells(r.kinds),
-        ...stallCells(r),
-      ]),
-      { id: 'series' },
-    ),
+    seriesTable(s, series.series, 'device'),
     h('h2', {}, 'Where the faults land'),
     pages
       ? addressMap(pages.pages, pages.hotPageShift, advice?.ranges ?? [])
