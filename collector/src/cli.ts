@@ -2,6 +2,9 @@
 // smmu-collector: receives agent batch streams over gRPC and publishes them to Kafka.
 import { runMain } from '../../agent/src/runtime/main';
 import { Collector, defaultCollectorConfig as d } from './collector';
+import { kafkaOptionSpecs, kafkaSecurityFromOptions } from './kafka-client';
+
+const ENV_PREFIX = 'SMMU_COLLECTOR_';
 
 const specs = {
   listen: { type: 'string', default: d.listen, help: 'gRPC listen address for agents (host:port)' },
@@ -10,7 +13,7 @@ const specs = {
     default: d.httpListen,
     help: 'HTTP address for /healthz, /readyz, /metrics (empty: off)',
   },
-  kafkaBrokers: { type: 'list', default: d.brokers, help: 'Kafka bootstrap brokers' },
+  ...kafkaOptionSpecs(d.brokers),
   rawTopic: { type: 'string', default: d.rawTopic, help: 'Kafka topic of raw agent batches (keyed by host)' },
   topicPartitions: {
     type: 'number',
@@ -59,7 +62,7 @@ const specs = {
 runMain(
   {
     name: 'smmu-collector',
-    envPrefix: 'SMMU_COLLECTOR_',
+    envPrefix: ENV_PREFIX,
     summary:
       'Receives IOMMU fault event batches from smmu-agent over gRPC and publishes them to Kafka; acknowledges a batch only once Kafka has it.',
   },
@@ -71,6 +74,7 @@ runMain(
         listen: o.listen,
         httpListen: o.httpListen,
         brokers: o.kafkaBrokers,
+        kafkaSecurity: kafkaSecurityFromOptions(o, ENV_PREFIX),
         rawTopic: o.rawTopic,
         topicPartitions: o.topicPartitions,
         topicReplication: o.topicReplication,
