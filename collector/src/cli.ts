@@ -4,6 +4,9 @@ import { runMain } from '../../agent/src/runtime/main';
 import { overlay } from '../../agent/src/runtime/options';
 import { Collector, defaultCollectorConfig as d } from './collector';
 import { KAFKA_COMPRESSION } from './kafka-codecs';
+import { kafkaOptionSpecs, kafkaSecurityFromOptions } from './kafka-client';
+
+const ENV_PREFIX = 'SMMU_COLLECTOR_';
 
 const specs = {
   listen: { type: 'string', default: d.listen, help: 'gRPC listen address for agents (host:port)' },
@@ -12,7 +15,7 @@ const specs = {
     default: d.httpListen,
     help: 'HTTP address for /healthz, /readyz, /metrics (empty: off)',
   },
-  kafkaBrokers: { type: 'list', default: d.brokers, help: 'Kafka bootstrap brokers' },
+  ...kafkaOptionSpecs(d.brokers),
   rawTopic: { type: 'string', default: d.rawTopic, help: 'Kafka topic of raw agent batches (keyed by host)' },
   topicPartitions: {
     type: 'number',
@@ -70,13 +73,21 @@ const specs = {
 runMain(
   {
     name: 'smmu-collector',
-    envPrefix: 'SMMU_COLLECTOR_',
+    envPrefix: ENV_PREFIX,
     summary:
       'Receives IOMMU fault event batches from smmu-agent over gRPC and publishes them to Kafka; acknowledges a batch only once Kafka has it.',
   },
   specs,
   async (o, _pos, log) => {
-    const c = new Collector({ ...overlay(d, o), brokers: o.kafkaBrokers, auth: overlay(d.auth, o) }, log);
+    const c = new Collector(
+      {
+        ...overlay(d, o),
+        brokers: o.kafkaBrokers,
+        kafkaSecurity: kafkaSecurityFromOptions(o, ENV_PREFIX),
+        auth: overlay(d.auth, o),
+      },
+      log,
+    );
     await c.start();
     return c;
   },

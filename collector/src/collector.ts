@@ -1,12 +1,15 @@
 // The collector daemon: gRPC ingest -> Kafka publish, plus health and metrics over HTTP.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Server } from '@grpc/grpc-js';
-import { Kafka, logLevel } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { startHttp } from '../../agent/src/runtime/http';
 import type { Logger } from '../../agent/src/runtime/log';
 import { ingestService } from '../../proto/ingest-service';
 import { type AuthConfig, Authenticator } from './auth';
 import { ingestHandler } from './ingest';
 import type { KafkaCompression } from './kafka-codecs';
+import { type KafkaSecurity, kafkaClient, noKafkaSecurity } from './kafka-client';
+import { explainKafkaError } from './kafka-errors';
 import { collectorMetrics } from './metrics';
 import { BatchPublisher } from './publish';
 import { ensureTopics, rawTopic } from './topics';
@@ -17,6 +20,9 @@ export interface CollectorConfig {
   /** HTTP listen address for /healthz, /readyz, /metrics; empty: none. */
   httpListen: string;
   brokers: string[];
+  kafkaSecurity: KafkaSecurity;
+  /** Longest wait between attempts while Kafka refuses the collector (it starts at 1 s). */
+  kafkaRetryMaxMs: number;
   rawTopic: string;
   topicPartitions: number;
   topicReplication: number;
@@ -34,6 +40,8 @@ export const defaultCollectorConfig: CollectorConfig = {
   listen: '127.0.0.1:7070',
   httpListen: '127.0.0.1:9471',
   brokers: ['127.0.0.1:9092'],
+  kafkaSecurity: noKafkaSecurity,
+  kafkaRetryMaxMs: 30_000,
   rawTopic: 'smmu-fleet.batches.v1',
   topicPartitions: 6,
   topicReplication: 1,
@@ -53,6 +61,9 @@ export class Collector {
   private kafka: Kafka;
   private http: Awaited<ReturnType<typeof startHttp>> | undefined;
   private ready = false;
+  private stopping = new AbortController();
+  /** Why the last attempt to set up Kafka failed (readiness), until one succeeds. */
+  kafkaError: string | undefined;
   /** Bound gRPC address once started. */
   address = '';
   httpAddress = '';
@@ -67,13 +78,51 @@ export class Collector {
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 5000,
     });
-    this.kafka = new Kafka({
-      clientId: config.clientId,
-      brokers: config.brokers,
-      logLevel: logLevel.NOTHING,
-      retry: { retries: 5 },
-    });
+    // Made here so that unreadable secret files and bad settings stop the program at once.
+    this.kafka = this.newKafka();
     this.publisher = new BatchPublisher(this.kafka, config.rawTopic, config.kafkaCompression);
+  }
+
+  private newKafka(): Kafka {
+    const c = this.config;
+    return kafkaClient(
+      { clientId: c.clientId, brokers: c.brokers, security: c.kafkaSecurity },
+      { retry: { retries: 5 } },
+    );
+  }
+
+  /**
+   * Creates the raw topic if needed and connects the producer. While Kafka refuses (a wrong
+   * password, an untrusted certificate, a missing ACL) the collector stays up and not ready,
+   * says why, and tries again with a new client, which re-reads the secret files; agents keep
+   * their batches in their spools meanwhile.
+   */
+  private async connectKafka(): Promise<void> {
+    const c = this.config;
+    for (let attempt = 1, delay = 1000; ; attempt++, delay = Math.min(delay * 2, c.kafkaRetryMaxMs)) {
+      // What the step that fails needs, for a message naming a missing ACL.
+      let needs = `DESCRIBE on topic ${c.rawTopic} (and CREATE, to create it)`;
+      try {
+        if (attempt > 1) {
+          await this.publisher.disconnect().catch(() => {});
+          this.kafka = this.newKafka();
+          this.publisher = new BatchPublisher(this.kafka, c.rawTopic, c.kafkaCompression);
+        }
+        await ensureTopics(this.kafka, [rawTopic(c.rawTopic, c.topicPartitions, c.topicReplication)]);
+        // An idempotent producer's id is granted to principals that may write some topic.
+        needs = `WRITE on topic ${c.rawTopic}`;
+        await this.publisher.connect();
+        this.kafkaError = undefined;
+        return;
+      } catch (err) {
+        this.kafkaError = explainKafkaError(err, needs);
+        this.metrics.kafkaSetupFailures.inc();
+        this.log.error({ err: this.kafkaError, attempt, retryInMs: delay }, 'cannot use Kafka; retrying');
+      }
+      await sleep(delay, undefined, { signal: this.stopping.signal }).catch(() => {
+        throw new Error(`stopped before Kafka could be used: ${this.kafkaError}`);
+      });
+    }
   }
 
   async start(): Promise<void> {
@@ -83,15 +132,15 @@ export class Collector {
         listen: c.httpListen,
         registry: this.metrics.registry,
         notReady: () => {
-          if (!this.ready) return 'connecting to Kafka';
+          if (!this.ready)
+            return this.kafkaError ? `cannot use Kafka: ${this.kafkaError}` : 'connecting to Kafka';
           const e = this.publisher.lastError;
           return e ? `Kafka is not accepting batches: ${e}` : null;
         },
       });
       this.httpAddress = this.http.address;
     }
-    await ensureTopics(this.kafka, [rawTopic(c.rawTopic, c.topicPartitions, c.topicReplication)]);
-    await this.publisher.connect();
+    await this.connectKafka();
     this.server.addService(ingestService, {
       stream: ingestHandler(
         this.publisher,
@@ -123,6 +172,7 @@ export class Collector {
   /** Stops taking new streams, lets open ones finish for up to graceMs, then closes. */
   async stop(graceMs = 5000): Promise<void> {
     this.ready = false;
+    this.stopping.abort();
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         this.server.forceShutdown();

@@ -39,6 +39,11 @@ export function collectorMetrics() {
       help: 'Failed Kafka publishes',
       registers: r,
     }),
+    kafkaSetupFailures: new Counter({
+      name: 'smmu_collector_kafka_setup_failures_total',
+      help: 'Failed attempts to create the raw topic or connect the producer (the collector retries)',
+      registers: r,
+    }),
     publishSeconds: new Histogram({
       name: 'smmu_collector_publish_seconds',
       help: 'Time from receiving a batch to Kafka acknowledging it',

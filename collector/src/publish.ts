@@ -7,6 +7,7 @@
 import type { Kafka, Producer } from 'kafkajs';
 import { EVENT_BATCH_TYPE, SCHEMA_VERSION } from '../../proto/index';
 import { KAFKA_COMPRESSION, type KafkaCompression } from './kafka-codecs';
+import { explainKafkaError } from './kafka-errors';
 
 export interface PublishRequest {
   host: string;
@@ -90,8 +91,10 @@ export class BatchPublisher {
           this.lastError = undefined;
           for (const r of batch) r.resolve();
         } catch (err) {
-          this.lastError = (err as Error).message;
-          for (const r of batch) r.reject(err as Error);
+          // A missing ACL is named (the collector needs WRITE on the raw topic, nothing else).
+          this.lastError = explainKafkaError(err, `WRITE on topic ${this.topic}`);
+          const e = new Error(this.lastError, { cause: err });
+          for (const r of batch) r.reject(e);
         }
       }
     } finally {

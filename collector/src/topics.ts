@@ -8,6 +8,7 @@
 // | smmu-fleet.totals.v1       | aggregator  | host/smmu/sid/ssid or host  | compact        | forever   |
 // | smmu-fleet.checkpoints.v1  | aggregator  | group/raw topic/partition   | compact        | forever   |
 import type { Admin, Kafka } from 'kafkajs';
+import { authorizationType } from './kafka-errors';
 
 export interface TopicSpec {
   topic: string;
@@ -100,17 +101,12 @@ export function checkpointTopic(topic: string, replication: number): TopicSpec {
 }
 
 function authorizationError(err: unknown, what: string, topics: string[]): Error | undefined {
-  const e = err as Error & { type?: string };
-  if (
-    e.type === 'TOPIC_AUTHORIZATION_FAILED' ||
-    e.type === 'CLUSTER_AUTHORIZATION_FAILED' ||
-    e.type === 'POLICY_VIOLATION'
-  ) {
-    return new Error(
-      `not allowed to ${what} Kafka topics ${topics.join(', ')} (${e.type}): create them beforehand with the configuration in collector/src/topics.ts, or grant CREATE/DESCRIBE_CONFIGS on the cluster`,
-    );
-  }
-  return undefined;
+  const type = authorizationType(err);
+  if (type === undefined || type === 'GROUP_AUTHORIZATION_FAILED') return undefined;
+  const grant = what === 'create' ? 'DESCRIBE and CREATE' : 'DESCRIBE and DESCRIBE_CONFIGS';
+  return new Error(
+    `not allowed to ${what} Kafka topics ${topics.join(', ')} (${type}): create them beforehand with the configuration in collector/src/topics.ts, or grant ${grant} on them`,
+  );
 }
 
 /** Runs fn with a connected admin client, turning authorization failures into clear errors. */

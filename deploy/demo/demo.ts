@@ -7,11 +7,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
 import { createLogger } from '../../agent/src/runtime/log';
+import { parseOptions } from '../../agent/src/runtime/options';
 import { FleetTotals } from '../../collector/src/accounting/aggregate';
 import { BatchConsumer } from '../../collector/src/accounting/consume';
 import { formatFleetTable } from '../../collector/src/accounting/table';
+import { kafkaClient, kafkaOptionSpecs, kafkaSecurityFromOptions } from '../../collector/src/kafka-client';
 import { freePort, type KafkaBroker, startKafka } from '../../test/support/kafka';
 
 const { values: args } = parseArgs({
@@ -25,10 +26,24 @@ const { values: args } = parseArgs({
 });
 if (args.help) {
   process.stdout.write(
-    'Usage: npm run demo -- [--agents N] [--rate DMA_PAGE_TOUCHES_PER_S] [--duration-s S] [--web-port P]\n\nRuns Kafka, a collector, N model agents and an aggregator on this machine, prints the URL of the fleet web page (127.0.0.1, port P; default: a free one) and shows the fleet fault table.\nCtrl-C stops everything. KAFKA_BROKERS=host:port uses an existing cluster instead of starting one.\n',
+    'Usage: npm run demo -- [--agents N] [--rate DMA_PAGE_TOUCHES_PER_S] [--duration-s S] [--web-port P]\n\nRuns Kafka, a collector, N model agents and an aggregator on this machine, prints the URL of the fleet web page (127.0.0.1, port P; default: a free one) and shows the fleet fault table.\nCtrl-C stops everything. KAFKA_BROKERS=host:port uses an existing cluster instead of starting one;\nits TLS/SASL settings come from the SMMU_FLEET_KAFKA_* variables (see README.md, "Production Kafka").\n',
   );
   process.exit(0);
 }
+
+// Kafka security for an existing cluster: the SMMU_FLEET_KAFKA_* variables, for the demo's own
+// consumer and (as SMMU_COLLECTOR_KAFKA_*) for its collector.
+const kafkaEnv = parseOptions(
+  { name: 'demo', envPrefix: 'SMMU_FLEET_', summary: '' },
+  kafkaOptionSpecs([]),
+  [],
+).options;
+const security = kafkaSecurityFromOptions(kafkaEnv, 'SMMU_FLEET_');
+const collectorEnv = Object.fromEntries(
+  Object.entries(process.env)
+    .filter(([k]) => k.startsWith('SMMU_FLEET_KAFKA_'))
+    .map(([k, v]) => [k.replace('SMMU_FLEET_', 'SMMU_COLLECTOR_'), v]),
+);
 
 const dist = join(__dirname, '..', '..');
 const log = createLogger('demo');
@@ -36,7 +51,10 @@ const children: ChildProcess[] = [];
 let broker: KafkaBroker | undefined;
 
 function launch(script: string, argv: string[], name: string): ChildProcess {
-  const child = spawn(process.execPath, [join(dist, script), ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [join(dist, script), ...argv], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...collectorEnv },
+  });
   child.stderr?.on('data', (d: Buffer) => {
     // Children log JSON lines; the demo shows warnings and errors only.
     for (const line of d.toString().split('\n')) if (/"level":(40|50|60)/.test(line)) log.warn({ from: name }, line);
@@ -83,7 +101,7 @@ async function main(): Promise<void> {
   }
 
   const totals = new FleetTotals();
-  const kafka = new Kafka({ clientId: 'smmu-fleet-demo', brokers: brokers, logLevel: logLevel.NOTHING });
+  const kafka = kafkaClient({ clientId: 'smmu-fleet-demo', brokers, security });
   const consumer = new BatchConsumer(kafka, { topic, groupId: `demo-${Date.now()}`, fromBeginning: true }, log);
   let started = false;
   for (let tries = 0; !started && tries < 100; tries++) {

@@ -7,7 +7,7 @@
 #   systemctl enable --now smmu-collector          (collector hosts)
 #   systemctl enable --now smmu-fleet-aggregator   (accounting hosts)
 #   systemctl enable --now smmu-agent              (every host with an SMMU / IOMMU to watch)
-# TLS: copy tls/*.conf as drop-ins (see the files).
+# TLS: copy tls/*.conf as drop-ins; Kafka credentials: kafka/*.conf (see the files).
 #
 # Usage: install.sh [--prefix DIR] [--root DIR] [--units-only] [smmu-fleet-VERSION.tgz]
 #   --prefix DIR   where the programs go (the units' ExecStart lines follow it)

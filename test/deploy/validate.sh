@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Validates the deployment files offline (no cluster, no running systemd, no network once the
 # tools are cached) and prints every check:
-#   1. systemd (deploy/systemd/): the units and TLS drop-ins installed by install.sh into a
+#   1. systemd (deploy/systemd/): the units, TLS and Kafka drop-ins installed by install.sh into a
 #      temporary root with stand-in programs at their ExecStart paths, checked with
 #      `systemd-analyze verify --root` (any message fails), capability names, required
 #      hardening, exposure score (`systemd-analyze security --offline`), ExecStart programs
@@ -135,6 +135,11 @@ declare -A DROPIN=([smmu-agent.service]=smmu-agent-tls.conf [smmu-collector.serv
 for u in "${!DROPIN[@]}"; do
   mkdir -p "$R/etc/systemd/system/$u.d"
   cp "deploy/systemd/tls/${DROPIN[$u]}" "$R/etc/systemd/system/$u.d/tls.conf"
+done
+# Kafka credentials drop-ins (deploy/systemd/kafka/<unit>-kafka.conf).
+for u in smmu-collector.service smmu-fleet-aggregator.service; do
+  mkdir -p "$R/etc/systemd/system/$u.d"
+  cp "deploy/systemd/kafka/${u%.service}-kafka.conf" "$R/etc/systemd/system/$u.d/kafka.conf"
 done
 bins=$(node -e 'console.log(Object.keys(require("./package.json").bin).join(" "))')
 known_caps=" $(systemd-analyze capability 2>/dev/null | awk 'NR > 1 { printf "%s ", toupper($1) }')"

@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 import {
   GenericContainer,
   getContainerRuntimeClient,
@@ -33,6 +33,7 @@ import {
   type StartedTestContainer,
   Wait,
 } from 'testcontainers';
+import type { BrokerSecurity } from './kafka-security';
 
 export const KAFKA_VERSION = '4.1.1';
 /** Built locally by test/infra/kafka-image.sh. */
@@ -59,6 +60,11 @@ export interface StartKafkaOptions {
   startupTimeoutMs?: number;
   /** Copy the broker's log to stderr (also: env KAFKA_LOGS=1). */
   logs?: boolean;
+  /**
+   * SASL_SSL, SCRAM users and ACLs enforced (see kafka-security.ts); the local image only.
+   * The broker is then reached with security.kafkajs('admin') or security.client(user).
+   */
+  security?: BrokerSecurity;
 }
 
 export interface BrokerStopOptions {
@@ -147,11 +153,16 @@ export async function freePort(): Promise<number> {
  * Waits until the cluster answers a metadata request (kafkajs admin listTopics), retrying until
  * timeoutMs. Throws the last error on timeout.
  */
-export async function waitForKafka(brokers: string[], timeoutMs = 60_000): Promise<void> {
+export async function waitForKafka(
+  brokers: string[],
+  timeoutMs = 60_000,
+  client: Pick<KafkaConfig, 'ssl' | 'sasl'> = {},
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
     const kafka = new Kafka({
+      ...client,
       clientId: 'smmu-fleet-test-readiness',
       brokers,
       logLevel: logLevel.NOTHING,
@@ -202,6 +213,7 @@ function brokerEnv(port: number, advertisedHost: string, opts: StartKafkaOptions
     KAFKA_BROKER_SESSION_TIMEOUT_MS: '4000',
     KAFKA_BROKER_HEARTBEAT_INTERVAL_MS: '1000',
     KAFKA_HEAP_OPTS: opts.heapOpts ?? '-Xmx512m -Xms256m',
+    ...opts.security?.env(port, advertisedHost),
     ...opts.env,
   };
 }
@@ -262,6 +274,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
           : [{ container: port, host: port }, 9092]),
       )
       .withEnvironment(brokerEnv(port, advertisedHost, opts))
+      .withCopyFilesToContainer(opts.security?.files ?? [])
       .withWaitStrategy(Wait.forLogMessage(READY_LOG_LINE))
       .withStartupTimeout(Math.max(1_000, deadline - Date.now()));
     if (showLogs) {
@@ -289,6 +302,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
 
   const started = container;
   const brokers = [`${advertisedHost}:${port}`];
+  const readinessClient = opts.security?.kafkajs('admin') ?? {};
   const dockerContainer = () => client.container.getById(started.getId());
   let removed = false;
 
@@ -315,11 +329,11 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
   };
   const startBroker = async (o: { timeoutMs?: number } = {}): Promise<void> => {
     await dockerContainer().start();
-    await waitForKafka(brokers, o.timeoutMs ?? 90_000);
+    await waitForKafka(brokers, o.timeoutMs ?? 90_000, readinessClient);
   };
 
   try {
-    await waitForKafka(brokers, Math.max(5_000, deadline - Date.now()));
+    await waitForKafka(brokers, Math.max(5_000, deadline - Date.now()), readinessClient);
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;

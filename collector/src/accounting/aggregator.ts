@@ -12,10 +12,12 @@
 // whole state with the raw offset it covers to the compacted checkpoint topic. A partition that
 // is assigned is restored from its latest checkpoint and read on from that offset. See
 // README.md "Exactly-once" for why totals neither lose nor double-count anything.
-import { Kafka, logLevel } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Logger } from '../../../agent/src/runtime/log';
 import type { Batch } from '../../../proto/batch-codec';
+import { type KafkaSecurity, kafkaClient, noKafkaSecurity } from '../kafka-client';
+import { explainKafkaError } from '../kafka-errors';
 import {
   checkpointTopic,
   ensureTopics,
@@ -63,6 +65,7 @@ import { type ApiServer, startApi } from './serve';
 
 export interface AggregatorConfig {
   brokers: string[];
+  kafkaSecurity: KafkaSecurity;
   clientId: string;
   /** Consumer group of the aggregator instances (also part of the checkpoint keys). */
   groupId: string;
@@ -95,6 +98,7 @@ export interface AggregatorConfig {
 
 export const defaultAggregatorConfig: AggregatorConfig = {
   brokers: ['127.0.0.1:9092'],
+  kafkaSecurity: noKafkaSecurity,
   clientId: 'smmu-fleet-aggregator',
   groupId: 'smmu-fleet-aggregator',
   rawTopic: 'smmu-fleet.batches.v1',
@@ -266,6 +270,9 @@ export class Aggregator {
   private flushing = false;
   private aborted = false;
   private ready = false;
+  /** Why start() failed; why the last checkpoint failed, until one succeeds (readiness). */
+  private startError: string | undefined;
+  private checkpointError: string | undefined;
   httpAddress = '';
 
   constructor(
@@ -279,12 +286,10 @@ export class Aggregator {
       sketchSlots: config.hotPageSlots,
       collectWindows: true,
     };
-    this.kafka = new Kafka({
-      clientId: config.clientId,
-      brokers: config.brokers,
-      logLevel: logLevel.NOTHING,
-      retry: { retries: 8 },
-    });
+    this.kafka = kafkaClient(
+      { clientId: config.clientId, brokers: config.brokers, security: config.kafkaSecurity },
+      { retry: { retries: 8 } },
+    );
     this.history = new WindowHistory(config.windowHistory);
     this.out = new OutputPublisher(this.kafka);
     this.store = new CheckpointStore(
@@ -313,7 +318,22 @@ export class Aggregator {
     );
   }
 
+  /** What the aggregator needs from Kafka, for error messages naming a missing ACL. */
+  private needs(): string {
+    const c = this.config;
+    return `READ on topics ${c.rawTopic} and ${c.checkpointTopic}, READ on consumer groups with the prefix ${c.groupId}, WRITE on topics ${c.windowsTopic}, ${c.totalsTopic} and ${c.checkpointTopic}, DESCRIBE_CONFIGS on ${c.checkpointTopic} and ${c.totalsTopic}`;
+  }
+
   async start(): Promise<void> {
+    try {
+      await this.startKafka();
+    } catch (err) {
+      this.startError = explainKafkaError(err, this.needs());
+      throw new Error(this.startError, { cause: err });
+    }
+  }
+
+  private async startKafka(): Promise<void> {
     const c = this.config;
     if (c.httpListen) {
       this.api = await startApi({
@@ -426,7 +446,8 @@ export class Aggregator {
 
   /** Why /readyz says no: not started, in a rebalance, or assigned partitions not restored. */
   private notReady(): string | null {
-    if (!this.ready) return 'connecting to Kafka';
+    if (!this.ready) return this.startError ?? 'connecting to Kafka';
+    if (this.checkpointError) return this.checkpointError;
     if (this.consumer.rebalancing) return 'joining the consumer group';
     const waiting = this.consumer.partitions.filter((p) => !this.parts.has(p));
     return waiting.length > 0 ? `restoring partitions ${waiting.join(',')}` : null;
@@ -513,7 +534,11 @@ export class Aggregator {
 
   private fail(p: Partition, err: Error): void {
     this.metrics.errors.inc();
-    this.log.error({ partition: p.id, err: err.message }, 'checkpoint failed; retrying at the next one');
+    this.checkpointError = `checkpoint failed: ${explainKafkaError(err, this.needs())}`;
+    this.log.error(
+      { partition: p.id, err: this.checkpointError },
+      'checkpoint failed; retrying at the next one',
+    );
   }
 
   /** Publishes closed windows and changed totals, then the partition's state. */
@@ -554,6 +579,7 @@ export class Aggregator {
     p.lastCheckpointAt = Date.now();
     p.checkpointedOffset = asOf.nextOffset;
     p.dirty = false;
+    this.checkpointError = undefined;
     if (st.nextOffset >= 0) await this.consumer.commit(p.id, st.nextOffset);
   }
 

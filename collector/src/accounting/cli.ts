@@ -7,19 +7,21 @@
 //   advise      prefault advice from the aggregator's API
 //   totals      JSON totals counted straight from the raw topic, once it is drained
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel } from 'kafkajs';
 import type { Logger } from '../../../agent/src/runtime/log';
 import { runMain } from '../../../agent/src/runtime/main';
 import { OptionError, type Options, overlay } from '../../../agent/src/runtime/options';
 import { defaultCollectorConfig as d } from '../collector';
+import { kafkaClient, kafkaOptionSpecs, kafkaSecurityFromOptions } from '../kafka-client';
 import { FleetTotals, type HostTotalsRow } from './aggregate';
 import { Aggregator, defaultAggregatorConfig as a } from './aggregator';
 import { BatchConsumer, TotalsTopicView } from './consume';
 import { fleetSummary, hostRowFromProto, type ProcessRow, processRows, seriesRowFromProto } from './query';
 import { type AdviceLike, formatAdvice, formatTop, type TopFrame, topRows } from './table';
 
+const ENV_PREFIX = 'SMMU_FLEET_';
+
 const specs = {
-  kafkaBrokers: { type: 'list', default: d.brokers, help: 'Kafka bootstrap brokers' },
+  ...kafkaOptionSpecs(d.brokers),
   rawTopic: { type: 'string', default: d.rawTopic, help: 'Kafka topic of raw agent batches' },
   windowsTopic: {
     type: 'string',
@@ -168,6 +170,10 @@ const specs = {
 } as const;
 
 type Opts = Options<typeof specs>;
+/** A Kafka client with the connection options (brokers, TLS, SASL) of the command line. */
+const kafkaFor = (o: Opts, clientId: string) =>
+  kafkaClient({ clientId, brokers: o.kafkaBrokers, security: kafkaSecurityFromOptions(o, ENV_PREFIX) });
+
 type Sample = { processes: ProcessRow[]; hosts: HostTotalsRow[]; source: string };
 
 async function getJson<T>(url: string): Promise<T> {
@@ -198,11 +204,7 @@ async function sampleApi(urls: string[]): Promise<Sample> {
 async function topCommand(o: Opts, log: Logger) {
   const source = o.source === 'auto' ? (o.apiUrl.length > 0 ? 'api' : 'topic') : o.source;
   if (source === 'api' && o.apiUrl.length === 0) throw new OptionError('--source api needs --api-url');
-  const kafka = new Kafka({
-    clientId: 'smmu-fleet-top',
-    brokers: o.kafkaBrokers,
-    logLevel: logLevel.NOTHING,
-  });
+  const kafka = kafkaFor(o, 'smmu-fleet-top');
   let sample: () => Promise<Sample>;
   let stopSource = async () => {};
   if (source === 'api') {
@@ -292,7 +294,7 @@ async function adviseCommand(o: Opts) {
 }
 
 async function totalsCommand(o: Opts, log: Logger) {
-  const kafka = new Kafka({ clientId: 'smmu-fleet', brokers: o.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const kafka = kafkaFor(o, 'smmu-fleet');
   const totals = new FleetTotals();
   const groupId = o.groupId || `smmu-fleet-${process.pid}-${Date.now()}`;
   const consumer = new BatchConsumer(kafka, { topic: o.rawTopic, groupId, fromBeginning: true }, log);
@@ -320,6 +322,7 @@ async function aggregateCommand(o: Opts, log: Logger) {
     {
       ...overlay(a, o),
       brokers: o.kafkaBrokers,
+      kafkaSecurity: kafkaSecurityFromOptions(o, ENV_PREFIX),
       groupId: o.groupId || a.groupId,
       adviceMinFaults: o.minFaults,
       adviceGapPages: o.gapPages,
@@ -333,7 +336,7 @@ async function aggregateCommand(o: Opts, log: Logger) {
 runMain(
   {
     name: 'smmu-fleet',
-    envPrefix: 'SMMU_FLEET_',
+    envPrefix: ENV_PREFIX,
     usage: '[top|aggregate|advise|totals] [options]',
     summary:
       'Fleet IOMMU fault accounting per host x SMMU x StreamID x SSID x fault kind, replayed batches dropped. `aggregate` runs the aggregator (raw batches -> windows and totals topics, JSON API); `top` (default) shows faults per process sorted by rate, from the API or the totals topic; `advise` prints prefault advice from the API; `totals` prints JSON counted straight from the raw topic once it is drained.',

@@ -6,6 +6,8 @@
 # Variables given override the single-node defaults written first (Java Properties: last key wins).
 # Not turned into properties: KAFKA_HEAP_OPTS, KAFKA_OPTS, KAFKA_JVM_PERFORMANCE_OPTS and the other
 # launcher variables listed below. CLUSTER_ID sets the KRaft cluster id used to format the log dir.
+# SCRAM_USERS="SCRAM-SHA-256=[name=u,password=p];SCRAM-SHA-512=[...]" creates SCRAM credentials
+# when the log dir is formatted (kafka-storage format --add-scram), before the broker starts.
 # The log dir is formatted only once, so a restarted container keeps its data.
 set -eu
 
@@ -50,7 +52,7 @@ env | sort | while IFS='=' read -r name value; do
 done
 
 echo "[start-kafka] server.properties:"
-sed 's/^/[start-kafka]   /' "$CONF"
+sed -e 's/^\([^=]*\(jaas\.config\|password\)\)=.*/\1=[hidden]/' -e 's/^/[start-kafka]   /' "$CONF"
 
 log_dirs=$(sed -n 's/^log\.dirs=//p' "$CONF" | tail -n 1)
 first_dir=${log_dirs%%,*}
@@ -60,8 +62,14 @@ LOG4J="-Dlog4j.configuration=file:$KAFKA_HOME/config/log4j.properties"
 LOG4J2="-Dlog4j2.configurationFile=file:$KAFKA_HOME/config/log4j2.properties"
 if [ ! -f "$first_dir/meta.properties" ]; then
   echo "[start-kafka] formatting $log_dirs (cluster id $CLUSTER_ID)"
+  set -f -- # no globbing of the [..] in SCRAM_USERS
+  old_ifs=$IFS
+  IFS=';'
+  for user in ${SCRAM_USERS:-}; do set -- "$@" --add-scram "$user"; done
+  IFS=$old_ifs
+  set +f
   java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC "$LOG4J" "$LOG4J2" -cp "$KAFKA_HOME/libs/*" \
-    kafka.tools.StorageTool format --ignore-formatted -t "$CLUSTER_ID" -c "$CONF"
+    kafka.tools.StorageTool format --ignore-formatted -t "$CLUSTER_ID" -c "$CONF" "$@"
 fi
 
 # shellcheck disable=SC2086 # the *_OPTS variables are word lists
