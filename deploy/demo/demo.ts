@@ -82,6 +82,7 @@ function launch(script: string, argv: string[], name: string): ChildProcess {
   const child = spawn(process.execPath, [join(dist, script), ...argv], {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
+    env: { ...process.env, LOG_FORMAT: 'json' },
   });
   child.stderr?.on('data', (d: Buffer) => {
     // Children log JSON lines; the demo shows warnings and errors only.
@@ -94,6 +95,7 @@ function launch(script: string, argv: string[], name: string): ChildProcess {
 async function main(): Promise<void> {
   brokerStarting = startKafka();
   const broker = await brokerStarting;
+  if (stopping) return; // Ctrl-C while the broker started: stop() removes it
   const brokers = broker.brokers;
   const topic = `smmu-fleet.demo.${Date.now()}`;
   const grpcPort = await freePort();
@@ -113,6 +115,7 @@ async function main(): Promise<void> {
     });
     collector.once('exit', (code) => reject(new Error(`collector exited with code ${code}`)));
   });
+  if (stopping) return; // no agents after Ctrl-C
   const n = Number(args.agents);
   for (let i = 1; i <= n; i++) {
     const extra = i === n ? ['--prefault'] : [];
@@ -150,6 +153,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: Error) => {
+  if (stopping) return; // a child ended by stop() is not a failure
   process.stderr.write(`demo failed: ${err.message}\n`);
   for (const c of children) c.kill('SIGKILL');
   void (brokerStarting?.then((b) => b.stop()) ?? Promise.resolve()).finally(() => process.exit(1));
