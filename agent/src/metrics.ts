@@ -1,4 +1,5 @@
-// The agent's own telemetry, declared in one place: smmu_agent_<name>_<unit>.
+// The agent's own telemetry, declared in one place: smmu_agent_<object>_<verb>[_<unit>]_total for
+// counters, smmu_agent_<object>[_<unit>] for gauges; labels are named after what the metric names.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { CounterRow } from './smmu/counters';
 
@@ -8,7 +9,7 @@ export function agentMetrics() {
   // instead of a hundred keep an idle agent's CPU floor low; the lag figures stay exact.
   collectDefaultMetrics({
     register: registry,
-    prefix: 'smmu_agent_process_',
+    prefix: 'smmu_agent_',
     eventLoopMonitoringPrecision: 100,
   });
   const r = [registry];
@@ -26,12 +27,12 @@ export function agentMetrics() {
       registers: r,
     }),
     batches: new Counter({
-      name: 'smmu_agent_batches_total',
+      name: 'smmu_agent_batches_spooled_total',
       help: 'Batches closed and spooled',
       registers: r,
     }),
     batchBytes: new Counter({
-      name: 'smmu_agent_batch_bytes_total',
+      name: 'smmu_agent_batches_spooled_bytes_total',
       help: 'Encoded bytes of the batches spooled',
       registers: r,
     }),
@@ -63,7 +64,7 @@ export type AgentMetrics = ReturnType<typeof agentMetrics>;
 
 /**
  * The local fault accounting as Prometheus counters, read from the counters at scrape time:
- * per device (SMMU, StreamID) and per process (SSID = PASID), by fault kind, plus stalls and,
+ * per device (SMMU, StreamID) and per process (PASID = SSID), by fault kind, plus stalls and,
  * where known (the model), stall seconds.
  */
 export function registerFaultMetrics(registry: Registry, snapshot: () => CounterRow[]): void {
@@ -93,14 +94,14 @@ export function registerFaultMetrics(registry: Registry, snapshot: () => Counter
   });
   new Counter({
     name: 'smmu_agent_pasid_faults_total',
-    help: 'SMMU events per process (SSID = PASID; 0: no PASID) by fault kind',
-    labelNames: ['ssid', 'kind'],
+    help: "SMMU events per process (PASID, the SMMU's SSID; 0: no PASID) by fault kind",
+    labelNames: ['pasid', 'kind'],
     registers: r,
     collect() {
       fill(
         this,
         rows('substream').flatMap((x) =>
-          kinds.map((k): [Record<string, string>, number] => [{ ssid: String(x.ssid), kind: k }, x[k]]),
+          kinds.map((k): [Record<string, string>, number] => [{ pasid: String(x.ssid), kind: k }, x[k]]),
         ),
       );
     },
@@ -108,24 +109,24 @@ export function registerFaultMetrics(registry: Registry, snapshot: () => Counter
   new Counter({
     name: 'smmu_agent_pasid_stalls_total',
     help: 'Stalled transactions (STALL=1) per process',
-    labelNames: ['ssid'],
+    labelNames: ['pasid'],
     registers: r,
     collect() {
       fill(
         this,
-        rows('substream').map((x) => [{ ssid: String(x.ssid) }, x.stalls]),
+        rows('substream').map((x) => [{ pasid: String(x.ssid) }, x.stalls]),
       );
     },
   });
   new Counter({
     name: 'smmu_agent_pasid_stall_seconds_total',
     help: 'Device stall time per process, where the source knows it (the SMMU model; not real kernels)',
-    labelNames: ['ssid'],
+    labelNames: ['pasid'],
     registers: r,
     collect() {
       fill(
         this,
-        rows('substream').map((x) => [{ ssid: String(x.ssid) }, (x.stallTimeNs ?? 0) / 1e9]),
+        rows('substream').map((x) => [{ pasid: String(x.ssid) }, (x.stallTimeNs ?? 0) / 1e9]),
       );
     },
   });

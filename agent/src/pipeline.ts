@@ -141,7 +141,7 @@ export class AgentPipeline {
   private fail(err: Error): void {
     if (this.failure) return;
     this.failure = err;
-    this.log.error({ err: err.message }, 'pipeline failed');
+    this.log.error({ err }, 'pipeline failed');
     this.abort.abort();
   }
 

@@ -52,8 +52,8 @@ export function ingestHandler(
     const peer = call.getPeer();
     let identity: Identity;
     let ended = false;
-    const fail = (code: status, details: string, reason: string) => {
-      metrics.rejected.inc({ reason });
+    const fail = (code: status, details: string, reason: string, counter = metrics.rejected) => {
+      counter.inc({ reason });
       log.warn({ peer, reason, details }, 'ending agent stream');
       if (ended) return;
       ended = true;
@@ -63,8 +63,9 @@ export function ingestHandler(
       identity = auth.authenticate(call.metadata, call.getAuthContext());
     } catch (err) {
       if (!(err instanceof AuthError)) throw err;
-      // Ending the stream before reading it: the agent's batches are never looked at.
-      fail(err.code, err.message, 'unauthenticated');
+      // Ending the stream before reading it: the agent's batches are never looked at, so it is
+      // the stream that is counted, not batches.
+      fail(err.code, err.message, 'unauthenticated', metrics.streamsRejected);
       return;
     }
     let host: string | undefined;
@@ -142,10 +143,7 @@ export function ingestHandler(
         })
         .catch((err: Error) => {
           metrics.kafkaErrors.inc();
-          log.error(
-            { host, sequence: batch.sequence, err: err.message },
-            'Kafka publish failed; the agent will retry',
-          );
+          log.error({ host, sequence: batch.sequence, err }, 'Kafka publish failed; the agent will retry');
           fail(status.UNAVAILABLE, `Kafka did not accept the batch: ${err.message}`, 'kafka_unavailable');
         })
         .finally(() => {

@@ -1,15 +1,16 @@
-// The collector's own telemetry, declared in one place: smmu_collector_<name>_<unit>.
+// The collector's own telemetry, declared in one place: smmu_collector_<object>_<verb>[_<unit>]_total
+// for counters, smmu_collector_<object>[_<unit>] for gauges.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export function collectorMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'smmu_collector_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'smmu_collector_' });
   const r = [registry];
   return {
     registry,
     streams: new Gauge({ name: 'smmu_collector_streams', help: 'Open agent streams', registers: r }),
     bytesReceived: new Counter({
-      name: 'smmu_collector_received_bytes_total',
+      name: 'smmu_collector_batches_received_bytes_total',
       help: 'Batch bytes received from agents',
       registers: r,
     }),
@@ -25,18 +26,24 @@ export function collectorMetrics() {
     }),
     rejected: new Counter({
       name: 'smmu_collector_batches_rejected_total',
-      help: 'Batches rejected, by reason',
+      help: 'Batches rejected, by reason (malformed, permission_denied, kafka_unavailable)',
+      labelNames: ['reason'],
+      registers: r,
+    }),
+    streamsRejected: new Counter({
+      name: 'smmu_collector_streams_rejected_total',
+      help: 'Agent streams refused before any batch was read, by reason (unauthenticated)',
       labelNames: ['reason'],
       registers: r,
     }),
     throttled: new Counter({
-      name: 'smmu_collector_throttled_batches_total',
+      name: 'smmu_collector_batches_throttled_total',
       help: 'Batches after which reading paused to hold a host to its batch rate',
       registers: r,
     }),
     kafkaErrors: new Counter({
-      name: 'smmu_collector_kafka_errors_total',
-      help: 'Failed Kafka publishes',
+      name: 'smmu_collector_publishes_failed_total',
+      help: 'Batches Kafka did not accept (the agent resends them)',
       registers: r,
     }),
     kafkaSetupFailures: new Counter({

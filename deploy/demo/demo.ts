@@ -2,8 +2,10 @@
 // processes running the SMMU model as different hosts (one with prefaulting on, to show what
 // MAP_POPULATE saves), an aggregator serving the fleet web page (its URL is printed), and the
 // fleet accounting table redrawn as batches arrive.
-// Ctrl-C (or --duration-s) stops every process and the broker.
+// Ctrl-C (or --duration-s) stops the agents first (each drains what it spooled), then the
+// collector, the aggregator and the broker, and exits 0.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -15,19 +17,25 @@ import { formatFleetTable } from '../../collector/src/accounting/table';
 import { kafkaClient, kafkaOptionSpecs, kafkaSecurityFromOptions } from '../../collector/src/kafka-client';
 import { freePort, type KafkaBroker, startKafka } from '../../test/support/kafka';
 
-const { values: args } = parseArgs({
-  options: {
-    agents: { type: 'string', default: '4' },
-    rate: { type: 'string', default: '6000' },
-    'duration-s': { type: 'string', default: '0' },
-    'web-port': { type: 'string', default: '0' },
-    help: { type: 'boolean', default: false },
-  },
-});
+// The usage text is a file so that demo.sh can print it before anything is built.
+const usage = () => readFileSync(join(__dirname, '..', '..', '..', 'deploy', 'demo', 'usage.txt'), 'utf8');
+let args: { agents: string; rate: string; 'duration-s': string; 'web-port': string; help: boolean };
+try {
+  args = parseArgs({
+    options: {
+      agents: { type: 'string', default: '4' },
+      rate: { type: 'string', default: '6000' },
+      'duration-s': { type: 'string', default: '0' },
+      'web-port': { type: 'string', default: '0' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }).values as typeof args;
+} catch (err) {
+  process.stderr.write(`demo: ${(err as Error).message.split('. ')[0]}\n\n${usage()}`);
+  process.exit(2);
+}
 if (args.help) {
-  process.stdout.write(
-    'Usage: npm run demo -- [--agents N] [--rate DMA_PAGE_TOUCHES_PER_S] [--duration-s S] [--web-port P]\n\nRuns Kafka, a collector, N model agents and an aggregator on this machine, prints the URL of the fleet web page (127.0.0.1, port P; default: a free one) and shows the fleet fault table.\nCtrl-C stops everything. KAFKA_BROKERS=host:port uses an existing cluster instead of starting one;\nits TLS/SASL settings come from the SMMU_FLEET_KAFKA_* variables (see README.md, "Production Kafka").\n',
-  );
+  process.stdout.write(usage());
   process.exit(0);
 }
 
@@ -48,12 +56,52 @@ const collectorEnv = Object.fromEntries(
 const dist = join(__dirname, '..', '..');
 const log = createLogger('demo');
 const children: ChildProcess[] = [];
-let broker: KafkaBroker | undefined;
+let brokerStarting: Promise<KafkaBroker> | undefined;
+/** What main() set up so far, for stop(). */
+const running: {
+  collector?: ChildProcess;
+  aggregator?: ChildProcess;
+  stopView?: () => Promise<void>; table?: () => string } = {};
+let stopping = false;
+
+const exited = (c: ChildProcess) =>
+  c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r));
+
+/**
+ * Agents first, one SIGTERM each (they close their batch and wait for the collector's acks),
+ * then the collector, the view and the broker; whatever phase the demo is in.
+ */
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  const t0 = Date.now();
+  process.stdout.write('\nstopping: the agents drain, then the collector and the broker stop...\n');
+  const agents = children.filter((c) => c !== running.collector && c !== running.aggregator);
+  for (const c of agents) c.kill('SIGTERM');
+  await Promise.race([Promise.all(agents.map(exited)), sleep(15_000)]);
+  const drained = agents.filter((c) => c.exitCode === 0).length;
+  const servers = [running.collector, running.aggregator].filter((c): c is ChildProcess => c !== undefined);
+  for (const c of servers) c.kill('SIGTERM');
+  await Promise.race([Promise.all(servers.map(exited)), sleep(10_000)]);
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await running.stopView?.().catch(() => {});
+  const broker = await brokerStarting?.catch(() => undefined);
+  await broker?.stop().catch((err: Error) => log.warn({ err }, 'could not remove the broker'));
+  process.stdout.write(
+    `${running.table?.() ?? ''}\n${drained} of ${agents.length} agents drained and exited 0; stopped in ${((Date.now() - t0) / 1000).toFixed(1)} s.\n`,
+  );
+  process.exit(code);
+}
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
 
 function launch(script: string, argv: string[], name: string): ChildProcess {
+  // Own process group: a Ctrl-C on the terminal reaches the demo only, which then sends each
+  // child one SIGTERM (two signals would make an agent skip its graceful drain).
   const child = spawn(process.execPath, [join(dist, script), ...argv], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ...collectorEnv },
+    detached: true,
+    env: { ...process.env, ...collectorEnv, LOG_FORMAT: 'json' },
   });
   child.stderr?.on('data', (d: Buffer) => {
     // Children log JSON lines; the demo shows warnings and errors only.
@@ -64,7 +112,9 @@ function launch(script: string, argv: string[], name: string): ChildProcess {
 }
 
 async function main(): Promise<void> {
-  broker = await startKafka();
+  brokerStarting = startKafka();
+  const broker = await brokerStarting;
+  if (stopping) return; // Ctrl-C while the broker started: stop() removes it
   const brokers = broker.brokers;
   const topic = `smmu-fleet.demo.${Date.now()}`;
   const grpcPort = await freePort();
@@ -73,6 +123,7 @@ async function main(): Promise<void> {
     ['--listen', `127.0.0.1:${grpcPort}`, '--http-listen', '127.0.0.1:0', '--kafka-brokers', brokers.join(','), '--raw-topic', topic],
     'collector',
   );
+  running.collector = collector;
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('collector not ready within 60 s')), 60_000);
     collector.stderr?.on('data', (d: Buffer) => {
@@ -83,12 +134,14 @@ async function main(): Promise<void> {
     });
     collector.once('exit', (code) => reject(new Error(`collector exited with code ${code}`)));
   });
+  if (stopping) return; // no agents after Ctrl-C
   const webPort = Number(args['web-port']) || (await freePort());
   const aggregator = launch(
     'collector/src/accounting/cli.js',
     ['aggregate', '--kafka-brokers', brokers.join(','), '--raw-topic', topic, '--windows-topic', `${topic}.windows`, '--totals-topic', `${topic}.totals`, '--checkpoint-topic', `${topic}.checkpoints`, '--group-id', `${topic}.aggregator`, '--checkpoint-interval-ms', '1000', '--http-listen', `127.0.0.1:${webPort}`],
     'aggregator',
   );
+  running.aggregator = aggregator;
   const pageUrl = `http://127.0.0.1:${webPort}/`;
   const n = Number(args.agents);
   for (let i = 1; i <= n; i++) {
@@ -118,35 +171,18 @@ async function main(): Promise<void> {
     process.stdout.write(`(every agent does the same DMA work; node-${n}-prefault maps with MAP_POPULATE: no translation faults, fewer faults in all)   Ctrl-C to stop\n\n${formatFleetTable(totals, 15)}\n`);
   }, 1000);
 
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
+  running.stopView = async () => {
     clearInterval(timer);
-    const t0 = Date.now();
-    process.stdout.write('\nstopping agents, collector and broker...\n');
-    const exited = (c: ChildProcess) =>
-      c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r));
-    const agents = children.filter((c) => c !== collector && c !== aggregator);
-    for (const c of agents) c.kill('SIGTERM');
-    await Promise.race([Promise.all(agents.map(exited)), sleep(15_000)]);
-    collector.kill('SIGTERM');
-    aggregator.kill('SIGTERM');
-    await Promise.race([Promise.all([exited(collector), exited(aggregator)]), sleep(10_000)]);
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    await consumer.stop().catch(() => {});
-    await broker?.stop();
-    process.stdout.write(`${formatFleetTable(totals, 15)}\nstopped in ${((Date.now() - t0) / 1000).toFixed(1)} s.\n`);
-    process.exit(0);
+    await consumer.stop();
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  running.table = () => formatFleetTable(totals, 15);
   const seconds = Number(args['duration-s']);
-  if (seconds > 0) setTimeout(stop, seconds * 1000);
+  if (seconds > 0) setTimeout(() => void stop(0), seconds * 1000);
 }
 
 main().catch((err: Error) => {
+  if (stopping) return; // a child ended by stop() is not a failure
   process.stderr.write(`demo failed: ${err.message}\n`);
   for (const c of children) c.kill('SIGKILL');
-  void (broker?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
+  void (brokerStarting?.then((b) => b.stop()) ?? Promise.resolve()).finally(() => process.exit(1));
 });

@@ -7,7 +7,7 @@ Rules: the file is a dashboard (uid, title, panels with unique ids on a 24-colum
 every query uses the ${datasource} variable; parentheses, brackets and braces balance in each
 expression; every smmu_* metric in an expression is declared in one of the METRICS.ts files
 (`name: 'smmu_...'`; a histogram's _bucket/_sum/_count series count as the histogram), or is
-one of prom-client's default process metrics under a program's smmu_<program>_process_ prefix.
+one of prom-client's default process metrics under a program's prefix (smmu_<program>_).
 Prints what it checked; exits 1 on any failure.
 """
 

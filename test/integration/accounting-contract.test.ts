@@ -314,6 +314,32 @@ test('top from the API, top from the totals topic and the API show the same numb
   assert.match(adviceTable, /MADV_POPULATE_(READ|WRITE)/);
 });
 
+test('totals prints the raw topic counts once drained and exits at once', { timeout: 60_000 }, async () => {
+  // Default --idle-ms (3 s): its clock starts before the consumer group has joined.
+  const args = ['totals', '--kafka-brokers', broker.brokers.join(','), '--raw-topic', topics.raw];
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let printedAt = 0;
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (/^}\n?$/m.test(out)) printedAt ||= Date.now();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const exitedAt = Date.now();
+  assert.equal(code, 0);
+  const totals = JSON.parse(out) as { hosts: Array<{ events: number; lost: number }> };
+  assert.equal(
+    totals.hosts.reduce((s, h) => s + h.events, 0),
+    expectedEvents,
+  );
+  assert.equal(
+    totals.hosts.reduce((s, h) => s + h.lost, 0),
+    5 * 11,
+  );
+  // Leaving the consumer group used to wait for kafkajs's 5 s fetch.
+  assert.ok(exitedAt - printedAt < 1500, `exited ${exitedAt - printedAt} ms after printing`);
+});
+
 test('the aggregator daemon stops on SIGTERM after a last checkpoint', { timeout: 60_000 }, async () => {
   const d = daemon!;
   const exited = new Promise<number | null>((resolve) => d.once('exit', (code) => resolve(code)));

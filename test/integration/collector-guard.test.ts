@@ -117,7 +117,11 @@ test('tokens: missing or unknown token is UNAUTHENTICATED, another host is PERMI
     authorization: `Bearer ${TOKEN_A}`,
   });
   assert.deepEqual([ok.code, ok.acks], [status.OK, [1n]]);
-  const missing = await exchange(tokens.address, insecure, [batchBytes('node-a', 1)]);
+  const missing = await exchange(
+    tokens.address,
+    insecure,
+    [1, 2, 3].map((q) => batchBytes('node-a', q)),
+  );
   assert.deepEqual(
     [missing.code, missing.details],
     [status.UNAUTHENTICATED, 'missing "authorization: Bearer <token>" metadata'],
@@ -130,6 +134,11 @@ test('tokens: missing or unknown token is UNAUTHENTICATED, another host is PERMI
     authorization: `Bearer ${TOKEN_A}`,
   });
   assert.equal(spoof.code, status.PERMISSION_DENIED);
+  // Refused credentials count streams (their batches are never read), the spoofed host a batch.
+  const count = async (c: { get(): Promise<{ values: Array<{ labels: object; value: number }> }> }) =>
+    Object.fromEntries((await c.get()).values.map((v) => [(v.labels as { reason: string }).reason, v.value]));
+  assert.deepEqual(await count(tokens.metrics.streamsRejected), { unauthenticated: 2 });
+  assert.deepEqual(await count(tokens.metrics.rejected), { permission_denied: 1 });
 });
 
 test('malformed, truncated, oversized and over-limit batches are refused with the right status', {

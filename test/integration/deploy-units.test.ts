@@ -257,8 +257,8 @@ after(async () => {
 const AGENT_METRICS = [
   'smmu_agent_events_read_total',
   'smmu_agent_events_lost_total',
-  'smmu_agent_batches_total',
-  'smmu_agent_batch_bytes_total',
+  'smmu_agent_batches_spooled_total',
+  'smmu_agent_batches_spooled_bytes_total',
   'smmu_agent_spool_bytes',
   'smmu_agent_batches_acked_total',
   'smmu_agent_collector_connected',
@@ -266,14 +266,17 @@ const AGENT_METRICS = [
 ];
 const COLLECTOR_METRICS = [
   'smmu_collector_streams',
-  'smmu_collector_received_bytes_total',
+  'smmu_collector_batches_received_bytes_total',
   'smmu_collector_batches_received_total',
   'smmu_collector_events_received_total',
   'smmu_collector_batches_rejected_total',
-  'smmu_collector_kafka_errors_total',
+  'smmu_collector_publishes_failed_total',
   'smmu_collector_publish_seconds',
 ];
-const AGGREGATOR_METRICS = ['smmu_fleet_aggregator_batches_total', 'smmu_fleet_aggregator_events_total'];
+const AGGREGATOR_METRICS = [
+  'smmu_fleet_aggregator_batches_read_total',
+  'smmu_fleet_aggregator_events_counted_total',
+];
 
 test('collector, aggregator and agent run from their systemd units: health, readiness, metrics, data flow, clean stop', {
   timeout: START_TIMEOUT_MS * 2 + FLOW_TIMEOUT_MS * 2 + STOP_TIMEOUT_MS * 3,
@@ -354,7 +357,7 @@ test('collector, aggregator and agent run from their systemd units: health, read
   );
   const gMetrics = await waitFor('aggregator counted events', FLOW_TIMEOUT_MS, async () => {
     const m = (await get(`${gHttp}/metrics`)).body;
-    return (sample(m, 'smmu_fleet_aggregator_events_total') ?? 0) > 0 ? m : undefined;
+    return (sample(m, 'smmu_fleet_aggregator_events_counted_total') ?? 0) > 0 ? m : undefined;
   });
   assert.equal(sample(aMetrics, 'smmu_agent_collector_connected'), 1, 'agent connected');
 

@@ -65,6 +65,10 @@ export interface StartKafkaOptions {
    * The broker is then reached with security.kafkajs('admin') or security.client(user).
    */
   security?: BrokerSecurity;
+  /** Host port to publish and advertise (default: a free one). */
+  port?: number;
+  /** Container name (default: smmu-kafka-<port>-<random>). */
+  name?: string;
 }
 
 export interface BrokerStopOptions {
@@ -238,7 +242,8 @@ function externalBroker(list: string): KafkaBroker {
   };
 }
 
-async function removeByName(name: string): Promise<void> {
+/** Removes a broker container by name (no error when there is none). */
+export async function removeByName(name: string): Promise<void> {
   const client = await runtime();
   await client.container.dockerode
     .getContainer(name)
@@ -263,8 +268,8 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
   let lastError: unknown;
   // The chosen port may be taken between the probe and the container start: try a few.
   for (let attempt = 1; attempt <= 3 && container === undefined; attempt++) {
-    port = await freePort();
-    const name = `smmu-kafka-${port}-${randomBytes(3).toString('hex')}`;
+    port = opts.port ?? (await freePort());
+    const name = opts.name ?? `smmu-kafka-${port}-${randomBytes(3).toString('hex')}`;
     let builder = new GenericContainer(image)
       .withName(name)
       .withLabels({ [KAFKA_CONTAINER_LABEL]: process.env.SMMU_TEST_RUN_ID ?? 'adhoc' })

@@ -35,12 +35,12 @@ test('local fault counters are exported per device and per PASID with exact valu
     'smmu_agent_device_faults_total{smmu="smmu0",sid="6",kind="permission"} 1',
   ]);
   assert.deepEqual(lines('smmu_agent_pasid_faults_total'), [
-    'smmu_agent_pasid_faults_total{ssid="3",kind="permission"} 1',
-    'smmu_agent_pasid_faults_total{ssid="3",kind="translation"} 2',
-    'smmu_agent_pasid_faults_total{ssid="4",kind="access"} 1',
+    'smmu_agent_pasid_faults_total{pasid="3",kind="permission"} 1',
+    'smmu_agent_pasid_faults_total{pasid="3",kind="translation"} 2',
+    'smmu_agent_pasid_faults_total{pasid="4",kind="access"} 1',
   ]);
-  assert.deepEqual(lines('smmu_agent_pasid_stalls_total'), ['smmu_agent_pasid_stalls_total{ssid="3"} 2']);
+  assert.deepEqual(lines('smmu_agent_pasid_stalls_total'), ['smmu_agent_pasid_stalls_total{pasid="3"} 2']);
   assert.deepEqual(lines('smmu_agent_pasid_stall_seconds_total'), [
-    'smmu_agent_pasid_stall_seconds_total{ssid="3"} 0.004',
+    'smmu_agent_pasid_stall_seconds_total{pasid="3"} 0.004',
   ]);
 });

@@ -15,7 +15,7 @@ import {
 
 export interface Daemon {
   /** Stops gracefully; resolves to the exit code (default 0). */
-  stop(): Promise<number | undefined | void>;
+  stop(): Promise<number | undefined> | Promise<void>;
 }
 
 function usageError(program: Program, err: OptionError): never {

@@ -710,7 +710,7 @@ export class SegmentSpool implements Spool {
   /** Runs housekeeping in the chain; its failure is logged (the next append or close retries it). */
   private background(op: () => Promise<void>): void {
     if (this.closed) return;
-    this.run(op).catch((err: Error) => this.log.error({ err: err.message }, 'spool housekeeping failed'));
+    this.run(op).catch((err: Error) => this.log.error({ err }, 'spool housekeeping failed'));
   }
 
   private run<T>(op: () => Promise<T>): Promise<T> {

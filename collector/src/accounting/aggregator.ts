@@ -123,31 +123,41 @@ export const defaultAggregatorConfig: AggregatorConfig = {
   adviceGapPages: 0,
 };
 
-export function aggregatorMetrics() {
+/** What the gauges read at scrape time. */
+export interface AggregatorGaugeSource {
+  partitionsAssigned(): number;
+  seriesHeld(): number;
+}
+
+export function aggregatorMetrics(gauges: AggregatorGaugeSource) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'smmu_fleet_aggregator_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'smmu_fleet_aggregator_' });
   const r = [registry];
   return {
     registry,
     batches: new Counter({
-      name: 'smmu_fleet_aggregator_batches_total',
+      name: 'smmu_fleet_aggregator_batches_read_total',
       help: 'Raw batches read, by result (counted, replayed, conflict, malformed)',
       labelNames: ['result'],
       registers: r,
     }),
-    events: new Counter({ name: 'smmu_fleet_aggregator_events_total', help: 'Events counted', registers: r }),
+    events: new Counter({
+      name: 'smmu_fleet_aggregator_events_counted_total',
+      help: 'Events counted',
+      registers: r,
+    }),
     checkpoints: new Counter({
-      name: 'smmu_fleet_aggregator_checkpoints_total',
+      name: 'smmu_fleet_aggregator_checkpoints_written_total',
       help: 'Partition checkpoints written',
       registers: r,
     }),
     checkpointBytes: new Counter({
-      name: 'smmu_fleet_aggregator_checkpoint_bytes_total',
+      name: 'smmu_fleet_aggregator_checkpoints_written_bytes_total',
       help: 'Bytes of checkpoints written (before compression)',
       registers: r,
     }),
     restores: new Counter({
-      name: 'smmu_fleet_aggregator_restores_total',
+      name: 'smmu_fleet_aggregator_partitions_restored_total',
       help: 'Partitions restored from a checkpoint',
       registers: r,
     }),
@@ -158,16 +168,26 @@ export function aggregatorMetrics() {
       registers: r,
     }),
     errors: new Counter({
-      name: 'smmu_fleet_aggregator_errors_total',
+      name: 'smmu_fleet_aggregator_checkpoints_failed_total',
       help: 'Failed checkpoints or publishes',
       registers: r,
     }),
     partitions: new Gauge({
-      name: 'smmu_fleet_aggregator_partitions',
+      name: 'smmu_fleet_aggregator_partitions_assigned',
       help: 'Raw-topic partitions assigned to this instance',
       registers: r,
+      collect() {
+        this.set(gauges.partitionsAssigned());
+      },
     }),
-    series: new Gauge({ name: 'smmu_fleet_aggregator_series', help: 'Series held', registers: r }),
+    series: new Gauge({
+      name: 'smmu_fleet_aggregator_series',
+      help: 'Series held',
+      registers: r,
+      collect() {
+        this.set(gauges.seriesHeld());
+      },
+    }),
     lag: new Gauge({
       name: 'smmu_fleet_aggregator_lag_messages',
       help: 'Raw messages not yet counted, by partition',
@@ -254,7 +274,10 @@ export interface AdviceView {
 }
 
 export class Aggregator {
-  readonly metrics = aggregatorMetrics();
+  readonly metrics = aggregatorMetrics({
+    partitionsAssigned: () => this.parts.size,
+    seriesHeld: () => this.states().reduce((s, st) => s + st.seriesCount, 0),
+  });
   readonly accountOptions: AccountOptions;
   private readonly kafka: Kafka;
   private readonly consumer: PartitionedConsumer;
@@ -467,7 +490,7 @@ export class Aggregator {
     if (b === undefined) {
       st.malformed++;
       this.metrics.batches.inc({ result: 'malformed' });
-      this.log.warn({ partition: p, offset, err: err?.message }, 'skipping undecodable raw message');
+      this.log.warn({ partition: p, offset, err }, 'skipping undecodable raw message');
     } else {
       // The Kafka timestamp is the collector's clock when it published the batch; the digest is
       // of the raw bytes (a resent batch is the same bytes; they are ~4x smaller than decoded).
@@ -536,7 +559,7 @@ export class Aggregator {
     this.metrics.errors.inc();
     this.checkpointError = `checkpoint failed: ${explainKafkaError(err, this.needs())}`;
     this.log.error(
-      { partition: p.id, err: this.checkpointError },
+      { partition: p.id, err },
       'checkpoint failed; retrying at the next one',
     );
   }
@@ -663,8 +686,6 @@ export class Aggregator {
     checkpointIntervalMs: number;
     windowGraceMs: number;
   } {
-    this.metrics.series.set(this.states().reduce((s, st) => s + st.seriesCount, 0));
-    this.metrics.partitions.set(this.parts.size);
     return {
       ...fleetSummary(this.hostRows()),
       partitions: this.partitions(),

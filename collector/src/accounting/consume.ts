@@ -38,7 +38,13 @@ export class BatchConsumer {
     private readonly opts: ConsumeOptions,
     private readonly log: Logger,
   ) {
-    this.consumer = kafka.consumer({ groupId: opts.groupId, maxBytesPerPartition: 8 << 20 });
+    // A short fetch wait: stop() waits for the fetch in flight, and one-shot readers (totals,
+    // top --source raw) should exit as soon as they are done, not up to kafkajs's 5 s later.
+    this.consumer = kafka.consumer({
+      groupId: opts.groupId,
+      maxBytesPerPartition: 8 << 20,
+      maxWaitTimeInMs: 250,
+    });
   }
 
   async start(onBatch: (b: Batch, receivedNs: bigint) => void): Promise<void> {
@@ -56,7 +62,7 @@ export class BatchConsumer {
           } catch (err) {
             this.malformed++;
             this.log.warn(
-              { partition: batch.partition, offset: m.offset, err: (err as Error).message },
+              { partition: batch.partition, offset: m.offset, err },
               'skipping undecodable message',
             );
             continue;
@@ -255,7 +261,7 @@ export class PartitionedConsumer {
     try {
       await this.consumer.commitOffsets([{ topic: this.opts.topic, partition, offset: String(nextOffset) }]);
     } catch (err) {
-      this.log.debug({ partition, err: (err as Error).message }, 'offset commit failed (a rebalance?)');
+      this.log.debug({ partition, err }, 'offset commit failed (a rebalance?)');
     }
   }
 
@@ -315,7 +321,7 @@ export class TotalsTopicView {
             r = pb.TotalsRecord.decode(m.value);
           } catch (err) {
             this.malformed++;
-            this.log.warn({ key, err: (err as Error).message }, 'undecodable totals record');
+            this.log.warn({ key, err }, 'undecodable totals record');
             continue;
           }
           const asOf = r.series?.as_of ?? r.host?.as_of;
