@@ -3,8 +3,8 @@
 import { runMain } from '../../agent/src/runtime/main';
 import { overlay } from '../../agent/src/runtime/options';
 import { Collector, defaultCollectorConfig as d } from './collector';
-import { KAFKA_COMPRESSION } from './kafka-codecs';
 import { kafkaOptionSpecs, kafkaSecurityFromOptions } from './kafka-client';
+import { KAFKA_COMPRESSION } from './kafka-codecs';
 
 const ENV_PREFIX = 'SMMU_COLLECTOR_';
 

@@ -558,10 +558,7 @@ export class Aggregator {
   private fail(p: Partition, err: Error): void {
     this.metrics.errors.inc();
     this.checkpointError = `checkpoint failed: ${explainKafkaError(err, this.needs())}`;
-    this.log.error(
-      { partition: p.id, err },
-      'checkpoint failed; retrying at the next one',
-    );
+    this.log.error({ partition: p.id, err }, 'checkpoint failed; retrying at the next one');
   }
 
   /** Publishes closed windows and changed totals, then the partition's state. */
