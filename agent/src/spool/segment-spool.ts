@@ -81,6 +81,8 @@ export interface SegmentSpoolStats {
   corruptRuns: number;
   /** Events (and reports) in those, owed as LOSS_REASON_SPOOL_CORRUPT. */
   corruptEvents: number;
+  /** Runs lost whose size nothing tells (logged as errors; only without a usable meta or format-1 records). */
+  corruptUnsized: number;
   /** Batches dropped since open (their events went to owed().full). */
   droppedBatches: number;
   /** Of those, dropped because the files (not the payloads) reached their bound. */
@@ -113,6 +115,8 @@ class SpooledBatch implements SpoolEntry {
     readonly events: number,
     readonly sourceOffset: number,
     readonly reports: Losses,
+    /** From the record header (undefined for format-1 records, which have none). */
+    readonly carriedThrough: number | undefined,
     readonly headerLength: number,
     readonly length: number,
     readonly segment: Segment,
@@ -139,6 +143,7 @@ export class SegmentSpool implements Spool {
     corruptRecords: 0,
     corruptRuns: 0,
     corruptEvents: 0,
+    corruptUnsized: 0,
     droppedBatches: 0,
     droppedForDisk: 0,
     failedWrites: 0,
@@ -277,6 +282,7 @@ export class SegmentSpool implements Spool {
     this.stats.corruptRecords = r.corrupt.records;
     this.stats.corruptRuns = r.corrupt.runs;
     this.stats.corruptEvents = r.corrupt.events;
+    this.stats.corruptUnsized = r.corrupt.unsized;
     for (const f of r.files) {
       const seg: Segment = {
         first: f.first,
@@ -294,6 +300,7 @@ export class SegmentSpool implements Spool {
             x.events,
             x.sourceOffset,
             x.reports,
+            x.carriedThrough,
             x.headerLength,
             x.payloadLength,
             seg,
@@ -530,6 +537,7 @@ export class SegmentSpool implements Spool {
       e.events,
       e.sourceOffset,
       e.reports,
+      carried,
       RECORD_HEADER_BYTES,
       e.bytes.length,
       seg,
@@ -658,15 +666,34 @@ export class SegmentSpool implements Spool {
   private async persistMeta(): Promise<void> {
     const m = this.meta;
     const version = this.version;
-    const first = this.live.keys().next();
-    m.ackedThrough = first.done ? this.durableLast : first.value - 1;
-    m.ackedRanges = [];
+    const first = this.live.values().next();
+    // Format-1 records (an upgraded spool) have no carriedThrough: then the weights are left out.
+    let known = true;
+    const before = (b: SpooledBatch) => {
+      if (b.carriedThrough === undefined) known = false;
+      return (b.carriedThrough ?? 0) - b.events - totalLosses(b.reports);
+    };
+    m.ackedThrough = first.done ? this.durableLast : first.value.sequence - 1;
+    let carried = first.done ? this.durableCarried : before(first.value);
+    const acked: Array<[number, number]> = [];
+    const weights: Array<[number, number]> = [];
+    m.ackedThroughCarried = carried;
     let prev = m.ackedThrough;
-    for (const seq of this.live.keys()) {
-      if (seq > prev + 1) m.ackedRanges.push([prev + 1, seq - 1]);
-      prev = seq;
+    for (const b of this.live.values()) {
+      if (b.sequence > prev + 1) {
+        acked.push([prev + 1, b.sequence - 1]);
+        weights.push([carried, before(b)]);
+      }
+      prev = b.sequence;
+      carried = b.carriedThrough ?? 0;
     }
-    if (prev < this.durableLast) m.ackedRanges.push([prev + 1, this.durableLast]);
+    if (prev < this.durableLast) {
+      acked.push([prev + 1, this.durableLast]);
+      weights.push([carried, this.durableCarried]);
+    }
+    m.ackedRanges = acked;
+    m.ackedRangesCarried = known ? weights : undefined;
+    if (!known) m.ackedThroughCarried = undefined;
     m.owed = losses(this.durableOwed);
     m.reportedThrough = this.durableLast;
     m.lastSequence = this.durableLast;

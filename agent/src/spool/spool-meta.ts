@@ -21,6 +21,13 @@ export interface SpoolMeta {
   ackedThrough: number;
   /** Acknowledged or dropped sequences above ackedThrough, as inclusive [from, to] ranges. */
   ackedRanges: Array<[number, number]>;
+  /**
+   * carriedThrough (segment-file.ts) at ackedThrough, and before/through each acked range: what
+   * done records weigh, so that a run of unreadable records that mixes done and owed ones is
+   * counted exactly. Absent when written by format 1.
+   */
+  ackedThroughCarried?: number;
+  ackedRangesCarried?: Array<[number, number]>;
   /** owed() once the reports of every record up to reportedThrough are subtracted. */
   owed: Losses;
   /** Records after this one may carry reports that owed does not yet reflect. */
@@ -47,6 +54,8 @@ export function freshMeta(epoch: number): SpoolMeta {
     epoch,
     ackedThrough: 0,
     ackedRanges: [],
+    ackedThroughCarried: 0,
+    ackedRangesCarried: [],
     owed: losses(),
     reportedThrough: 0,
     lastSequence: 0,
@@ -103,6 +112,8 @@ function check(raw: Record<string, unknown>, text: string, file: string): SpoolM
     raw.format = 2;
     delete raw.droppedUnreported;
     delete raw.carriedThrough;
+    delete raw.ackedThroughCarried;
+    delete raw.ackedRangesCarried;
   } else throw bad('not a spool meta file of format 1 or 2');
   const m = raw as unknown as SpoolMeta;
   for (const k of counters) if (!isCount(m[k])) throw bad(`${k} is not a count`);

@@ -5,8 +5,8 @@
 // is owed as LOSS_REASON_SPOOL_CORRUPT: its events when its header survived (and the reports it
 // carried, under their own reasons), else the run of missing sequences sized by carriedThrough.
 // A record or a run is lost at most once: it is not live afterwards, so the next meta written
-// marks it done. What a torn write at the very end left (sequences the meta never saw) is not a
-// loss: that append never resolved, and a resumable source produces those events again.
+// marks it done. A record cut short at the very end that the meta never saw is a torn write, not
+// a loss: that append never resolved, and a resumable source produces those events again.
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeBatch } from '../../../proto/batch-codec';
@@ -33,8 +33,8 @@ export interface Recovery {
   files: RecoveredFile[];
   /** The meta's owed losses, corrected by the log and increased by what damage cost. */
   owed: Losses;
-  /** Lost to damage now (already included in owed). */
-  corrupt: { records: number; runs: number; events: number };
+  /** Lost to damage now (already included in owed); unsized: runs whose size nothing tells. */
+  corrupt: { records: number; runs: number; events: number; unsized: number };
   /** The last record the log holds (header intact), with its source offset and carriedThrough. */
   last: number;
   lastOffset: number;
@@ -47,15 +47,17 @@ interface Position {
   sequence: number;
   carried: number | undefined;
   sourceOffset: number;
-  file: string;
+  /** Index in names, -1 before the first record. */
+  file: number;
 }
 
 /**
  * Reads every segment file, cuts what follows the last intact record of each (it is accounted
  * for, or a torn write), removes files left without one, and works out what is owed.
- * `rebuilt`: the meta was lost, so nothing is known to be acknowledged and a missing run is
- * sized only where its neighbours are known to be adjacent (whole acknowledged files are
- * deleted in normal operation and leave gaps that are no loss).
+ * `rebuilt`: the meta was lost, so nothing is known to be acknowledged: every intact record is
+ * sent again and every unreadable one after the first readable record is counted as lost (a
+ * file deleted because all of it was acknowledged out of order would be counted too: an
+ * over-count, logged, never a silent loss).
  */
 export async function recoverLog(
   dir: string,
@@ -65,46 +67,111 @@ export async function recoverLog(
   sync: boolean,
   log: Logger,
 ): Promise<Recovery> {
-  let ranges = 0;
   const done = (seq: number): boolean => {
     if (seq <= m.ackedThrough) return true;
-    while (ranges < m.ackedRanges.length && m.ackedRanges[ranges][1] < seq) ranges++;
-    return ranges < m.ackedRanges.length && m.ackedRanges[ranges][0] <= seq;
+    let lo = 0;
+    let hi = m.ackedRanges.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const [a, b] = m.ackedRanges[mid];
+      if (b < seq) lo = mid + 1;
+      else if (a > seq) hi = mid - 1;
+      else return true;
+    }
+    return false;
   };
   const allDone = (from: number, to: number): boolean => {
-    for (let s = from; s <= to; s++) if (!done(s)) return false;
-    return true;
+    let s = Math.max(from, m.ackedThrough + 1);
+    for (const [a, b] of m.ackedRanges) {
+      if (s > to || a > s) break;
+      if (b >= s) s = b + 1;
+    }
+    return s > to;
   };
   const r: Recovery = {
     files: [],
     owed: losses(m.owed),
-    corrupt: { records: 0, runs: 0, events: 0 },
+    corrupt: { records: 0, runs: 0, events: 0, unsized: 0 },
     last: 0,
     lastOffset: 0,
     lastCarried: 0,
     cutFiles: 0,
     cutBytes: 0,
   };
-  let prev: Position = { sequence: 0, carried: 0, sourceOffset: 0, file: '' };
+  let prev: Position = { sequence: 0, carried: 0, sourceOffset: 0, file: -1 };
+  /** Per file: whether anything but whole records follows its last readable header. */
+  const dirtyTail: boolean[] = [];
+
+  /** Events + reports of the done (acknowledged or dropped) records among f..t, when the meta knows. */
+  const doneWeight = (f: number, t: number, before: number, through: number): number | undefined => {
+    const w = m.ackedRangesCarried;
+    const done: Array<[number, number, number | undefined, number | undefined]> = [
+      [1, m.ackedThrough, 0, m.ackedThroughCarried],
+      ...m.ackedRanges.map((x, k): [number, number, number | undefined, number | undefined] => [
+        x[0],
+        x[1],
+        w?.[k][0],
+        w?.[k][1],
+      ]),
+    ];
+    let sum = 0;
+    for (const [a, b, ca, cb] of done) {
+      if (b < f || a > t || b < a) continue;
+      const lo = a <= f ? before : ca;
+      const hi = b >= t ? through : cb;
+      if (lo === undefined || hi === undefined) return undefined;
+      sum += hi - lo;
+    }
+    return sum;
+  };
 
   /** A run of sequences with no readable header between prev and `to` (exclusive). */
-  const missingRun = (
-    to: number,
-    carriedBefore: number | undefined,
-    offsetBefore: number,
-    file: SegmentName | undefined,
-  ) => {
+  const missingRun = (to: number, carriedBefore: number | undefined, offsetBefore: number, at: number) => {
+    const file = names[at] as SegmentName | undefined;
     const from = prev.sequence + 1;
     if (to <= from || allDone(from, to - 1)) return;
-    const adjacent = !rebuilt || prev.file === file?.name || prev.sequence === (file?.first ?? 0) - 1;
+    // Without the meta, a run may be files deleted once acknowledged: it counts only when it
+    // must lie in files still there (the one holding sequence 1, the damaged end of the file
+    // before, a file in between).
+    const adjacent =
+      !rebuilt ||
+      (prev.file < 0
+        ? names[0]?.first === 1
+        : prev.file === at || dirtyTail[prev.file] || at - prev.file > 1);
+    if (!adjacent) {
+      // Presumably whole files deleted once acknowledged; a damaged start of this file is a
+      // loss of unknown size.
+      if (file && file.first < to) {
+        r.corrupt.unsized++;
+        log.error(
+          { from: file.first, to: to - 1, file: file.name },
+          'spool: records lost to damage, their size unknown',
+        );
+      }
+      return;
+    }
     let events: number | undefined;
-    if (adjacent && carriedBefore !== undefined && prev.carried !== undefined)
+    let weightOfDone: number | undefined;
+    if (carriedBefore !== undefined && prev.carried !== undefined) {
       events = carriedBefore - prev.carried;
-    else if (adjacent && offsetBefore > 0 && prev.sourceOffset > 0) events = offsetBefore - prev.sourceOffset;
+      weightOfDone = doneWeight(from, to - 1, prev.carried, carriedBefore);
+    } else if (offsetBefore > 0 && prev.sourceOffset > 0) events = offsetBefore - prev.sourceOffset;
     if (events === undefined || events < 0 || !Number.isSafeInteger(events)) {
+      r.corrupt.unsized++;
       log.error({ from, to: to - 1, file: file?.name }, 'spool: records lost to damage, their size unknown');
       return;
     }
+    if (weightOfDone === undefined && !rebuilt) {
+      for (let s = from; s < to; s++)
+        if (done(s)) {
+          log.warn(
+            { from, to: to - 1 },
+            'spool: lost run includes delivered records of unknown size: may over-count',
+          );
+          break;
+        }
+    }
+    events -= weightOfDone ?? 0;
     r.owed.corrupt += events;
     r.corrupt.runs++;
     r.corrupt.events += events;
@@ -120,6 +187,8 @@ export async function recoverLog(
     const records = scan.records.filter(
       (x, j, a) => x.sequence >= first && (j === 0 || x.sequence > a[j - 1].sequence),
     );
+    const tail = records.at(-1);
+    dirtyTail[i] = !tail || tail.offset + tail.headerLength + tail.payloadLength !== buf.length;
     let lastIntact = records.length - 1;
     while (lastIntact >= 0 && !records[lastIntact].intact) lastIntact--;
     const lastFile = i === names.length - 1;
@@ -127,14 +196,16 @@ export async function recoverLog(
     for (let j = 0; j < records.length; j++) {
       const x = records[j];
       if (x.sequence <= prev.sequence) continue;
-      // A torn write: after the last intact record of the newest file, unseen by the meta.
-      if (lastFile && j > lastIntact && x.sequence > m.lastSequence) break;
+      // A torn write: cut short after the last intact record of the newest file, unseen by the
+      // meta. Without the meta nothing can be told apart from damage, so all of it counts.
+      const cutShort = x.offset + x.headerLength + x.payloadLength > buf.length;
+      if (!rebuilt && lastFile && j > lastIntact && x.sequence > m.lastSequence && cutShort) break;
       const own = x.events + totalLosses(x.reports);
       missingRun(
         x.sequence,
         x.carriedThrough === undefined ? undefined : x.carriedThrough - own,
         x.sourceOffset - x.events,
-        names[i],
+        i,
       );
       if (x.sequence > m.reportedThrough) addLosses(r.owed, x.reports, -1);
       if (!x.intact && !done(x.sequence)) {
@@ -147,7 +218,7 @@ export async function recoverLog(
           'spool: damaged record counted as lost',
         );
       } else if (x.intact && !done(x.sequence)) file.live.push(x);
-      prev = { sequence: x.sequence, carried: x.carriedThrough, sourceOffset: x.sourceOffset, file: name };
+      prev = { sequence: x.sequence, carried: x.carriedThrough, sourceOffset: x.sourceOffset, file: i };
     }
     if (scan.problem)
       log.error(
@@ -176,7 +247,14 @@ export async function recoverLog(
     r.files.push(file);
   }
   if (m.lastSequence > prev.sequence)
-    missingRun(m.lastSequence + 1, m.carriedThrough, m.lastSourceOffset, undefined);
+    missingRun(m.lastSequence + 1, m.carriedThrough, m.lastSourceOffset, names.length);
+  else if (rebuilt && names.length > 0 && (dirtyTail[names.length - 1] || prev.file < names.length - 1)) {
+    r.corrupt.unsized++;
+    log.error(
+      { after: prev.sequence, file: names[names.length - 1].name },
+      'spool: the newest records are unreadable and the meta is lost: their number is unknown',
+    );
+  }
   r.last = prev.sequence;
   r.lastOffset = prev.sourceOffset;
   r.lastCarried = prev.carried;
