@@ -15,6 +15,7 @@ import type { Options } from './runtime/options';
 import { FaultCounters, formatTable } from './smmu/counters';
 import { formatTraceLine } from './smmu/format';
 import { type ModelConfigInput, SmmuModelSource } from './source/model';
+import { ReplaySource } from './source/replay';
 import type { EventSource } from './source/source';
 import { TracefsSource } from './source/tracefs';
 import { MemorySpool } from './spool/memory-spool';
@@ -25,8 +26,19 @@ const specs = {
   source: {
     type: 'string',
     default: 'model',
-    choices: ['model', 'tracefs'],
-    help: 'where events come from: the SMMU model, or the kernel tracing ring buffer',
+    choices: ['model', 'tracefs', 'replay'],
+    help: 'where events come from: the SMMU model, the kernel tracing ring buffer, or a capture (--input)',
+  },
+  input: {
+    type: 'string',
+    default: '',
+    help: 'replay: the capture: trace-cmd trace.dat, trace_pipe/trace text, a directory of raw per-CPU dumps, or - (stdin)',
+  },
+  replayRate: {
+    type: 'number',
+    default: 0,
+    min: 0,
+    help: 'replay: events/s (0: as fast as the pipeline takes them)',
   },
   tracefsEvents: {
     type: 'list',
@@ -192,6 +204,14 @@ function modelSource(o: Opts): SmmuModelSource {
 
 function openSource(o: Opts, log: Logger): EventSource {
   if (o.source === 'model') return modelSource(o);
+  if (o.source === 'replay') {
+    if (!o.input) throw new Error('--source replay needs --input PATH (a file, a directory, or - for stdin)');
+    return new ReplaySource({
+      input: o.input,
+      rate: o.replayRate,
+      log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+    });
+  }
   return new TracefsSource({
     events: o.tracefsEvents,
     tracefsPath: o.tracefsPath || undefined,
@@ -231,13 +251,16 @@ runMain(
   {
     name: 'smmu-agent',
     envPrefix: 'SMMU_AGENT_',
-    usage: '[run|dump|faults] [options]',
+    usage: '[run|replay PATH|dump|faults] [options]',
     summary:
-      "Per-host IOMMU fault telemetry agent. `run` (default) reads SMMUv3 event records, counts them per process (PASID) and device (StreamID), and streams them to smmu-collector without losing any silently. `dump` prints decoded events to stdout. `faults` prints the running agent's per-process/per-device fault table (from --http-listen).",
+      "Per-host IOMMU fault telemetry agent. `run` (default) reads SMMUv3 event records, counts them per process (PASID) and device (StreamID), and streams them to smmu-collector without losing any silently. `replay PATH` sends a capture (trace-cmd trace.dat, trace_pipe text, raw per-CPU dumps) the same way and exits. `dump` prints decoded events to stdout (with --source replay: a capture's). `faults` prints the running agent's per-process/per-device fault table (from --http-listen).",
   },
   specs,
-  async (o, positionals, log) => {
-    const command = positionals[0] ?? 'run';
+  async (given, positionals, log) => {
+    // `replay PATH` = `run --source replay --input PATH`
+    const replay = positionals[0] === 'replay';
+    const command = replay ? 'run' : (positionals[0] ?? 'run');
+    const o: Opts = replay ? { ...given, source: 'replay', input: positionals[1] ?? given.input } : given;
     if (command === 'dump') {
       await dump(o, log);
       return undefined;
@@ -253,7 +276,7 @@ runMain(
       process.stdout.write(await res.text());
       return undefined;
     }
-    if (command !== 'run') throw new Error(`unknown command "${command}": use run, dump or faults`);
+    if (command !== 'run') throw new Error(`unknown command "${command}": use run, replay, dump or faults`);
     const source = openSource(o, log);
     // Set-up errors (no tracefs, no permission, no such event) stop the agent here, with a hint.
     if (source instanceof TracefsSource) await source.open();
