@@ -17,6 +17,7 @@ import { lockStateDir } from './runtime/state-lock';
 import { FaultCounters, formatTable } from './smmu/counters';
 import { formatTraceLine } from './smmu/format';
 import { ModelConfigError, SmmuModelSource } from './source/model';
+import { ReplaySource } from './source/replay';
 import type { EventSource } from './source/source';
 import { TracefsSource } from './source/tracefs';
 import { MemorySpool } from './spool/memory-spool';
@@ -27,8 +28,19 @@ const specs = {
   source: {
     type: 'string',
     default: 'model',
-    choices: ['model', 'tracefs'],
-    help: 'where events come from: the SMMU model, or the kernel tracing ring buffer',
+    choices: ['model', 'tracefs', 'replay'],
+    help: 'where events come from: the SMMU model, the kernel tracing ring buffer, or a capture (--input)',
+  },
+  input: {
+    type: 'string',
+    default: '',
+    help: 'replay: the capture: trace-cmd trace.dat, trace_pipe/trace text, a directory of raw per-CPU dumps, or - (stdin)',
+  },
+  replayRate: {
+    type: 'number',
+    default: 0,
+    min: 0,
+    help: 'replay: events/s (0: as fast as the pipeline takes them)',
   },
   tracefsEvents: {
     type: 'list',
@@ -165,6 +177,14 @@ function modelSource(o: Opts, given: ReadonlySet<string>): SmmuModelSource {
 
 function openSource(o: Opts, given: ReadonlySet<string>, log: Logger): EventSource {
   if (o.source === 'model') return modelSource(o, given);
+  if (o.source === 'replay') {
+    if (!o.input) throw new OptionError('--source replay needs --input PATH (a file, a directory, or - for stdin)');
+    return new ReplaySource({
+      input: o.input,
+      rate: o.replayRate,
+      log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+    });
+  }
   return new TracefsSource({
     events: o.tracefsEvents,
     tracefsPath: o.tracefsPath || undefined,
@@ -204,13 +224,16 @@ runMain(
   {
     name: 'smmu-agent',
     envPrefix: 'SMMU_AGENT_',
-    usage: '[run|dump|faults] [options]',
+    usage: '[run|replay PATH|dump|faults] [options]',
     summary:
-      "Per-host IOMMU fault telemetry agent. `run` (default) reads SMMUv3 event records, counts them per process (PASID) and device (StreamID), and streams them to smmu-collector without losing any silently. `dump` prints decoded events to stdout. `faults` prints the running agent's per-process/per-device fault table (from --http-listen).",
+      "Per-host IOMMU fault telemetry agent. `run` (default) reads SMMUv3 event records, counts them per process (PASID) and device (StreamID), and streams them to smmu-collector without losing any silently. `replay PATH` sends a capture (trace-cmd trace.dat, trace_pipe text, raw per-CPU dumps) the same way and exits. `dump` prints decoded events to stdout (with --source replay: a capture's). `faults` prints the running agent's per-process/per-device fault table (from --http-listen).",
   },
   specs,
-  async (o, positionals, log, given) => {
-    const command = positionals[0] ?? 'run';
+  async (opts, positionals, log, given) => {
+    // `replay PATH` = `run --source replay --input PATH`
+    const replay = positionals[0] === 'replay';
+    const command = replay ? 'run' : (positionals[0] ?? 'run');
+    const o: Opts = replay ? { ...opts, source: 'replay', input: positionals[1] ?? opts.input } : opts;
     if (command === 'dump') {
       await dump(o, given, log);
       return undefined;
@@ -226,7 +249,8 @@ runMain(
       process.stdout.write(await res.text());
       return undefined;
     }
-    if (command !== 'run') throw new OptionError(`unknown command "${command}": use run, dump or faults`);
+    if (command !== 'run')
+      throw new OptionError(`unknown command "${command}": use run, replay, dump or faults`);
     const source = openSource(o, given, log);
     // Set-up errors (no tracefs, no permission, no such event) stop the agent here, with a hint.
     if (source instanceof TracefsSource) await source.open();

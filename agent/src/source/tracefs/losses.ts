@@ -19,10 +19,17 @@ export class LossCounter {
   /** True once a page flagged missed events without a count. */
   unknownCountSeen = false;
 
+  constructor(
+    /** Counted for a missed-events flag without a count (0 live: the per-CPU stats tell). */
+    private readonly unknownMissed = 0,
+  ) {}
+
   /** A page (or LOST line) said events were missed; count -1 = unknown. */
   addMissed(count: number): void {
-    if (count < 0) this.unknownCountSeen = true;
-    else this.fromPages += count;
+    if (count < 0) {
+      this.unknownCountSeen = true;
+      this.fromPages += this.unknownMissed;
+    } else this.fromPages += count;
   }
 
   /** Records that could not be decoded. */

@@ -93,43 +93,8 @@ export class RawReader implements TracefsReader {
   /** Decodes one sub-buffer; returns the records decoded and sets lastOffset. */
   private parse(cpu: number, length: number, baseNs: bigint): number {
     const c = this.cursor;
-    const ctx = this.ctx;
-    if (!c.load(this.page, length)) {
-      ctx.losses.addMalformed();
-      ctx.warnOnce('page', `unusable sub-buffer from CPU ${cpu}: ${c.error}`);
-      return 0;
-    }
-    if (c.missedEvents) ctx.losses.addMissed(c.missedCount);
-    const pageOffset = Number(c.timestamp + ctx.clockOffsetNs - baseNs);
-    let n = 0;
-    const byType = this.byType;
-    while (c.next()) {
-      const t = byType[c.typeId];
-      if (t === undefined) {
-        ctx.losses.addMalformed();
-        ctx.warnOnce(
-          `type:${c.typeId}`,
-          `record of unknown type id ${c.typeId} on CPU ${cpu}: counted, skipped`,
-        );
-        continue;
-      }
-      if (
-        t.decoder.decodeBinary(c.bytes, c.words, c.offset, c.length, t.staging.builder, pageOffset + c.delta)
-      ) {
-        n++;
-      } else {
-        ctx.losses.addMalformed();
-        ctx.warnOnce(
-          `bad:${t.event}`,
-          `malformed ${t.event} record (${c.length} bytes) on CPU ${cpu}: counted, skipped`,
-        );
-      }
-    }
-    if (c.error !== undefined) {
-      ctx.losses.addMalformed();
-      ctx.warnOnce('record', `malformed sub-buffer from CPU ${cpu}: ${c.error}; rest of the page skipped`);
-    }
-    this.lastOffset = pageOffset + c.delta;
+    const n = decodePage(c, this.page, length, this.byType, this.ctx, cpu, this.ctx.clockOffsetNs - baseNs);
+    this.lastOffset = Number(c.timestamp + this.ctx.clockOffsetNs - baseNs) + c.delta;
     return n;
   }
 
@@ -143,4 +108,50 @@ export class RawReader implements TracefsReader {
     }
     this.fds.clear();
   }
+}
+
+/**
+ * Decodes one sub-buffer page[0, length) into its targets (by type id) at offsets
+ * page time + `shiftNs` (trace clock -> the builders' base); counts what the page says was
+ * missed and every malformed record. Returns the records decoded.
+ */
+export function decodePage(
+  c: PageCursor,
+  page: Buffer,
+  length: number,
+  byType: readonly (DecodeTarget | undefined)[],
+  ctx: Pick<ReadContext, 'losses' | 'warnOnce'>,
+  cpu: number,
+  shiftNs: bigint,
+): number {
+  if (!c.load(page, length)) {
+    ctx.losses.addMalformed();
+    ctx.warnOnce('page', `unusable sub-buffer from CPU ${cpu}: ${c.error}`);
+    return 0;
+  }
+  if (c.missedEvents) ctx.losses.addMissed(c.missedCount);
+  const pageOffset = Number(c.timestamp + shiftNs);
+  let n = 0;
+  while (c.next()) {
+    const t = byType[c.typeId];
+    if (t === undefined) {
+      ctx.losses.addMalformed();
+      ctx.warnOnce(`type:${c.typeId}`, `record of unknown type id ${c.typeId} on CPU ${cpu}: counted, skipped`);
+      continue;
+    }
+    if (t.decoder.decodeBinary(c.bytes, c.words, c.offset, c.length, t.staging.builder, pageOffset + c.delta)) {
+      n++;
+    } else {
+      ctx.losses.addMalformed();
+      ctx.warnOnce(
+        `bad:${t.event}`,
+        `malformed ${t.event} record (${c.length} bytes) on CPU ${cpu}: counted, skipped`,
+      );
+    }
+  }
+  if (c.error !== undefined) {
+    ctx.losses.addMalformed();
+    ctx.warnOnce('record', `malformed sub-buffer from CPU ${cpu}: ${c.error}; rest of the page skipped`);
+  }
+  return n;
 }

@@ -31,6 +31,8 @@ export interface TextSink {
   readonly targets: readonly DecodeTarget[];
   readonly losses: LossCounter;
   warnOnce(key: string, msg: string): void;
+  /** A target for an event name not in `targets` (replay: names known only from the text). */
+  resolve?(name: string): DecodeTarget | undefined;
 }
 
 /** One event line's fields, as byte positions into the line's buffer. */
@@ -141,6 +143,8 @@ export function lostCount(b: Uint8Array, start: number, end: number): number {
  */
 export class TraceTextParser {
   private readonly names: Buffer[];
+  private readonly targets: DecodeTarget[];
+  private readonly unknown = new Set<string>();
   private readonly f: LineFields = {
     cpu: 0,
     secs: 0,
@@ -154,7 +158,32 @@ export class TraceTextParser {
   private baseNanos = 0;
 
   constructor(private readonly sink: TextSink) {
-    this.names = sink.targets.map((t) => Buffer.from(t.event.slice(t.event.indexOf(':') + 1)));
+    this.targets = [...sink.targets];
+    this.names = this.targets.map((t) => Buffer.from(t.event.slice(t.event.indexOf(':') + 1)));
+  }
+
+  /** Trace-clock ns of the last event line in b[start, end) (a file's tail), or -1n. */
+  lastTime(b: Buffer, start: number, end: number): bigint {
+    let last = -1n;
+    let s = start;
+    for (let i = start; i < end; i++) {
+      if (b[i] !== NL) continue;
+      if (splitLine(b, s, i, this.f)) last = BigInt(this.f.secs) * 1_000_000_000n + BigInt(this.f.nanos);
+      s = i + 1;
+    }
+    if (s < end && splitLine(b, s, end, this.f)) last = BigInt(this.f.secs) * 1_000_000_000n + BigInt(this.f.nanos);
+    return last;
+  }
+
+  /** Whole seconds of the first event line in b[start, end) (a time base for it), or -1. */
+  firstSeconds(b: Buffer, start: number, end: number): number {
+    let s = start;
+    for (let i = start; i < end; i++) {
+      if (b[i] !== NL) continue;
+      if (splitLine(b, s, i, this.f)) return this.f.secs;
+      s = i + 1;
+    }
+    return -1;
   }
 
   /** Sets the time base: trace-clock ns that map to offset 0 (baseNs - clockOffsetNs). */
@@ -214,9 +243,19 @@ export class TraceTextParser {
       const n = names[k];
       if (n.length !== end - start) continue;
       for (let j = 0; j < n.length; j++) if (n[j] !== b[start + j]) continue outer;
-      return this.sink.targets[k];
+      return this.targets[k];
     }
-    return undefined;
+    if (!this.sink.resolve) return undefined;
+    const name = b.toString('latin1', start, end);
+    if (this.unknown.has(name)) return undefined;
+    const t = this.sink.resolve(name);
+    if (!t) {
+      this.unknown.add(name);
+      return undefined;
+    }
+    this.targets.push(t);
+    this.names.push(Buffer.from(name, 'latin1'));
+    return t;
   }
 
   /** Counts a line that is not a record, saying why once per kind. */
