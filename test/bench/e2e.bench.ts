@@ -434,7 +434,7 @@ async function main(): Promise<void> {
     mkdirSync(CPU_PROF, { recursive: true });
     process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${CPU_PROF}`;
   }
-  const broker = await startKafka({ heapOpts: '-Xmx1g -Xms512m' });
+  const broker = await startKafka({ heapOpts: '-Xmx1g -Xms512m', startupTimeoutMs: 300_000 });
   let env: Env | undefined;
   try {
     const container = broker.container?.getId();
