@@ -136,8 +136,9 @@ async function createTopic(env: Env, topic: string): Promise<void> {
     ...(spec.configEntries ?? []),
     { name: 'message.timestamp.type', value: 'LogAppendTime' },
   ];
-  await env.admin.createTopics({ topics: [spec], waitForLeaders: true });
-  // A loaded broker can answer metadata for a new topic before its partition is served.
+  // kafkajs's waitForLeaders gives up when a loaded broker reports the new partition as not
+  // yet hosted: wait here for its offsets instead.
+  await env.admin.createTopics({ topics: [spec], waitForLeaders: false });
   for (const deadline = Date.now() + 60_000; ; await sleep(200)) {
     try {
       await env.admin.fetchTopicOffsets(topic);
