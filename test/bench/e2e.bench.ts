@@ -12,9 +12,9 @@
 // Needs the broker container (podman set-up of `npm test`); figures are medians of BENCH_RUNS.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { silentLogger } from '../../agent/src/runtime/log';
@@ -24,7 +24,7 @@ import type { Batch } from '../../proto/batch-codec';
 import type { EventBlock } from '../../proto/event-block';
 import { freePort, startKafka } from '../support/kafka';
 import { repoRoot } from '../support/paths';
-import { agentProc, collectorProc, type Proc } from '../support/processes';
+import { Proc } from '../support/processes';
 import {
   type Cgroup,
   cgroupCpuS,
@@ -38,6 +38,7 @@ import {
   type Usage,
 } from '../support/usage';
 import { report } from './bench-util';
+import { topSelfTime } from './cpu-profile';
 import { modelBlocks, modelConfig, rawColumns, StreamDigest, traceText, xzBytes } from './e2e-stream';
 
 const EVENTS = Number(process.env.BENCH_E2E_EVENTS ?? 1_000_000);
@@ -51,7 +52,27 @@ const STEADY_RATES = (process.env.BENCH_E2E_STEADY_RATES ?? '10000,100')
 const AGENT_ARGS = (process.env.BENCH_E2E_AGENT_ARGS ?? '').split(' ').filter(Boolean);
 /** Paths to run (substring match), e.g. "kcat_zstd,fleet_model". */
 const PATHS = (process.env.BENCH_E2E_PATHS ?? '').split(',').filter(Boolean);
+/** Directory for V8 CPU profiles of the agent and collector processes (node --cpu-prof); printed as top-10 lists. */
+const CPU_PROF = process.env.BENCH_E2E_CPU_PROF ?? '';
+/**
+ * A built tree of another version (its dist/) to run beside this one on the same broker:
+ * every smmu-fleet path and steady rate runs again as <name>_base, interleaved, so load on
+ * the machine touches both alike.
+ */
+const BASE = process.env.BENCH_E2E_BASE ?? '';
 const LOG_DIR = '/var/lib/kafka/data';
+
+/** Which build's programs a path runs: this tree's, or BENCH_E2E_BASE's. */
+interface Build {
+  tag: '' | '_base';
+  dist: string;
+}
+const BUILDS: Build[] = [
+  { tag: '', dist: join(repoRoot(), 'dist') },
+  ...(BASE ? [{ tag: '_base' as const, dist: join(BASE, 'dist') }] : []),
+];
+/** A program of `build` as the script path Proc takes (relative to this tree's dist/). */
+const script = (build: Build, cli: string) => relative(join(repoRoot(), 'dist'), join(build.dist, cli));
 const RUN_TIMEOUT_MS = 300_000;
 
 interface Env {
@@ -115,7 +136,17 @@ async function createTopic(env: Env, topic: string): Promise<void> {
     ...(spec.configEntries ?? []),
     { name: 'message.timestamp.type', value: 'LogAppendTime' },
   ];
-  await env.admin.createTopics({ topics: [spec], waitForLeaders: true });
+  // kafkajs's waitForLeaders gives up when a loaded broker reports the new partition as not
+  // yet hosted: wait here for its offsets instead.
+  await env.admin.createTopics({ topics: [spec], waitForLeaders: false });
+  for (const deadline = Date.now() + 60_000; ; await sleep(200)) {
+    try {
+      await env.admin.fetchTopicOffsets(topic);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+  }
 }
 
 async function endOffset(env: Env, topic: string): Promise<number> {
@@ -154,9 +185,16 @@ async function kcatPath(env: Env, codec: string): Promise<Result> {
   return result;
 }
 
-async function startCollector(env: Env, topic: string): Promise<{ proc: Proc; address: string }> {
+async function startCollector(
+  env: Env,
+  topic: string,
+  build: Build,
+): Promise<{ proc: Proc; address: string }> {
   const port = await freePort();
-  const proc = collectorProc(`collector-${topic}`, { port, brokers: env.brokers, topic });
+  const proc = new Proc(`collector-${topic}`, script(build, 'collector/src/cli.js'), [
+    ...['--listen', `127.0.0.1:${port}`, '--http-listen', '', '--kafka-brokers', env.brokers.join(',')],
+    ...['--raw-topic', topic, '--topic-partitions', '1'],
+  ]);
   await proc.waitForLog(/collector ready/);
   return { proc, address: `127.0.0.1:${port}` };
 }
@@ -225,16 +263,16 @@ function kcatProtocReads(env: Env, topic: string): void {
     throw new Error(`${topic}: kcat | protoc did not decode a batch:\n${text.slice(0, 500)}`);
 }
 
-async function fleetModelPath(env: Env, args: string[]): Promise<Result> {
+async function fleetModelPath(env: Env, args: string[], build: Build): Promise<Result> {
   const topic = `e2e-fleet-model-${Date.now()}`;
   await createTopic(env, topic);
-  const collector = await startCollector(env, topic);
+  const collector = await startCollector(env, topic, build);
   const cpid = collector.proc.child.pid as number;
   const collector0 = processCpuS(cpid);
   const broker0 = cgroupCpuS(env.cgroup);
   const agent = [
     process.execPath,
-    join(repoRoot(), 'dist/agent/src/cli.js'),
+    join(build.dist, 'agent/src/cli.js'),
     ...[
       '--collector',
       collector.address,
@@ -293,15 +331,24 @@ function reportPath(name: string, rs: Result[], kcatBest: number | undefined): v
 async function steady(
   env: Env,
   rate: number,
+  build: Build,
 ): Promise<{ cpuPct: number; rssMb: number; hwmMb: number; collectorPct: number }> {
   const topic = `e2e-steady-${rate}-${Date.now()}`;
   await createTopic(env, topic);
-  const collector = await startCollector(env, topic);
-  const agent = agentProc(`agent-${rate}`, {
-    collector: collector.address,
-    host: 'steady-host',
-    args: ['--rate', String(rate), '--seed', '3', ...AGENT_ARGS],
-  });
+  const collector = await startCollector(env, topic, build);
+  const agent = new Proc(`agent-${rate}`, script(build, 'agent/src/cli.js'), [
+    ...[
+      '--collector',
+      collector.address,
+      '--host',
+      'steady-host',
+      '--agent-id',
+      'steady-agent',
+      '--http-listen',
+      '',
+    ],
+    ...['--rate', String(rate), '--seed', '3', ...AGENT_ARGS],
+  ]);
   const apid = agent.child.pid as number;
   const cpid = collector.proc.child.pid as number;
   await sleep(5000);
@@ -374,8 +421,23 @@ async function setUp(brokers: string[], container: string): Promise<Env> {
 
 const wanted = (name: string) => PATHS.length === 0 || PATHS.some((p) => name.includes(p));
 
+/** Prints each profile's top functions by self time (the newest profiles are the last runs'). */
+function printProfiles(): void {
+  for (const f of readdirSync(CPU_PROF).filter((x) => x.endsWith('.cpuprofile'))) {
+    process.stdout.write(
+      `# profile ${f}\n${topSelfTime(join(CPU_PROF, f))
+        .map((l) => `#   ${l}\n`)
+        .join('')}`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
-  const broker = await startKafka({ heapOpts: '-Xmx1g -Xms512m' });
+  if (CPU_PROF) {
+    mkdirSync(CPU_PROF, { recursive: true });
+    process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${CPU_PROF}`;
+  }
+  const broker = await startKafka({ heapOpts: '-Xmx1g -Xms512m', startupTimeoutMs: 300_000 });
   let env: Env | undefined;
   try {
     const container = broker.container?.getId();
@@ -388,9 +450,14 @@ async function main(): Promise<void> {
       ['kcat_none', () => kcatPath(env as Env, 'none')],
       ['kcat_lz4', () => kcatPath(env as Env, 'lz4')],
       ['kcat_zstd', () => kcatPath(env as Env, 'zstd')],
-      ['fleet_model', () => fleetModelPath(env as Env, AGENT_ARGS)],
-      ['fleet_model_nogzip', () => fleetModelPath(env as Env, [...AGENT_ARGS, '--compression', 'none'])],
     ];
+    for (const b of BUILDS) {
+      paths.push([`fleet_model${b.tag}`, () => fleetModelPath(env as Env, AGENT_ARGS, b)]);
+      paths.push([
+        `fleet_model_nogzip${b.tag}`,
+        () => fleetModelPath(env as Env, [...AGENT_ARGS, '--compression', 'none'], b),
+      ]);
+    }
     const results = new Map<string, Result[]>();
     // Runs interleave the paths, so load changes on the machine touch each path alike.
     for (let run = 0; run < RUNS; run++) {
@@ -420,14 +487,25 @@ async function main(): Promise<void> {
     }
     for (const rate of STEADY_RATES) {
       if (!wanted(`steady_${rate}`)) continue;
-      const rs = [];
-      for (let run = 0; run < RUNS; run++) rs.push(await steady(env, rate));
-      report(`steady_${rate}_agent_cpu_pct_of_core`, med(rs.map((r) => r.cpuPct)), 2);
-      report(`steady_${rate}_agent_rss_mb`, med(rs.map((r) => r.rssMb)), 1);
-      report(`steady_${rate}_agent_peak_rss_mb`, med(rs.map((r) => r.hwmMb)), 1);
-      report(`steady_${rate}_collector_cpu_pct_of_core`, med(rs.map((r) => r.collectorPct)), 2);
+      const rs = new Map<string, Awaited<ReturnType<typeof steady>>[]>();
+      for (let run = 0; run < RUNS; run++) {
+        for (const b of BUILDS) {
+          const r = await steady(env, rate, b);
+          rs.set(b.tag, [...(rs.get(b.tag) ?? []), r]);
+          process.stdout.write(
+            `# run ${run + 1} steady_${rate}${b.tag}: agent ${r.cpuPct.toFixed(2)} % of a core, ${r.rssMb.toFixed(1)} MB RSS\n`,
+          );
+        }
+      }
+      for (const [tag, xs] of rs) {
+        report(`steady_${rate}${tag}_agent_cpu_pct_of_core`, med(xs.map((r) => r.cpuPct)), 2);
+        report(`steady_${rate}${tag}_agent_rss_mb`, med(xs.map((r) => r.rssMb)), 1);
+        report(`steady_${rate}${tag}_agent_peak_rss_mb`, med(xs.map((r) => r.hwmMb)), 1);
+        report(`steady_${rate}${tag}_collector_cpu_pct_of_core`, med(xs.map((r) => r.collectorPct)), 2);
+      }
     }
     report('broker_peak_memory_mb', cgroupPeakBytes(env.cgroup) / 2 ** 20, 0);
+    if (CPU_PROF) printProfiles();
   } finally {
     await env?.admin.disconnect();
     if (env) rmSync(env.dir, { recursive: true, force: true });
