@@ -360,7 +360,7 @@ test('unknown host or process in the URL, or a malformed one, gives a clear mess
     await page.waitForSelector('body[data-view="problem"]');
     assert.equal(await page.textContent('#problem p'), message, search);
   }
-  await shot(page, 'unknown-process');
+  await shot(page, 'not-found');
   await page.close();
 });
 
