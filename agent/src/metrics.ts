@@ -51,6 +51,12 @@ export function agentMetrics() {
       help: '1 while a collector stream is open',
       registers: r,
     }),
+    connects: new Counter({
+      name: 'smmu_agent_collector_connects_total',
+      help: 'Streams opened, by collector address (more than one: the agent reconnected or failed over)',
+      labelNames: ['collector'],
+      registers: r,
+    }),
     ackSeconds: new Histogram({
       name: 'smmu_agent_ack_latency_seconds',
       help: 'Time from sending a batch to its acknowledgement',

@@ -65,7 +65,10 @@ export class AgentPipeline {
           metrics.ackSeconds.observe(ms / 1000);
           metrics.spoolBytes.set(spool.bytes());
         },
-        onConnection: (up) => metrics.connected.set(up ? 1 : 0),
+        onConnection: (up, address) => {
+          metrics.connected.set(up ? 1 : 0);
+          if (up) metrics.connects.inc({ collector: address });
+        },
       },
       spool,
     );

@@ -40,6 +40,7 @@ let sec: BrokerSecurity;
 let admin: Admin;
 let adminKafka: Kafka;
 const run = Date.now();
+const OWN_BROKER = 'needs a broker started by the tests (KAFKA_BROKERS is set)';
 /** The raw topic the second test fills; later tests read it. */
 const filled = { topic: `sec-raw-${run}`, host: 'node-acl', events: 4_000 };
 
@@ -152,6 +153,17 @@ async function countRaw(topic: string, want: number): Promise<Map<string, number
   return new Map(totals.hostRows().map((h) => [h.host, h.events]));
 }
 
+/** Starts c without waiting (it may wait for Kafka), runs body, then stops c whatever happened. */
+async function whileRunning(c: Collector, body: (started: Promise<void>) => Promise<void>): Promise<void> {
+  const started = c.start();
+  try {
+    await body(started);
+  } finally {
+    await c.stop(1000);
+    await started.catch(() => {});
+  }
+}
+
 async function until(what: string, f: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await f())) {
@@ -163,12 +175,11 @@ async function until(what: string, f: () => Promise<boolean>, timeoutMs = 20_000
 test('collector: topic creation refused without CREATE (clear error, not ready, agent spools), done once granted', {
   timeout: 240_000,
 }, async (t) => {
-  if (broker.external) return t.skip('needs a broker started by the tests (KAFKA_BROKERS is set)');
+  if (broker.external) return t.skip(OWN_BROKER);
   const topic = `sec-create-${run}`;
   const port = await freePort();
   const c = collector(topic, port, sec.client('collector'));
-  const started = c.start();
-  try {
+  await whileRunning(c, async (started) => {
     const why = await notReadyWith(c, /not allowed to create Kafka topics/);
     assert.match(why, new RegExp(`${topic}.*TOPIC_AUTHORIZATION_FAILED.*grant DESCRIBE and CREATE`));
     const a = agent('node-create', port, 3_000);
@@ -186,16 +197,13 @@ test('collector: topic creation refused without CREATE (clear error, not ready, 
     await a.finish();
     assert.deepEqual([...(await countRaw(topic, 3_000))], [['node-create', 3_000]]);
     assert.ok((await c.metrics.kafkaSetupFailures.get()).values[0].value >= 1);
-  } finally {
-    await c.stop(1000);
-    await started.catch(() => {});
-  }
+  });
 });
 
 test('collector: WRITE on the raw topic is all it needs; without it the error names WRITE and nothing is lost', {
   timeout: 240_000,
 }, async (t) => {
-  if (broker.external) return t.skip('needs a broker started by the tests (KAFKA_BROKERS is set)');
+  if (broker.external) return t.skip(OWN_BROKER);
   const { topic, host, events } = filled;
   await ensureTopics(adminKafka, [rawTopic(topic, 2, 1)]);
   // DESCRIBE lets it see the topic, so the only thing missing is WRITE.
@@ -204,8 +212,7 @@ test('collector: WRITE on the raw topic is all it needs; without it the error na
   const port = await freePort();
   const { log, lines } = capturingLogger();
   const c = collector(topic, port, sec.client('collector'), log);
-  const started = c.start();
-  try {
+  await whileRunning(c, async (started) => {
     // Refused at the producer id (CLUSTER_...) or at the first batch (TOPIC_...), both name WRITE.
     const a = agent(host, port, events);
     const why = await notReadyWith(c, /lacks WRITE on topic/);
@@ -223,16 +230,13 @@ test('collector: WRITE on the raw topic is all it needs; without it the error na
       'the error is logged',
     );
     assert.ok(!lines.some((l) => l.includes(sec.passwords.collector)), 'no password in the logs');
-  } finally {
-    await c.stop(1000);
-    await started.catch(() => {});
-  }
+  });
 });
 
 test('collector: a wrong password and an untrusted CA name the option to fix; fixing the file is enough', {
   timeout: 240_000,
 }, async (t) => {
-  if (broker.external) return t.skip('needs a broker started by the tests (KAFKA_BROKERS is set)');
+  if (broker.external) return t.skip(OWN_BROKER);
   const dir = mkdtempSync(join(tmpdir(), 'kafka-secrets-'));
   const good = sec.client('collector');
 
@@ -240,8 +244,7 @@ test('collector: a wrong password and an untrusted CA name the option to fix; fi
   writeFileSync(passwordFile, 'not-the-password-4711\n');
   const { log, lines } = capturingLogger();
   const c1 = collector(filled.topic, await freePort(), { ...good, saslPasswordFile: passwordFile }, log);
-  const started1 = c1.start();
-  try {
+  await whileRunning(c1, async (started1) => {
     const why = await notReadyWith(c1, /SASL authentication failed/);
     assert.match(why, /--kafka-sasl-password-file/);
     copyFileSync(good.saslPasswordFile, passwordFile);
@@ -250,31 +253,24 @@ test('collector: a wrong password and an untrusted CA name the option to fix; fi
     const logged = lines.join('\n');
     assert.match(logged, /SASL authentication failed/);
     assert.ok(!logged.includes('not-the-password-4711') && !logged.includes(sec.passwords.collector));
-  } finally {
-    await c1.stop(1000);
-    await started1.catch(() => {});
-  }
+  });
 
   const caFile = join(dir, 'ca.pem');
   copyFileSync(makePki('untrusted').ca, caFile);
   const c2 = collector(filled.topic, await freePort(), { ...good, tlsCa: caFile });
-  const started2 = c2.start();
-  try {
+  await whileRunning(c2, async (started2) => {
     const why = await notReadyWith(c2, /certificate is not trusted/);
     assert.match(why, /--kafka-tls-ca/);
     copyFileSync(good.tlsCa, caFile);
     await started2;
     assert.equal((await readiness(c2)).status, 200);
-  } finally {
-    await c2.stop(1000);
-    await started2.catch(() => {});
-  }
+  });
 });
 
 test('aggregator: exact totals with exactly its ACLs; a missing one is named at start', {
   timeout: 240_000,
 }, async (t) => {
-  if (broker.external) return t.skip('needs a broker started by the tests (KAFKA_BROKERS is set)');
+  if (broker.external) return t.skip(OWN_BROKER);
   const topics = {
     raw: filled.topic,
     windows: `sec-windows-${run}`,
@@ -330,7 +326,7 @@ test('aggregator: exact totals with exactly its ACLs; a missing one is named at 
 test('smmu-fleet totals over SASL PLAIN (password from the environment) and OAUTHBEARER (token file)', {
   timeout: 240_000,
 }, async (t) => {
-  if (broker.external) return t.skip('needs a broker started by the tests (KAFKA_BROKERS is set)');
+  if (broker.external) return t.skip(OWN_BROKER);
   const dir = mkdtempSync(join(tmpdir(), 'kafka-token-'));
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, unsecuredJwt('token-reader'));

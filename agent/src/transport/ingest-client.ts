@@ -35,7 +35,8 @@ export interface IngestClientOptions {
   /** Called per acknowledged batch with its round-trip time. */
   onAck?: (latencyMs: number) => void;
   /** Called when a stream opens (true) or breaks (false). */
-  onConnection?: (up: boolean) => void;
+  /** A stream opened (up, with the collector's address) or broke (down). */
+  onConnection?: (up: boolean, address?: string) => void;
 }
 
 type Stream = ClientDuplexStream<Uint8Array, Ack>;
@@ -133,7 +134,7 @@ export class IngestClient {
       this.pump();
     });
     s.on('metadata', () => {
-      this.opts.onConnection?.(true);
+      this.opts.onConnection?.(true, address);
       this.opts.logger.info({ collector: address }, 'connected to collector');
     });
     this.pump();
