@@ -48,7 +48,8 @@ function records(p: Proc, msg: string): Array<Record<string, unknown>> {
 }
 
 const BROKEN = 'collector stream broken; will resend unacknowledged batches';
-let outage: { brokenBefore: number; brokenDuring: number } | undefined;
+/** Agent stream breaks during the Kafka outage (reported, not asserted: timing decides). */
+let breaksDuringOutage = 0;
 const CONNECTED = 'connected to collector';
 
 /** Kills a process that must still be running: the fault has to land mid-stream. */
@@ -236,13 +237,13 @@ test('Kafka broker stopped for a while and restarted: exact totals', { timeout: 
     const brokenBefore = records(c.agent, BROKEN).length;
     await sleep(5000);
     assert.equal(c.agent.child.exitCode, null, 'the agent still streams after 5 s of outage');
-    outage = { brokenBefore, brokenDuring: records(c.agent, BROKEN).length - brokenBefore };
+    breaksDuringOutage = records(c.agent, BROKEN).length - brokenBefore;
     await broker.startBroker();
   });
   assertExact(r, 12_000);
   // Informational: whether the collector's Kafka retries outlasted the outage or gave up
   // (then the agent's stream broke and it resent) depends on timing; both must end exact.
-  process.stdout.write(`# Kafka outage: agent stream breaks during it: ${outage?.brokenDuring}\n`);
+  process.stdout.write(`# Kafka outage: agent stream breaks during it: ${breaksDuringOutage}\n`);
 });
 
 test('network between agent and collector cut and restored: exact totals', { timeout: 180_000 }, async () => {
