@@ -288,6 +288,9 @@ test('exact fleet totals and windows despite replays and an aggregator crash mid
   await second.start();
   await caughtUp([second], total);
   await sleep(1000); // anything counted twice would show up now
+  // The crash recovery path ran: the new instance restored its partitions from checkpoints.
+  const restored = (await second.metrics.restores.get()).values.reduce((n, v) => n + v.value, 0);
+  assert.ok(restored >= 1, `partitions restored from a checkpoint: ${restored}`);
   const summary = second.summary();
   assert.equal(summary.events, total);
   assert.deepEqual(summary.late, { '10s': 0, '1m': 0 }, 'batches arrived in order: nothing late');
