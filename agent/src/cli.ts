@@ -178,7 +178,8 @@ function modelSource(o: Opts, given: ReadonlySet<string>): SmmuModelSource {
 function openSource(o: Opts, given: ReadonlySet<string>, log: Logger): EventSource {
   if (o.source === 'model') return modelSource(o, given);
   if (o.source === 'replay') {
-    if (!o.input) throw new OptionError('--source replay needs --input PATH (a file, a directory, or - for stdin)');
+    if (!o.input)
+      throw new OptionError('--source replay needs --input PATH (a file, a directory, or - for stdin)');
     return new ReplaySource({
       input: o.input,
       rate: o.replayRate,
