@@ -224,7 +224,7 @@ export class SegmentSpool implements Spool {
       damage = (err as Error).message;
     }
     if (meta && names.length > 0) {
-      const epoch = await epochFromLog(o.dir, names);
+      const epoch = await epochFromLog(o.dir, names, true);
       if (epoch !== undefined && epoch !== meta.epoch) {
         damage = `${META_FILE} says epoch ${meta.epoch}, the segments ${epoch}`;
         meta = undefined;
