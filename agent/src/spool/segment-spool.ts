@@ -16,8 +16,8 @@
 // Acknowledgements are persisted lazily (within metaFlushMs, before a file is deleted, on close),
 // so a batch acknowledged just before a crash, in order or not, may be sent again (at-least-once).
 // Drops are per batch, oldest first, exactly as MemorySpool. A segment file is deleted once every
-// batch in it is acknowledged or dropped, the one being appended to included (the next record
-// starts a new file), so a drained spool gives its space back. Besides the payload budget, the
+// batch in it is acknowledged or dropped; the one being appended to with the next meta flush
+// (the next record starts a new file), so a drained spool gives its space back. Besides the payload budget, the
 // oldest batches are also dropped while the segment files would exceed budgetBytes +
 // segmentBytes, and room is made before a record is written, so disk use stays within that at
 // every moment, a crash included (plus the meta file; a lone record larger than the bound is
@@ -224,7 +224,7 @@ export class SegmentSpool implements Spool {
       damage = (err as Error).message;
     }
     if (meta && names.length > 0) {
-      const epoch = await epochFromLog(o.dir, names);
+      const epoch = await epochFromLog(o.dir, names, true);
       if (epoch !== undefined && epoch !== meta.epoch) {
         damage = `${META_FILE} says epoch ${meta.epoch}, the segments ${epoch}`;
         meta = undefined;
@@ -347,7 +347,7 @@ export class SegmentSpool implements Spool {
     m.clean = false;
     this.version++;
     await this.persistMeta();
-    await this.deleteDeadSegments();
+    await this.deleteDeadSegments(true);
     if (this.o.fsync === 'interval') {
       this.syncTimer = setInterval(() => this.syncSoon(), this.o.fsyncIntervalMs);
       this.syncTimer.unref();
@@ -396,7 +396,7 @@ export class SegmentSpool implements Spool {
         'spool write failed: batches counted as lost',
       );
       this.version++;
-      this.background(() => this.persistMeta());
+      this.background(() => this.flushMeta());
       return;
     }
     for (const cb of this.listeners) cb();
@@ -440,7 +440,9 @@ export class SegmentSpool implements Spool {
     if (!b) return;
     this.remove(b);
     if (this.closed) return;
-    if (b.segment.live === 0) this.queueDeletion();
+    // A drained active file goes with the next meta flush, not at once: when every batch is
+    // acknowledged right after its append, deleting it each time would cost a file per batch.
+    if (b.segment.live === 0 && b.segment !== this.active) this.queueDeletion();
     else this.armMetaFlush();
   }
 
@@ -463,11 +465,14 @@ export class SegmentSpool implements Spool {
     this.lossListeners.push(cb);
   }
 
-  /** Persists acknowledgements now rather than within metaFlushMs. */
+  /** Persists acknowledgements now rather than within metaFlushMs (and frees drained files). */
   async flush(): Promise<void> {
-    await this.run(async () => {
-      if (this.version !== this.persisted) await this.persistMeta();
-    });
+    await this.run(() => this.flushMeta());
+  }
+
+  private async flushMeta(): Promise<void> {
+    if (this.version !== this.persisted) await this.persistMeta();
+    await this.deleteDeadSegments(true);
   }
 
   async close(): Promise<void> {
@@ -644,12 +649,12 @@ export class SegmentSpool implements Spool {
   }
 
   /**
-   * Deletes the files whose batches are all gone, after the meta says they are. The active file
-   * goes too when everything in it is gone: the next record starts a new one, and the meta keeps
-   * the sequence and offset its last record held.
+   * Deletes the files whose batches are all gone, after the meta says they are; with `active`,
+   * the one being appended to as well (the next record starts a new file, and the meta keeps
+   * the sequence and offset its last record held).
    */
-  private async deleteDeadSegments(): Promise<void> {
-    const dead = this.segments.filter((s) => s.live === 0 && (s !== this.active || s.size > 0));
+  private async deleteDeadSegments(active = false): Promise<void> {
+    const dead = this.segments.filter((s) => s.live === 0 && (s !== this.active || (active && s.size > 0)));
     if (dead.length === 0) return;
     if (this.version !== this.persisted) await this.persistMeta();
     for (const s of dead) {
@@ -718,9 +723,7 @@ export class SegmentSpool implements Spool {
     if (this.metaTimer || this.closed) return;
     this.metaTimer = setTimeout(() => {
       this.metaTimer = undefined;
-      this.background(async () => {
-        if (this.version !== this.persisted) await this.persistMeta();
-      });
+      this.background(() => this.flushMeta());
     }, this.o.metaFlushMs);
     this.metaTimer.unref();
   }

@@ -266,8 +266,15 @@ export async function recoverLog(
   return r;
 }
 
-/** The epoch written in the first intact record of the log, undefined when none is readable. */
-export async function epochFromLog(dir: string, names: SegmentName[]): Promise<number | undefined> {
+/**
+ * The epoch written in the first intact record of the log that is a batch, undefined when none
+ * is; `firstOnly` looks at the first intact record alone (a cheap check on every open).
+ */
+export async function epochFromLog(
+  dir: string,
+  names: SegmentName[],
+  firstOnly = false,
+): Promise<number | undefined> {
   for (const { name } of names) {
     const buf = await readFile(join(dir, name));
     for (const x of scanRecords(buf).records) {
@@ -279,6 +286,7 @@ export async function epochFromLog(dir: string, names: SegmentName[]): Promise<n
       } catch {
         // Not a batch: look further.
       }
+      if (firstOnly) return undefined;
     }
   }
   return undefined;
