@@ -139,7 +139,7 @@ interface HostRow {
   kinds: Record<string, number>;
 }
 
-/** Host rows once every agent's events arrived: node-a and node-c lose nothing; node-b's losses are in. */
+/** Host rows once every agent's events arrived (stable): node-a and node-c lose nothing, node-b's losses are in. */
 async function settled(): Promise<HostRow[]> {
   let previous = '';
   return until(
@@ -176,35 +176,38 @@ test('every event is counted or lost, and each instance answers for the whole fl
     b.lost.LOSS_REASON_SPOOL_FULL > 0,
     `node-b should report spool-full losses: ${JSON.stringify(b)}`,
   );
+  assert.equal(
+    b.events + b.lostEvents,
+    MAX_EVENTS['node-b'],
+    'node-b: every event read is counted or lost, once',
+  );
   assert.equal(hosts.find((h) => h.host === 'node-c-prefault')!.kinds.translation, 0);
   // The instances' own answers are disjoint and together the fleet's.
   const own = await Promise.all(api.map((u) => getJson<{ hosts: HostRow[] }>(`${u}/v1/hosts`)));
   const names = own.map((o) => o.body.hosts.map((h) => h.host));
   console.log(`hosts per instance: ${JSON.stringify(names)}`);
   assert.deepEqual(names.flat().sort(), [...HOSTS].sort());
-  // The windows (the page's charts) hold every counted event but the late ones, on either instance.
-  const { windows } = (
-    await getJson<{ windows: Array<{ host: string; events: number }> }>(
-      `${api[1]}/v1/fleet/windows?width=10s`,
-    )
-  ).body;
-  for (const h of hosts) {
-    const inWindows = windows.filter((w) => w.host === h.host).reduce((s, w) => s + w.events, 0);
-    assert.equal(inWindows + (h as HostRow & { late: Record<string, number> }).late['10s'], h.events, h.host);
-  }
+  // The windows (the page's charts) hold every counted event but the late ones, on either
+  // instance, once the windows closed meanwhile are published (about a checkpoint interval).
+  await until(
+    'windows holding every event',
+    async () => {
+      const { windows } = (
+        await getJson<{ windows: Array<{ host: string; events: number }> }>(
+          `${api[1]}/v1/fleet/windows?width=10s`,
+        )
+      ).body;
+      const off = hosts
+        .map((h) => ({ h, w: windows.filter((w) => w.host === h.host).reduce((s, w) => s + w.events, 0) }))
+        .filter(({ h, w }) => w + (h as HostRow & { late: Record<string, number> }).late['10s'] !== h.events);
+      if (off.length === 0) return true;
+      throw new Error(off.map(({ h, w }) => `${h.host}: ${w} in windows, ${h.events} counted`).join('; '));
+    },
+    20_000,
+  );
   const other = await getJson<{ hosts: HostRow[] }>(`${api[1]}/v1/fleet/hosts`);
   const byName = (r: HostRow[]) => [...r].sort((x, y) => (x.host < y.host ? -1 : 1));
   assert.deepEqual(byName(other.body.hosts), byName(hosts));
-});
-
-// Known to fail: the agent reports spool-full losses for events it still delivers (a batch
-// dropped from the spool while the collector was unreachable reaches the collector anyway), so
-// node-b's events + lost exceed the events it read. Kept as a todo so it is seen, not hidden.
-test('node-b: events counted + events lost = events read', {
-  todo: 'agent over-reports spool-full losses',
-}, async () => {
-  const b = (await settled()).find((h) => h.host === 'node-b')!;
-  assert.equal(b.events + b.lostEvents, MAX_EVENTS['node-b']);
 });
 
 test('the API rejects malformed parameters with 400 and names them', async () => {
@@ -230,7 +233,7 @@ test('overview: the numbers on both instances’ pages equal the fleet API', asy
     await getJson<Record<string, unknown> & { kinds: Record<string, number> }>(`${api[0]}/v1/fleet/summary`)
   ).body;
   const { hosts } = (await getJson<{ hosts: HostRow[] }>(`${api[0]}/v1/fleet/hosts`)).body;
-  const texts: string[] = [];
+  const pages: Page[] = [];
   for (const [i, base] of api.entries()) {
     const page = await browser.context.newPage();
     await page.goto(`${base}/`);
@@ -258,12 +261,22 @@ test('overview: the numbers on both instances’ pages equal the fleet API', asy
       /node-c-prefault.*prefaulted: no translation faults/,
     );
     await shot(page, `overview-instance-${i}`);
-    texts.push(
-      `${await page.innerText('.cards')}\n${await page.innerText('#hosts')}\n${await page.innerText('#lost')}`,
-    );
-    await page.close();
+    pages.push(page);
   }
-  assert.equal(texts[1], texts[0], 'both instances show the same fleet');
+  // Both pages refresh every 2 s; once a window closes between their renders they differ for
+  // one refresh, so they must agree within a few.
+  const text = (p: Page) =>
+    Promise.all(['.cards', '#hosts', '#lost'].map((sel) => p.innerText(sel))).then((t) => t.join('\n'));
+  await until(
+    'both instances show the same fleet',
+    async () => {
+      const last = await Promise.all(pages.map(text));
+      if (last[0] === last[1]) return true;
+      throw new Error(`instance 0:\n${last[0]}\ninstance 1:\n${last[1]}`);
+    },
+    15_000,
+  );
+  for (const p of pages) await p.close();
 });
 
 test('drill-down host -> device -> process with the keyboard, hot pages and advice', async () => {
