@@ -41,11 +41,15 @@ if (args.help) {
 
 // Kafka security for an existing cluster: the SMMU_FLEET_KAFKA_* variables, for the demo's own
 // consumer and (as SMMU_COLLECTOR_KAFKA_*) for its collector.
-const kafkaEnv = parseOptions(
-  { name: 'demo', envPrefix: 'SMMU_FLEET_', summary: '' },
-  kafkaOptionSpecs([]),
-  [],
-).options;
+function kafkaEnvOptions() {
+  try {
+    return parseOptions({ name: 'demo', envPrefix: 'SMMU_FLEET_', summary: '' }, kafkaOptionSpecs([]), []).options;
+  } catch (err) {
+    process.stderr.write(`demo: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+}
+const kafkaEnv = kafkaEnvOptions();
 const security = kafkaSecurityFromOptions(kafkaEnv, 'SMMU_FLEET_');
 const collectorEnv = Object.fromEntries(
   Object.entries(process.env)

@@ -49,7 +49,7 @@ before(async () => {
     scram: { collector: 'SCRAM-SHA-256', aggregator: 'SCRAM-SHA-512' },
     plain: ['reader'],
   });
-  broker = await startKafka({ security: sec });
+  broker = await startKafka({ security: sec, startupTimeoutMs: 240_000 });
   adminKafka = new Kafka({
     clientId: 'security-test-admin',
     brokers: broker.brokers,
