@@ -136,10 +136,15 @@ export function decodePage(
     const t = byType[c.typeId];
     if (t === undefined) {
       ctx.losses.addMalformed();
-      ctx.warnOnce(`type:${c.typeId}`, `record of unknown type id ${c.typeId} on CPU ${cpu}: counted, skipped`);
+      ctx.warnOnce(
+        `type:${c.typeId}`,
+        `record of unknown type id ${c.typeId} on CPU ${cpu}: counted, skipped`,
+      );
       continue;
     }
-    if (t.decoder.decodeBinary(c.bytes, c.words, c.offset, c.length, t.staging.builder, pageOffset + c.delta)) {
+    if (
+      t.decoder.decodeBinary(c.bytes, c.words, c.offset, c.length, t.staging.builder, pageOffset + c.delta)
+    ) {
       n++;
     } else {
       ctx.losses.addMalformed();

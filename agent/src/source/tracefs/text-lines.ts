@@ -171,7 +171,8 @@ export class TraceTextParser {
       if (splitLine(b, s, i, this.f)) last = BigInt(this.f.secs) * 1_000_000_000n + BigInt(this.f.nanos);
       s = i + 1;
     }
-    if (s < end && splitLine(b, s, end, this.f)) last = BigInt(this.f.secs) * 1_000_000_000n + BigInt(this.f.nanos);
+    if (s < end && splitLine(b, s, end, this.f))
+      last = BigInt(this.f.secs) * 1_000_000_000n + BigInt(this.f.nanos);
     return last;
   }
 
