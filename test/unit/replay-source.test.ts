@@ -69,7 +69,8 @@ function rawDir(name: string, pages: string[]): string {
     tracefsFixture('smmu_evtq_event.uprobe.format'),
     join(dir, 'events', 'uprobes', 'smmu_evtq_event', 'format'),
   );
-  pages.forEach((p, cpu) => writeFileSync(join(dir, `cpu${cpu}`), readFileSync(tracefsFixture(p))));
+  for (const [cpu, p] of pages.entries())
+    writeFileSync(join(dir, `cpu${cpu}`), readFileSync(tracefsFixture(p)));
   return dir;
 }
 
@@ -143,5 +144,8 @@ describe('replay source', () => {
     mkdirSync(dir);
     assert.throws(() => new ReplaySource({ input: dir }), /without header_page/);
     assert.throws(() => new ReplaySource({ input: join(tmp, 'nope') }), /ENOENT/);
+    const dat = join(tmp, 'trace.dat');
+    writeFileSync(dat, Buffer.concat([Buffer.from([0x17, 0x08, 0x44]), Buffer.from('tracing7\0\0\x08')]));
+    assert.throws(() => new ReplaySource({ input: dat }), /trace\.dat \(file version 7\) is not read yet/);
   });
 });
