@@ -61,6 +61,8 @@ const CPU_PROF = process.env.BENCH_E2E_CPU_PROF ?? '';
  */
 const BASE = process.env.BENCH_E2E_BASE ?? '';
 const LOG_DIR = '/var/lib/kafka/data';
+/** node flags for the agent and collector processes. */
+const NODE_ARGS = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [];
 
 /** Which build's programs a path runs: this tree's, or BENCH_E2E_BASE's. */
 interface Build {
@@ -191,10 +193,16 @@ async function startCollector(
   build: Build,
 ): Promise<{ proc: Proc; address: string }> {
   const port = await freePort();
-  const proc = new Proc(`collector-${topic}`, script(build, 'collector/src/cli.js'), [
-    ...['--listen', `127.0.0.1:${port}`, '--http-listen', '', '--kafka-brokers', env.brokers.join(',')],
-    ...['--raw-topic', topic, '--topic-partitions', '1'],
-  ]);
+  const proc = new Proc(
+    `collector-${topic}`,
+    script(build, 'collector/src/cli.js'),
+    [
+      ...['--listen', `127.0.0.1:${port}`, '--http-listen', '', '--kafka-brokers', env.brokers.join(',')],
+      ...['--raw-topic', topic, '--topic-partitions', '1'],
+    ],
+    {},
+    NODE_ARGS,
+  );
   await proc.waitForLog(/collector ready/);
   return { proc, address: `127.0.0.1:${port}` };
 }
@@ -272,6 +280,7 @@ async function fleetModelPath(env: Env, args: string[], build: Build): Promise<R
   const broker0 = cgroupCpuS(env.cgroup);
   const agent = [
     process.execPath,
+    ...NODE_ARGS,
     join(build.dist, 'agent/src/cli.js'),
     ...[
       '--collector',
@@ -336,19 +345,25 @@ async function steady(
   const topic = `e2e-steady-${rate}-${Date.now()}`;
   await createTopic(env, topic);
   const collector = await startCollector(env, topic, build);
-  const agent = new Proc(`agent-${rate}`, script(build, 'agent/src/cli.js'), [
-    ...[
-      '--collector',
-      collector.address,
-      '--host',
-      'steady-host',
-      '--agent-id',
-      'steady-agent',
-      '--http-listen',
-      '',
+  const agent = new Proc(
+    `agent-${rate}`,
+    script(build, 'agent/src/cli.js'),
+    [
+      ...[
+        '--collector',
+        collector.address,
+        '--host',
+        'steady-host',
+        '--agent-id',
+        'steady-agent',
+        '--http-listen',
+        '',
+      ],
+      ...['--rate', String(rate), '--seed', '3', ...AGENT_ARGS],
     ],
-    ...['--rate', String(rate), '--seed', '3', ...AGENT_ARGS],
-  ]);
+    {},
+    NODE_ARGS,
+  );
   const apid = agent.child.pid as number;
   const cpid = collector.proc.child.pid as number;
   await sleep(5000);
@@ -433,10 +448,7 @@ function printProfiles(): void {
 }
 
 async function main(): Promise<void> {
-  if (CPU_PROF) {
-    mkdirSync(CPU_PROF, { recursive: true });
-    process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${CPU_PROF}`;
-  }
+  if (CPU_PROF) mkdirSync(CPU_PROF, { recursive: true });
   const broker = await startKafka({ heapOpts: '-Xmx1g -Xms512m', startupTimeoutMs: 300_000 });
   let env: Env | undefined;
   try {

@@ -15,8 +15,10 @@ export class Proc {
     script: string,
     args: string[],
     env: Record<string, string> = {},
+    /** Flags for node itself, e.g. --cpu-prof. */
+    nodeArgs: string[] = [],
   ) {
-    this.child = spawn(process.execPath, [join(repoRoot(), 'dist', script), ...args], {
+    this.child = spawn(process.execPath, [...nodeArgs, join(repoRoot(), 'dist', script), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, LOG_LEVEL: 'info', ...env },
     });
