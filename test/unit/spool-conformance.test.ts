@@ -114,6 +114,29 @@ for (const subject of subjects) {
     await s.close();
   });
 
+  test(`${subject.name}: never drops a batch awaiting its ack, drops the next oldest instead`, async () => {
+    const s = await subject.make(250);
+    // Batches 1 and 2 are on the stream: the collector may publish them whatever the agent does.
+    const inFlight = new Set([1, 2]);
+    s.protect((seq) => inFlight.has(seq));
+    for (let seq = 1; seq <= 4; seq++) await s.append(entry(seq, 100, seq * 10));
+    assert.deepEqual(
+      s.pending().map((e) => e.sequence),
+      [1, 2, 4],
+    );
+    assert.equal(s.owed().full, 30);
+    // Once acknowledged (or off the stream), the old rule applies again.
+    s.ack(1);
+    inFlight.clear();
+    await s.append(entry(5, 100, 50));
+    assert.deepEqual(
+      s.pending().map((e) => e.sequence),
+      [4, 5],
+    );
+    assert.equal(s.owed().full, 50);
+    await s.close();
+  });
+
   test(`${subject.name}: keeps the newest batch even when it alone exceeds the budget`, async () => {
     const s = await subject.make(100);
     await s.append(entry(1, 60, 1));

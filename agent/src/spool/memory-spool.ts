@@ -5,6 +5,7 @@ import { addLosses, type Losses, losses, lossesWithin, type Spool, type SpoolEnt
 export class MemorySpool implements Spool {
   readonly epoch: number;
   readonly durable = false;
+  private inFlight: (sequence: number) => boolean = () => false;
   private entries = new Map<number, SpoolEntry>();
   private held = 0;
   private heldEvents = 0;
@@ -48,6 +49,7 @@ export class MemorySpool implements Spool {
     // Map iteration is insertion order: the first entries are the oldest.
     for (const [seq, old] of this.entries) {
       if (this.held <= this.budgetBytes || seq === e.sequence) break;
+      if (this.inFlight(seq)) continue;
       this.remove(old);
       // Its events are lost, and so is its report of earlier losses: both are owed again.
       this.owing.full += old.events;
@@ -55,6 +57,10 @@ export class MemorySpool implements Spool {
       for (const cb of this.lossListeners) cb(losses({ full: old.events }));
     }
     for (const cb of this.listeners) cb();
+  }
+
+  protect(inFlight: (sequence: number) => boolean): void {
+    this.inFlight = inFlight;
   }
 
   pendingCount(): number {

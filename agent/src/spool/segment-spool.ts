@@ -181,6 +181,7 @@ export class SegmentSpool implements Spool {
   private syncTimer: NodeJS.Timeout | undefined;
   private listeners: Array<() => void> = [];
   private lossListeners: Array<(l: Losses) => void> = [];
+  private inFlight: (sequence: number) => boolean = () => false;
   private dropLog = { batches: 0, events: 0, at: 0 };
   private failLog = { batches: 0, events: 0, at: 0 };
 
@@ -402,6 +403,10 @@ export class SegmentSpool implements Spool {
     for (const cb of this.listeners) cb();
   }
 
+  protect(inFlight: (sequence: number) => boolean): void {
+    this.inFlight = inFlight;
+  }
+
   pendingCount(): number {
     return this.live.size;
   }
@@ -582,6 +587,7 @@ export class SegmentSpool implements Spool {
     for (const b of this.live.values()) {
       const overBudget = this.held + payloadBytes > this.o.budgetBytes;
       if (!overBudget && disk <= diskLimit) break;
+      if (this.inFlight(b.sequence)) continue;
       if (!overBudget) this.stats.droppedForDisk++;
       this.lose(b, 'full');
       if (b.segment.live === 0 && b.segment !== this.active) disk -= b.segment.size;

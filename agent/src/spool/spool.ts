@@ -100,5 +100,11 @@ export interface Spool {
   onAppend(cb: () => void): void;
   /** Registers a callback run with the events of every batch the spool loses, by reason. */
   onLoss(cb: (l: Losses) => void): void;
+  /**
+   * Names the batches the budget must not drop: those on the open stream awaiting their ack.
+   * The collector may publish such a batch whatever the agent does, so counting it lost would
+   * count its events twice; the spool may exceed its budget by the transport's window instead.
+   */
+  protect(inFlight: (sequence: number) => boolean): void;
   close(): Promise<void>;
 }

@@ -71,6 +71,7 @@ export class IngestClient {
     private readonly opts: IngestClientOptions,
     private readonly spool: Spool,
   ) {
+    spool.protect((sequence) => this.inFlight.has(sequence));
     if (opts.addresses.length === 0) throw new Error('no collector address configured');
     const creds = opts.credentials ?? credentials.createInsecure();
     this.clients = opts.addresses.map(
