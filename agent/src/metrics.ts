@@ -57,6 +57,12 @@ export function agentMetrics() {
       labelNames: ['collector'],
       registers: r,
     }),
+    refused: new Counter({
+      name: 'smmu_agent_streams_refused_total',
+      help: 'Streams the collector ended with an error retrying cannot cure (gRPC status name); batches stay spooled, see the error log',
+      labelNames: ['code'],
+      registers: r,
+    }),
     ackSeconds: new Histogram({
       name: 'smmu_agent_ack_latency_seconds',
       help: 'Time from sending a batch to its acknowledgement',

@@ -69,6 +69,7 @@ export class AgentPipeline {
           metrics.connected.set(up ? 1 : 0);
           if (up) metrics.connects.inc({ collector: address });
         },
+        onRefused: (code) => metrics.refused.inc({ code }),
       },
       spool,
     );

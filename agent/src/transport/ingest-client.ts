@@ -34,9 +34,10 @@ export interface IngestClientOptions {
   logger: Logger;
   /** Called per acknowledged batch with its round-trip time. */
   onAck?: (latencyMs: number) => void;
-  /** Called when a stream opens (true) or breaks (false). */
   /** A stream opened (up, with the collector's address) or broke (down). */
   onConnection?: (up: boolean, address?: string) => void;
+  /** The collector ended a stream with a status retrying cannot cure (its name, e.g. INVALID_ARGUMENT). */
+  onRefused?: (code: string) => void;
 }
 
 type Stream = ClientDuplexStream<Uint8Array, Ack>;
@@ -167,8 +168,10 @@ export class IngestClient {
     const fix = code === undefined ? undefined : OPERATOR_ACTION[code];
     const fields = { reason: why, retryInMs: Math.round(delay), unacked: this.spool.pendingCount() };
     // Retrying cannot cure these: say what has to change (batches stay spooled meanwhile).
-    if (fix) this.opts.logger.error({ ...fields, fix }, 'collector refuses this agent; batches stay spooled');
-    else this.opts.logger.warn(fields, 'collector stream broken; will resend unacknowledged batches');
+    if (fix) {
+      this.opts.logger.error({ ...fields, fix }, 'collector refuses this agent; batches stay spooled');
+      this.opts.onRefused?.(status[code as number]);
+    } else this.opts.logger.warn(fields, 'collector stream broken; will resend unacknowledged batches');
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
