@@ -75,7 +75,7 @@ test('invalid config files are refused with exit 2 and a message naming the opti
 
 test('usage errors exit 2 in every program: unknown commands, fractional counts, missing URLs', () => {
   const cases: Array<[keyof typeof programs, string[], string]> = [
-    ['smmu-agent', ['frob'], 'smmu-agent: unknown command "frob": use run, dump or faults\n'],
+    ['smmu-agent', ['frob'], 'smmu-agent: unknown command "frob": use run, replay, dump or faults\n'],
     ['smmu-fleet', ['frob'], 'smmu-fleet: unknown command "frob": use top, aggregate, advise or totals\n'],
     [
       'smmu-agent',
@@ -121,7 +121,9 @@ test('--model-config values are not overridden by the defaults of options not gi
     fixture('agent-model.json'),
   ]);
   assert.equal(fromFile.code, 0, fromFile.stderr);
-  const lines = fromFile.stdout.trimEnd().split('\n');
+  const [summary, ...reversed] = fromFile.stdout.trimEnd().split('\n').reverse();
+  const lines = reversed.reverse();
+  assert.equal(summary, '# 50 events printed; lost: none');
   assert.equal(lines.length, 50, 'maxEvents 50 from the file ends the dump');
   assert.ok(
     lines.every((l) => l.includes('arm-smmu-v3.0.auto')),
@@ -148,5 +150,9 @@ test('--model-config values are not overridden by the defaults of options not gi
     '--max-events',
     '20',
   ]);
-  assert.equal(flagWins.stdout, `${lines.slice(0, 20).join('\n')}\n`, 'a given flag wins over the file');
+  assert.equal(
+    flagWins.stdout,
+    `${lines.slice(0, 20).join('\n')}\n# 20 events printed; lost: none\n`,
+    'a given flag wins over the file',
+  );
 });
