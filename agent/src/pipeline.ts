@@ -160,17 +160,20 @@ export class AgentPipeline {
     await this.loop;
     await this.batcher.flush();
     this.batcher.stop();
-    // Losses the spool incurred while the last batches went in are reported in a loss-only batch
-    // (which could itself push out another one, or fail to be written: hence the bounded loop;
-    // a durable spool keeps what is still owed for the next start).
-    for (let i = 0; totalLosses(this.spool.owed()) > 0 && i < 3; i++) {
+    // Losses the spool incurred while the last batches went in are reported in a loss-only batch.
+    // Appended to a full spool it could push out another batch (owing more), so it goes in once
+    // the spool has drained: then it is the only batch and fits whatever the budget. Bounded: a
+    // durable spool keeps what is still owed for the next start.
+    const deadline = Date.now() + this.opts.drainTimeoutMs;
+    let drained = await this.client.drain(this.opts.drainTimeoutMs);
+    for (let i = 0; drained && totalLosses(this.spool.owed()) > 0 && i < 3; i++) {
       await this.store({
         event: this.source.event,
         events: new EventBlockBuilder(1).finish(),
         lost: new Map(),
       });
+      drained = await this.client.drain(Math.max(0, deadline - Date.now()));
     }
-    const drained = await this.client.drain(this.opts.drainTimeoutMs);
     if (!drained) {
       this.log.warn(
         { unacked: this.spool.pendingCount() },

@@ -77,7 +77,11 @@ async function runAgent(host: string, seed: number, events: number): Promise<Tal
   );
   pipeline.start();
   await pipeline.done();
-  assert.equal(await pipeline.stop(), true, `${host}: every batch acknowledged`);
+  assert.deepEqual(
+    await pipeline.stop(),
+    { drained: true, unackedBatches: 0, lostEvents: 0 },
+    `${host}: every batch acknowledged`,
+  );
   assert.equal(pipeline.totals.events, events);
   return tally;
 }

@@ -129,7 +129,11 @@ function agent(host: string, port: number, events: number) {
     /** Waits for the source to end and every batch to be acknowledged. */
     finish: async () => {
       await pipeline.done();
-      assert.equal(await pipeline.stop(), true, `${host}: every batch acknowledged`);
+      assert.deepEqual(
+        await pipeline.stop(),
+        { drained: true, unackedBatches: 0, lostEvents: 0 },
+        `${host}: every batch acknowledged`,
+      );
       assert.equal(pipeline.totals.events, events);
     },
   };
