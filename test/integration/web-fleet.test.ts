@@ -6,7 +6,8 @@
 // Screenshots of every view go to test-results/screenshots/ (printed).
 /// <reference lib="dom" />
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,6 +25,7 @@ const run = Date.now();
 const topic = (t: string) => `smmu-fleet.web-test.${run}.${t}`;
 
 let broker: KafkaBroker;
+let stateDir: string | undefined;
 let browser: Browser;
 const procs: Proc[] = [];
 const api: string[] = [];
@@ -109,12 +111,17 @@ before(async () => {
       host,
       args: ['--max-events', String(MAX_EVENTS[host]), '--backoff-max-ms', '300', ...args],
     });
+  stateDir = mkdtempSync(join(tmpdir(), 'web-fleet-'));
+  const nodeB = agent('node-b', [
+    ...['--seed', '12', '--rate', '2000', '--spool-budget-bytes', '8000', '--state-dir', stateDir],
+  ]);
   procs.push(
     agent('node-a', ['--seed', '11', '--rate', '2000']),
-    agent('node-b', ['--seed', '12', '--rate', '2000', '--spool-budget-bytes', '40000']),
+    nodeB,
     agent('node-c-prefault', ['--seed', '13', '--model-pace', 'work', '--prefault', '--rate', '6000']),
   );
-  await sleep(1500);
+  // The collector starts once node-b's spool has overflowed, however fast this machine is.
+  await nodeB.waitForLog(/spool full/, 60_000);
   const collector = new Proc('collector', 'collector/src/cli.js', [
     ...['--listen', `127.0.0.1:${grpc}`, '--http-listen', '', '--kafka-brokers', brokers],
     ...['--raw-topic', topic('raw'), '--topic-partitions', '4'],
@@ -129,6 +136,7 @@ after(async () => {
   await browser?.close();
   for (const p of procs.reverse()) await p.kill('SIGKILL');
   await broker?.stop();
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
 });
 
 interface HostRow {
