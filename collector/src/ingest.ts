@@ -7,7 +7,7 @@
 // Reading from a stream pauses (HTTP/2 flow control then holds the agent back) while too many
 // of its publishes are pending, while its host is over its batch rate, or while the agent does
 // not read its acks, so no agent can make the collector buffer without bound.
-import { type ServerDuplexStream, status } from '@grpc/grpc-js';
+import { Metadata, type ServerDuplexStream, status } from '@grpc/grpc-js';
 import type Long from 'long';
 import type { Logger } from '../../agent/src/runtime/log';
 import { type Batch, BatchDecodeError, decodeBatch, u64Long } from '../../proto/batch-codec';
@@ -80,6 +80,9 @@ export function ingestHandler(
       }
     };
     metrics.streams.inc();
+    // Headers at once: the agent then knows its batches reach a collector (before them, it may
+    // drop a queued batch for its spool budget without counting it twice).
+    call.sendMetadata(new Metadata());
     call.on('close', () => metrics.streams.dec());
     call.on('error', () => {
       ended = true;

@@ -60,6 +60,8 @@ export class IngestClient {
   private current = 0;
   private stream: Stream | undefined;
   private inFlight = new Map<number, number>(); // sequence -> send time
+  /** The current stream got the collector's response headers (it reached a collector). */
+  private connected = false;
   private lastSent = 0;
   private stopped = false;
   private backoff: number;
@@ -72,7 +74,9 @@ export class IngestClient {
     private readonly opts: IngestClientOptions,
     private readonly spool: Spool,
   ) {
-    spool.protect((sequence) => this.inFlight.has(sequence));
+    // Only a stream the collector has answered can have delivered a batch: before its headers
+    // arrive, dropping a batch cannot count it twice (it is still in the channel's queue).
+    spool.protect((sequence) => this.connected && this.inFlight.has(sequence));
     if (opts.addresses.length === 0) throw new Error('no collector address configured');
     const creds = opts.credentials ?? credentials.createInsecure();
     this.clients = opts.addresses.map(
@@ -123,6 +127,7 @@ export class IngestClient {
       md,
     ) as Stream;
     this.stream = s;
+    this.connected = false;
     this.inFlight.clear();
     this.lastSent = 0;
     this.writable = true;
@@ -136,6 +141,7 @@ export class IngestClient {
       this.pump();
     });
     s.on('metadata', () => {
+      if (s === this.stream) this.connected = true;
       this.opts.onConnection?.(true, address);
       this.opts.logger.info({ collector: address }, 'connected to collector');
     });
