@@ -23,7 +23,8 @@ interface ErrorLike {
   name?: string;
   message?: string;
   type?: string;
-  code?: string;
+  code?: string | number;
+  retriable?: boolean;
   cause?: unknown;
   errors?: unknown[];
 }
@@ -38,6 +39,11 @@ function chain(err: unknown): ErrorLike[] {
     todo.push(e.cause as ErrorLike, ...((e.errors ?? []) as ErrorLike[]));
   }
   return out;
+}
+
+/** True when Kafka said the failure may pass by itself (e.g. a new topic's metadata spreading). */
+export function isRetriable(err: unknown): boolean {
+  return chain(err).some((e) => e.retriable === true);
 }
 
 /** The authorization failure (e.g. TOPIC_AUTHORIZATION_FAILED) somewhere in err, if any. */
@@ -63,7 +69,7 @@ export function explainKafkaError(err: unknown, needs?: string): string {
     if (e.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
       return `Kafka TLS: the broker's certificate does not name the address connected to (${e.message}): use a broker address the certificate names, or --kafka-tls-verify-hostname false`;
     }
-    if (e.code && (UNTRUSTED.has(e.code) || e.code.startsWith('CERT_'))) {
+    if (typeof e.code === 'string' && (UNTRUSTED.has(e.code) || e.code.startsWith('CERT_'))) {
       return `Kafka TLS: the broker's certificate is not trusted (${e.code}: ${e.message}): set --kafka-tls-ca to the CA bundle that issued it`;
     }
   }

@@ -12,12 +12,13 @@
 // whole state with the raw offset it covers to the compacted checkpoint topic. A partition that
 // is assigned is restored from its latest checkpoint and read on from that offset. See
 // README.md "Exactly-once" for why totals neither lose nor double-count anything.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Logger } from '../../../agent/src/runtime/log';
 import type { Batch } from '../../../proto/batch-codec';
 import { type KafkaSecurity, kafkaClient, noKafkaSecurity } from '../kafka-client';
-import { explainKafkaError } from '../kafka-errors';
+import { explainKafkaError, isRetriable } from '../kafka-errors';
 import {
   checkpointTopic,
   ensureTopics,
@@ -368,21 +369,25 @@ export class Aggregator {
       });
       this.httpAddress = this.api.address;
     }
-    if (c.createTopics) {
-      await ensureTopics(this.kafka, [
-        // Normally the collector creates it; the same specification either way.
-        rawTopic(c.rawTopic, c.topicPartitions, c.topicReplication),
-        windowsTopic(c.windowsTopic, c.topicPartitions, c.topicReplication, c.windowsRetentionMs),
-        totalsTopic(c.totalsTopic, c.topicPartitions, c.topicReplication),
-        checkpointTopic(c.checkpointTopic, c.topicReplication),
+    // Two instances starting together race to create the topics; Kafka then answers "does not
+    // host this topic-partition" until the new topics' metadata has spread.
+    await retryTransient(async () => {
+      if (c.createTopics) {
+        await ensureTopics(this.kafka, [
+          // Normally the collector creates it; the same specification either way.
+          rawTopic(c.rawTopic, c.topicPartitions, c.topicReplication),
+          windowsTopic(c.windowsTopic, c.topicPartitions, c.topicReplication, c.windowsRetentionMs),
+          totalsTopic(c.totalsTopic, c.topicPartitions, c.topicReplication),
+          checkpointTopic(c.checkpointTopic, c.topicReplication),
+        ]);
+      }
+      // A checkpoint topic that deletes old checkpoints would make a restore start from nothing.
+      await verifyTopicConfig(this.kafka, [
+        { topic: c.checkpointTopic, name: 'cleanup.policy', value: 'compact' },
+        { topic: c.totalsTopic, name: 'cleanup.policy', value: 'compact' },
       ]);
-    }
-    // A checkpoint topic that deletes old checkpoints would make a restore start from nothing.
-    await verifyTopicConfig(this.kafka, [
-      { topic: c.checkpointTopic, name: 'cleanup.policy', value: 'compact' },
-      { topic: c.totalsTopic, name: 'cleanup.policy', value: 'compact' },
-    ]);
-    await this.out.connect();
+    });
+    await retryTransient(() => this.out.connect());
     await this.store.start();
     this.running = true;
     await this.consumer.start();
@@ -829,5 +834,17 @@ export class Aggregator {
 
   widthIndex(name: string): number {
     return WIDTH_NAMES.indexOf(name);
+  }
+}
+
+/** Runs op again (up to 5 tries, 0.5 s, 1 s, ... apart) while Kafka calls its failure retriable. */
+async function retryTransient<T>(op: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      if (attempt >= 5 || !isRetriable(err)) throw err;
+      await sleep(500 * attempt);
+    }
   }
 }
