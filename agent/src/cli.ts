@@ -4,24 +4,24 @@
 // collector. `smmu-agent dump` prints decoded events instead, like a trace tool.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { startHttp } from '../../common/runtime/http';
+import type { Logger } from '../../common/runtime/log';
+import { runMain } from '../../common/runtime/main';
+import { OptionError, type Options } from '../../common/runtime/options';
+import { formatTraceLine } from '../../common/smmu/format';
 import { LossReason } from '../../proto/index';
 import { resolveIdentity } from './identity';
 import { agentMetrics, registerFaultMetrics } from './metrics';
 import { modelConfigInput, modelSpecs, readModelFile } from './model-options';
 import { AgentPipeline, type StopResult } from './pipeline';
-import { startHttp } from './runtime/http';
-import type { Logger } from './runtime/log';
-import { runMain } from './runtime/main';
-import { OptionError, type Options } from './runtime/options';
-import { lockStateDir } from './runtime/state-lock';
 import { FaultCounters, formatTable } from './smmu/counters';
-import { formatTraceLine } from './smmu/format';
 import { ModelConfigError, SmmuModelSource } from './source/model';
 import { ReplaySource } from './source/replay';
 import type { EventSource } from './source/source';
 import { TracefsSource } from './source/tracefs';
 import { MemorySpool } from './spool/memory-spool';
 import { SegmentSpool } from './spool/segment-spool';
+import { lockStateDir } from './state-lock';
 import { agentCredentials } from './transport/credentials';
 
 const specs = {

@@ -2,7 +2,7 @@
 // an option set by a flag, the environment or --config wins over the model file; an option
 // left at its default never overrides a value the model file gives.
 import { readFileSync } from 'node:fs';
-import { OptionError, type Options } from './runtime/options';
+import { OptionError, type Options } from '../../common/runtime/options';
 import { type ModelConfigInput, defaultModelConfig as m } from './source/model';
 
 export const modelSpecs = {

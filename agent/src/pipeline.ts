@@ -1,10 +1,11 @@
 // The agent, end to end: source -> decode/count -> batch -> spool -> transport.
+
+import type { Logger } from '../../common/runtime/log';
 import { encodeBatch } from '../../proto/batch-codec';
 import { type EventBlock, EventBlockBuilder } from '../../proto/event-block';
 import { LossReason } from '../../proto/index';
 import { Batcher, type BatcherOptions, type ClosedBatch } from './batch/batcher';
 import type { AgentMetrics } from './metrics';
-import type { Logger } from './runtime/log';
 import type { EventSource } from './source/source';
 import { LOSS_KEYS, LOSS_REASONS, type Losses, type Spool, totalLosses } from './spool/spool';
 import { IngestClient, type IngestClientOptions } from './transport/ingest-client';

@@ -1,6 +1,6 @@
 // One local Kafka broker on 127.0.0.1:9092 for running the parts separately (README):
 // `npm run broker` starts it (and leaves it running), `npm run broker -- stop` removes it.
-import { removeByName, startKafka } from '../../test/support/kafka';
+import { removeByName, startKafka } from '../kafka/container';
 
 const NAME = 'smmu-fleet-kafka';
 const PORT = 9092;

@@ -9,13 +9,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../../agent/src/runtime/log';
-import { parseOptions } from '../../agent/src/runtime/options';
-import { FleetTotals } from '../../collector/src/accounting/aggregate';
-import { BatchConsumer } from '../../collector/src/accounting/consume';
-import { formatFleetTable } from '../../collector/src/accounting/table';
-import { kafkaClient, kafkaOptionSpecs, kafkaSecurityFromOptions } from '../../collector/src/kafka-client';
-import { freePort, type KafkaBroker, startKafka } from '../../test/support/kafka';
+import { FleetTotals } from '../../collector/accounting/aggregate';
+import { BatchConsumer } from '../../collector/accounting/consume';
+import { formatFleetTable } from '../../collector/accounting/table';
+import { kafkaClient, kafkaOptionSpecs, kafkaSecurityFromOptions } from '../../common/kafka/client';
+import { createLogger } from '../../common/runtime/log';
+import { parseOptions } from '../../common/runtime/options';
+import { freePort, type KafkaBroker, startKafka } from '../kafka/container';
 
 // The usage text is a file so that demo.sh can print it before anything is built.
 const usage = () => readFileSync(join(__dirname, '..', '..', '..', 'deploy', 'demo', 'usage.txt'), 'utf8');
@@ -43,7 +43,8 @@ if (args.help) {
 // consumer and (as SMMU_COLLECTOR_KAFKA_*) for its collector.
 function kafkaEnvOptions() {
   try {
-    return parseOptions({ name: 'demo', envPrefix: 'SMMU_FLEET_', summary: '' }, kafkaOptionSpecs([]), []).options;
+    return parseOptions({ name: 'demo', envPrefix: 'SMMU_FLEET_', summary: '' }, kafkaOptionSpecs([]), [])
+      .options;
   } catch (err) {
     process.stderr.write(`demo: ${(err as Error).message}\n`);
     process.exit(2);
@@ -65,7 +66,9 @@ let brokerStarting: Promise<KafkaBroker> | undefined;
 const running: {
   collector?: ChildProcess;
   aggregator?: ChildProcess;
-  stopView?: () => Promise<void>; table?: () => string } = {};
+  stopView?: () => Promise<void>;
+  table?: () => string;
+} = {};
 let stopping = false;
 
 const exited = (c: ChildProcess) =>
@@ -109,7 +112,8 @@ function launch(script: string, argv: string[], name: string): ChildProcess {
   });
   child.stderr?.on('data', (d: Buffer) => {
     // Children log JSON lines; the demo shows warnings and errors only.
-    for (const line of d.toString().split('\n')) if (/"level":(40|50|60)/.test(line)) log.warn({ from: name }, line);
+    for (const line of d.toString().split('\n'))
+      if (/"level":(40|50|60)/.test(line)) log.warn({ from: name }, line);
   });
   children.push(child);
   return child;
@@ -123,8 +127,17 @@ async function main(): Promise<void> {
   const topic = `smmu-fleet.demo.${Date.now()}`;
   const grpcPort = await freePort();
   const collector = launch(
-    'collector/src/cli.js',
-    ['--listen', `127.0.0.1:${grpcPort}`, '--http-listen', '127.0.0.1:0', '--kafka-brokers', brokers.join(','), '--raw-topic', topic],
+    'collector/ingest/cli.js',
+    [
+      '--listen',
+      `127.0.0.1:${grpcPort}`,
+      '--http-listen',
+      '127.0.0.1:0',
+      '--kafka-brokers',
+      brokers.join(','),
+      '--raw-topic',
+      topic,
+    ],
     'collector',
   );
   running.collector = collector;
@@ -141,8 +154,26 @@ async function main(): Promise<void> {
   if (stopping) return; // no agents after Ctrl-C
   const webPort = Number(args['web-port']) || (await freePort());
   const aggregator = launch(
-    'collector/src/accounting/cli.js',
-    ['aggregate', '--kafka-brokers', brokers.join(','), '--raw-topic', topic, '--windows-topic', `${topic}.windows`, '--totals-topic', `${topic}.totals`, '--checkpoint-topic', `${topic}.checkpoints`, '--group-id', `${topic}.aggregator`, '--checkpoint-interval-ms', '1000', '--http-listen', `127.0.0.1:${webPort}`],
+    'collector/accounting/cli.js',
+    [
+      'aggregate',
+      '--kafka-brokers',
+      brokers.join(','),
+      '--raw-topic',
+      topic,
+      '--windows-topic',
+      `${topic}.windows`,
+      '--totals-topic',
+      `${topic}.totals`,
+      '--checkpoint-topic',
+      `${topic}.checkpoints`,
+      '--group-id',
+      `${topic}.aggregator`,
+      '--checkpoint-interval-ms',
+      '1000',
+      '--http-listen',
+      `127.0.0.1:${webPort}`,
+    ],
     'aggregator',
   );
   running.aggregator = aggregator;
@@ -152,14 +183,32 @@ async function main(): Promise<void> {
     const extra = i === n ? ['--prefault'] : [];
     launch(
       'agent/src/cli.js',
-      ['--host', `node-${i}${extra.length ? '-prefault' : ''}`, '--seed', String(i), '--rate', args.rate, '--model-pace', 'work', '--collector', `127.0.0.1:${grpcPort}`, '--http-listen', '', ...extra],
+      [
+        '--host',
+        `node-${i}${extra.length ? '-prefault' : ''}`,
+        '--seed',
+        String(i),
+        '--rate',
+        args.rate,
+        '--model-pace',
+        'work',
+        '--collector',
+        `127.0.0.1:${grpcPort}`,
+        '--http-listen',
+        '',
+        ...extra,
+      ],
       `agent-${i}`,
     );
   }
 
   const totals = new FleetTotals();
   const kafka = kafkaClient({ clientId: 'smmu-fleet-demo', brokers, security });
-  const consumer = new BatchConsumer(kafka, { topic, groupId: `demo-${Date.now()}`, fromBeginning: true }, log);
+  const consumer = new BatchConsumer(
+    kafka,
+    { topic, groupId: `demo-${Date.now()}`, fromBeginning: true },
+    log,
+  );
   let started = false;
   for (let tries = 0; !started && tries < 100; tries++) {
     try {
@@ -170,9 +219,13 @@ async function main(): Promise<void> {
     }
   }
   const timer = setInterval(() => {
-    process.stdout.write(`\x1b[2J\x1b[Hsmmu-fleet demo: ${n} agents -> collector 127.0.0.1:${grpcPort} -> Kafka ${brokers.join(',')} topic ${topic}\n`);
+    process.stdout.write(
+      `\x1b[2J\x1b[Hsmmu-fleet demo: ${n} agents -> collector 127.0.0.1:${grpcPort} -> Kafka ${brokers.join(',')} topic ${topic}\n`,
+    );
     process.stdout.write(`fleet web page: ${pageUrl}\n`);
-    process.stdout.write(`(every agent does the same DMA work; node-${n}-prefault maps with MAP_POPULATE: no translation faults, fewer faults in all)   Ctrl-C to stop\n\n${formatFleetTable(totals, 15)}\n`);
+    process.stdout.write(
+      `(every agent does the same DMA work; node-${n}-prefault maps with MAP_POPULATE: no translation faults, fewer faults in all)   Ctrl-C to stop\n\n${formatFleetTable(totals, 15)}\n`,
+    );
   }, 1000);
 
   running.stopView = async () => {

@@ -8,11 +8,11 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { gzipSync } from 'node:zlib';
-import { evt0Lo, RECORD_BITS } from '../../agent/src/smmu/record';
 import { SmmuModel } from '../../agent/src/source/model';
-import { AccountState, defaultAccountOptions } from '../../collector/src/accounting/aggregate';
-import { decodeCheckpoint, encodeCheckpoint } from '../../collector/src/accounting/checkpoint';
-import { bytesDigest } from '../../collector/src/accounting/dedup';
+import { AccountState, defaultAccountOptions } from '../../collector/accounting/aggregate';
+import { decodeCheckpoint, encodeCheckpoint } from '../../collector/accounting/checkpoint';
+import { bytesDigest } from '../../collector/accounting/dedup';
+import { evt0Lo, RECORD_BITS } from '../../common/smmu/record';
 import { type Batch, decodeBatch, encodeBatch } from '../../proto/batch-codec';
 import { EventBlockBuilder } from '../../proto/event-block';
 import { modelBatch } from '../support/batches';

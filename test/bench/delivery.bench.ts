@@ -7,13 +7,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { agentMetrics } from '../../agent/src/metrics';
 import { AgentPipeline } from '../../agent/src/pipeline';
-import { silentLogger } from '../../agent/src/runtime/log';
 import { SmmuModelSource } from '../../agent/src/source/model';
 import { MemorySpool } from '../../agent/src/spool/memory-spool';
-import { BatchConsumer } from '../../collector/src/accounting/consume';
-import { Collector, defaultCollectorConfig } from '../../collector/src/collector';
+import { BatchConsumer } from '../../collector/accounting/consume';
+import { Collector, defaultCollectorConfig } from '../../collector/ingest/collector';
+import { silentLogger } from '../../common/runtime/log';
+import { startKafka } from '../../deploy/kafka/container';
 import { timestampNs } from '../../proto/event-block';
-import { startKafka } from '../support/kafka';
 import { TcpProxy } from '../support/tcp-proxy';
 import { report } from './bench-util';
 

@@ -4,8 +4,8 @@
 // arrived exactly once), and the stream's entropy bound (its columns compressed with xz -9).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { formatTraceLine } from '../../agent/src/smmu/format';
 import { type ModelConfigInput, SmmuModel } from '../../agent/src/source/model';
+import { formatTraceLine } from '../../common/smmu/format';
 import { type EventBlock, timestampNs, WORDS_PER_RECORD } from '../../proto/event-block';
 
 /** The model settings an agent gets from `--seed 3 --rate 0 --max-events n` and a config file {startTimeNs}. */

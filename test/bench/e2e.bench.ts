@@ -17,12 +17,12 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
-import { silentLogger } from '../../agent/src/runtime/log';
-import { BatchConsumer } from '../../collector/src/accounting/consume';
-import { rawTopic } from '../../collector/src/topics';
+import { BatchConsumer } from '../../collector/accounting/consume';
+import { rawTopic } from '../../common/kafka/topics';
+import { silentLogger } from '../../common/runtime/log';
+import { freePort, startKafka } from '../../deploy/kafka/container';
 import type { Batch } from '../../proto/batch-codec';
 import type { EventBlock } from '../../proto/event-block';
-import { freePort, startKafka } from '../support/kafka';
 import { repoRoot } from '../support/paths';
 import { Proc } from '../support/processes';
 import {
@@ -195,7 +195,7 @@ async function startCollector(
   const port = await freePort();
   const proc = new Proc(
     `collector-${topic}`,
-    script(build, 'collector/src/cli.js'),
+    script(build, 'collector/ingest/cli.js'),
     [
       ...['--listen', `127.0.0.1:${port}`, '--http-listen', '', '--kafka-brokers', env.brokers.join(',')],
       ...['--raw-topic', topic, '--topic-partitions', '1'],

@@ -2,6 +2,7 @@
 // Each figure is the median of RUNS timed runs after one warm-up run.
 //   node dist/test/bench/model.bench.js [events-per-run]
 import { FaultCounters } from '../../agent/src/smmu/counters';
+import { SmmuModel } from '../../agent/src/source/model';
 import {
   type DecodedEvent,
   decodeRecord,
@@ -9,8 +10,7 @@ import {
   isStall,
   streamId,
   substreamId,
-} from '../../agent/src/smmu/record';
-import { SmmuModel } from '../../agent/src/source/model';
+} from '../../common/smmu/record';
 import type { EventBlock } from '../../proto/event-block';
 
 const RUNS = 7;

@@ -12,7 +12,7 @@
 #      ConfigMaps' JSON files accepted by the programs. The base is schema-checked too.
 #      Self-test: a rendered overlay with a forbidden capability and an unknown field must fail.
 #   3. Grafana (deploy/grafana/): dashboard_check.py against agent/src/metrics.ts and
-#      collector/src/metrics.ts.
+#      collector/ingest/metrics.ts.
 #   4. Images (deploy/images/): every COPY source of the Dockerfile exists in the repository.
 # Exit code 0 only when every check passed.
 #
@@ -108,7 +108,7 @@ log "tools: systemd-analyze ($(systemd-analyze --version | head -1)), kubernetes
 # Does the program accept this JSON configuration? `--config FILE --help` parses and type-checks
 # every key without starting anything.
 have_dist=0
-[ -f "$DIST/agent/src/cli.js" ] && [ -f "$DIST/collector/src/cli.js" ] && have_dist=1
+[ -f "$DIST/agent/src/cli.js" ] && [ -f "$DIST/collector/ingest/cli.js" ] && have_dist=1
 config_check() { # label program-js file
   if [ "$have_dist" = 0 ]; then
     printf '  skip %s: no build in %s/\n' "$1" "$DIST"
@@ -210,8 +210,8 @@ for u in smmu-collector.service smmu-fleet-aggregator.service; do
   fi
 done
 config_check "systemd agent.json accepted by smmu-agent" agent/src/cli.js deploy/systemd/agent.json
-config_check "systemd collector.json accepted by smmu-collector" collector/src/cli.js deploy/systemd/collector.json
-config_check "systemd aggregator.json accepted by smmu-fleet" collector/src/accounting/cli.js deploy/systemd/aggregator.json
+config_check "systemd collector.json accepted by smmu-collector" collector/ingest/cli.js deploy/systemd/collector.json
+config_check "systemd aggregator.json accepted by smmu-fleet" collector/accounting/cli.js deploy/systemd/aggregator.json
 log "systemd: $(elapsed "$t")"
 
 # --- 2. Kubernetes ------------------------------------------------------------------------------
@@ -256,8 +256,8 @@ for f in "$WORK"/configs/*.json; do
   n=$(basename "$f" .json)
   case "$n" in
     agent-*) config_check "overlays/${n#agent-}: agent.json accepted by smmu-agent" agent/src/cli.js "$f" ;;
-    collector-*) config_check "overlays/${n#collector-}: collector.json accepted by smmu-collector" collector/src/cli.js "$f" ;;
-    aggregator-*) config_check "overlays/${n#aggregator-}: aggregator.json accepted by smmu-fleet" collector/src/accounting/cli.js "$f" ;;
+    collector-*) config_check "overlays/${n#collector-}: collector.json accepted by smmu-collector" collector/ingest/cli.js "$f" ;;
+    aggregator-*) config_check "overlays/${n#aggregator-}: aggregator.json accepted by smmu-fleet" collector/accounting/cli.js "$f" ;;
   esac
 done
 # Self-test: the checks must catch a broken overlay.
@@ -289,7 +289,7 @@ log "Kubernetes: $(elapsed "$t")"
 t=$(now)
 log "Grafana dashboards (deploy/grafana/)"
 for f in deploy/grafana/*.json; do
-  if out=$(python3 test/deploy/dashboard_check.py "$f" agent/src/metrics.ts collector/src/metrics.ts); then
+  if out=$(python3 test/deploy/dashboard_check.py "$f" agent/src/metrics.ts collector/ingest/metrics.ts); then
     ok "$f: $(echo "$out" | head -1 | sed "s#^ *$f: ##")"
   else
     echo "$out" | grep FAIL | sed 's/^/    /'

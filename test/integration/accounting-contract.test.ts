@@ -11,19 +11,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { SmmuModel } from '../../agent/src/source/model';
-import type { HostTotalsRow, SeriesTotalsRow } from '../../collector/src/accounting/aggregate';
-import { fleetSummary, type ProcessRow, processRows } from '../../collector/src/accounting/query';
-import type { TopFrame } from '../../collector/src/accounting/table';
-import { BatchPublisher } from '../../collector/src/publish';
-import { ensureTopics, rawTopic } from '../../collector/src/topics';
+import type { HostTotalsRow, SeriesTotalsRow } from '../../collector/accounting/aggregate';
+import { fleetSummary, type ProcessRow, processRows } from '../../collector/accounting/query';
+import type { TopFrame } from '../../collector/accounting/table';
+import { BatchPublisher } from '../../collector/ingest/publish';
+import { ensureTopics, rawTopic } from '../../common/kafka/topics';
+import { freePort, type KafkaBroker, startKafka } from '../../deploy/kafka/container';
 import { encodeBatch } from '../../proto/batch-codec';
 import { LossReason } from '../../proto/index';
 import { modelBatch } from '../support/batches';
-import { freePort, type KafkaBroker, startKafka } from '../support/kafka';
 import { repoRoot } from '../support/paths';
 
 const run = promisify(execFile);
-const CLI = join(__dirname, '..', '..', 'collector', 'src', 'accounting', 'cli.js');
+const CLI = join(__dirname, '..', '..', 'collector', 'accounting', 'cli.js');
 const PROTO = join(repoRoot(), 'proto');
 const id = Date.now();
 const topics = {

@@ -7,8 +7,6 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
-import { silentLogger } from '../../agent/src/runtime/log';
-import { faultKind, isStall, streamId, substreamId } from '../../agent/src/smmu/record';
 import { SmmuModel } from '../../agent/src/source/model';
 import {
   KIND_NAMES,
@@ -16,23 +14,25 @@ import {
   type SeriesTotalsRow,
   STRIDE,
   WIDTHS_NS,
-} from '../../collector/src/accounting/aggregate';
-import { Aggregator, defaultAggregatorConfig } from '../../collector/src/accounting/aggregator';
-import { TotalsTopicView } from '../../collector/src/accounting/consume';
+} from '../../collector/accounting/aggregate';
+import { Aggregator, defaultAggregatorConfig } from '../../collector/accounting/aggregator';
+import { TotalsTopicView } from '../../collector/accounting/consume';
 import {
   type DeviceRow,
   hostRowFromProto,
   type ProcessRow,
   seriesRowFromProto,
-} from '../../collector/src/accounting/query';
-import { BatchPublisher } from '../../collector/src/publish';
-import { ensureTopics, rawTopic } from '../../collector/src/topics';
+} from '../../collector/accounting/query';
+import { BatchPublisher } from '../../collector/ingest/publish';
+import { ensureTopics, rawTopic } from '../../common/kafka/topics';
+import { silentLogger } from '../../common/runtime/log';
+import { faultKind, isStall, streamId, substreamId } from '../../common/smmu/record';
+import { type KafkaBroker, startKafka } from '../../deploy/kafka/container';
 import { type Batch, encodeBatch } from '../../proto/batch-codec';
 import { timestampNs, WORDS_PER_RECORD } from '../../proto/event-block';
 import { smmu } from '../../proto/gen/telemetry';
 import { LossReason } from '../../proto/index';
 import { modelBatch } from '../support/batches';
-import { type KafkaBroker, startKafka } from '../support/kafka';
 
 const HOSTS = 6;
 const EVENTS_PER_HOST = 6000;

@@ -11,8 +11,8 @@ const root = repoRoot();
 const fixture = (name: string) => join(root, 'test', 'fixtures', 'config', name);
 const programs = {
   'smmu-agent': 'dist/agent/src/cli.js',
-  'smmu-collector': 'dist/collector/src/cli.js',
-  'smmu-fleet': 'dist/collector/src/accounting/cli.js',
+  'smmu-collector': 'dist/collector/ingest/cli.js',
+  'smmu-fleet': 'dist/collector/accounting/cli.js',
 };
 
 function run(program: keyof typeof programs, args: string[], env: Record<string, string> = {}) {

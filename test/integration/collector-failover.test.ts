@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
-import { silentLogger } from '../../agent/src/runtime/log';
-import { FleetTotals } from '../../collector/src/accounting/aggregate';
-import { BatchConsumer } from '../../collector/src/accounting/consume';
-import { freePort, type KafkaBroker, startKafka } from '../support/kafka';
+import { FleetTotals } from '../../collector/accounting/aggregate';
+import { BatchConsumer } from '../../collector/accounting/consume';
+import { silentLogger } from '../../common/runtime/log';
+import { freePort, type KafkaBroker, startKafka } from '../../deploy/kafka/container';
 import { agentProc, collectorProc, type Proc } from '../support/processes';
 
 let broker: KafkaBroker;

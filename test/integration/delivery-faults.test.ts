@@ -12,13 +12,13 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
-import { silentLogger } from '../../agent/src/runtime/log';
 import { SmmuModel } from '../../agent/src/source/model';
-import { FleetTotals } from '../../collector/src/accounting/aggregate';
-import { BatchConsumer } from '../../collector/src/accounting/consume';
+import { FleetTotals } from '../../collector/accounting/aggregate';
+import { BatchConsumer } from '../../collector/accounting/consume';
+import { silentLogger } from '../../common/runtime/log';
+import { freePort, type KafkaBroker, startKafka } from '../../deploy/kafka/container';
 import { type EventBlock, timestampNs, WORDS_PER_RECORD } from '../../proto/event-block';
 import { LossReason } from '../../proto/index';
-import { freePort, type KafkaBroker, startKafka } from '../support/kafka';
 import { agentProc, collectorProc, type Proc } from '../support/processes';
 import { TcpProxy } from '../support/tcp-proxy';
 

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type KafkaBroker, startKafka } from '../support/kafka';
+import { type KafkaBroker, startKafka } from '../../deploy/kafka/container';
 import { repoRoot } from '../support/paths';
 
 /** The build this test belongs to: dist/ (or another --outDir) holding agent/, collector/, test/. */
@@ -396,8 +396,8 @@ test('collector, aggregator and agent run from their systemd units: health, read
 test('every JSON configuration under deploy/ is accepted by its program', () => {
   const programs: Record<string, string> = {
     agent: 'agent/src/cli.js',
-    collector: 'collector/src/cli.js',
-    aggregator: 'collector/src/accounting/cli.js',
+    collector: 'collector/ingest/cli.js',
+    aggregator: 'collector/accounting/cli.js',
   };
   const files: string[] = [];
   const walk = (dir: string) => {

@@ -1,5 +1,5 @@
 /**
- * The test broker (test/support/kafka.ts) against kafkajs: topic creation, 1000 messages produced and
+ * The test broker (deploy/kafka/container.ts) against kafkajs: topic creation, 1000 messages produced and
  * consumed back by a consumer group with exact payloads, and a broker outage (stop, start) that keeps
  * the address and the data.
  */
@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Admin, Kafka, logLevel, Partitioners } from 'kafkajs';
-import { type KafkaBroker, startKafka } from '../support/kafka';
+import { type KafkaBroker, startKafka } from '../../deploy/kafka/container';
 
 const MESSAGES = 1000;
 const PARTITIONS = 3;

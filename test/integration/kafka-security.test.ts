@@ -14,24 +14,24 @@ import { type Admin, Kafka, logLevel } from 'kafkajs';
 import pino from 'pino';
 import { agentMetrics } from '../../agent/src/metrics';
 import { AgentPipeline } from '../../agent/src/pipeline';
-import { type Logger, silentLogger } from '../../agent/src/runtime/log';
 import { SmmuModelSource } from '../../agent/src/source/model';
 import { MemorySpool } from '../../agent/src/spool/memory-spool';
-import { FleetTotals } from '../../collector/src/accounting/aggregate';
-import { Aggregator, defaultAggregatorConfig } from '../../collector/src/accounting/aggregator';
-import { BatchConsumer } from '../../collector/src/accounting/consume';
-import { Collector, defaultCollectorConfig } from '../../collector/src/collector';
-import type { KafkaSecurity } from '../../collector/src/kafka-client';
+import { FleetTotals } from '../../collector/accounting/aggregate';
+import { Aggregator, defaultAggregatorConfig } from '../../collector/accounting/aggregator';
+import { BatchConsumer } from '../../collector/accounting/consume';
+import { Collector, defaultCollectorConfig } from '../../collector/ingest/collector';
+import type { KafkaSecurity } from '../../common/kafka/client';
 import {
   checkpointTopic,
   ensureTopics,
   rawTopic,
   totalsTopic,
   windowsTopic,
-} from '../../collector/src/topics';
+} from '../../common/kafka/topics';
+import { type Logger, silentLogger } from '../../common/runtime/log';
+import { freePort, type KafkaBroker, startKafka } from '../../deploy/kafka/container';
 import { aggregatorAcls, collectorAcls, grant, revoke } from '../support/acls';
 import { makePki } from '../support/certs';
-import { freePort, type KafkaBroker, startKafka } from '../support/kafka';
 import { type BrokerSecurity, brokerSecurity, unsecuredJwt } from '../support/kafka-security';
 import { repoRoot } from '../support/paths';
 import { finishDrained } from '../support/pipeline-drain';
@@ -336,7 +336,7 @@ test('smmu-fleet totals over SASL PLAIN (password from the environment) and OAUT
       { user, resource: 'GROUP', name: 'smmu-fleet-', operation: 'READ', pattern: 'PREFIXED' },
     );
   }
-  const cli = join(repoRoot(), 'dist', 'collector', 'src', 'accounting', 'cli.js');
+  const cli = join(repoRoot(), 'dist', 'collector', 'accounting', 'cli.js');
   const common = ['totals', '--kafka-brokers', broker.brokers.join(','), '--raw-topic', filled.topic];
   const runs = [
     {

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Page } from 'playwright-core';
+import { freePort, type KafkaBroker, startKafka } from '../../deploy/kafka/container';
 import { type Browser, launchChromium } from '../support/browser';
-import { freePort, type KafkaBroker, startKafka } from '../support/kafka';
 import { repoRoot } from '../support/paths';
 import { agentProc, Proc } from '../support/processes';
 
@@ -79,7 +79,7 @@ before(async () => {
   ports.forEach((p, i) => {
     api.push(`http://127.0.0.1:${p}`);
     procs.push(
-      new Proc(`aggregator-${i}`, 'collector/src/accounting/cli.js', [
+      new Proc(`aggregator-${i}`, 'collector/accounting/cli.js', [
         'aggregate',
         ...['--kafka-brokers', brokers, '--group-id', `web-test-${run}`, '--topic-partitions', '4'],
         ...[
@@ -122,7 +122,7 @@ before(async () => {
   );
   // The collector starts once node-b's spool has overflowed, however fast this machine is.
   await nodeB.waitForLog(/spool full/, 60_000);
-  const collector = new Proc('collector', 'collector/src/cli.js', [
+  const collector = new Proc('collector', 'collector/ingest/cli.js', [
     ...['--listen', `127.0.0.1:${grpc}`, '--http-listen', '', '--kafka-brokers', brokers],
     ...['--raw-topic', topic('raw'), '--topic-partitions', '4'],
   ]);
@@ -401,8 +401,8 @@ test('the page updates live without reloading, and reads in a narrow window', as
     const n = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
     return { domContentLoaded: n.domContentLoadedEventEnd, load: n.loadEventEnd };
   });
-  const onDisk = readdirSync(join(repoRoot(), 'dist/collector/src/accounting/web')).reduce(
-    (s, f) => s + statSync(join(repoRoot(), 'dist/collector/src/accounting/web', f)).size,
+  const onDisk = readdirSync(join(repoRoot(), 'dist/collector/accounting/web')).reduce(
+    (s, f) => s + statSync(join(repoRoot(), 'dist/collector/accounting/web', f)).size,
     0,
   );
   console.log(

@@ -1,7 +1,8 @@
 // A Kafka broker and an in-process collector publishing to `topic`, for integration tests.
-import { silentLogger } from '../../agent/src/runtime/log';
-import { Collector, defaultCollectorConfig } from '../../collector/src/collector';
-import { type KafkaBroker, startKafka } from './kafka';
+
+import { Collector, defaultCollectorConfig } from '../../collector/ingest/collector';
+import { silentLogger } from '../../common/runtime/log';
+import { type KafkaBroker, startKafka } from '../../deploy/kafka/container';
 
 export interface KafkaCollector {
   broker: KafkaBroker;

@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SASLOptions } from 'kafkajs';
-import { type KafkaSecurity, noKafkaSecurity } from '../../collector/src/kafka-client';
+import { type KafkaSecurity, noKafkaSecurity } from '../../common/kafka/client';
+import type { ContainerSecurity } from '../../deploy/kafka/container';
 import { makePki, type Pki } from './certs';
 
 export const SECRETS_DIR = '/etc/kafka/secrets';
@@ -26,19 +27,13 @@ export interface BrokerUsers {
   plain?: string[];
 }
 
-export interface BrokerSecurity {
+export interface BrokerSecurity extends ContainerSecurity {
   pki: Pki;
   /** Passwords of every user, including 'admin' (PLAIN and SCRAM-SHA-512). */
   passwords: Record<string, string>;
   scram: Record<string, ScramMechanism>;
-  /** Files to copy into the container. */
-  files: Array<{ source: string; target: string }>;
-  /** Broker environment (KAFKA_* settings with the JAAS configs, SCRAM_USERS). */
-  env(port: number, host: string): Record<string, string>;
   /** Client settings of a user, e.g. for kafkaClient() or a program's options. */
   client(user: string): KafkaSecurity;
-  /** kafkajs ssl/sasl of a user (the test's own admin clients). */
-  kafkajs(user: string): { ssl: { ca: string }; sasl: SASLOptions };
 }
 
 /** An unsigned JWT ("alg": "none") as the broker's unsecured OAUTHBEARER validator accepts it. */

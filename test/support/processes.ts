@@ -55,7 +55,7 @@ export function collectorProc(
   name: string,
   o: { port: number; brokers: string[]; topic: string; extra?: string[] },
 ): Proc {
-  return new Proc(name, 'collector/src/cli.js', [
+  return new Proc(name, 'collector/ingest/cli.js', [
     '--listen',
     `127.0.0.1:${o.port}`,
     '--http-listen',

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import Long from 'long';
-import { AccountState, FleetTotals, WIDTHS_NS } from '../../collector/src/accounting/aggregate';
-import { decodeCheckpoint, encodeCheckpoint } from '../../collector/src/accounting/checkpoint';
-import { RECENT_DIGESTS, ReplayFilter } from '../../collector/src/accounting/dedup';
+import { AccountState, FleetTotals, WIDTHS_NS } from '../../collector/accounting/aggregate';
+import { decodeCheckpoint, encodeCheckpoint } from '../../collector/accounting/checkpoint';
+import { RECENT_DIGESTS, ReplayFilter } from '../../collector/accounting/dedup';
 import {
   type Batch,
   BatchDecodeError,

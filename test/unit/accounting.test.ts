@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FleetTotals } from '../../collector/src/accounting/aggregate';
-import { ReplayFilter } from '../../collector/src/accounting/dedup';
-import { formatFleetTable } from '../../collector/src/accounting/table';
+import { FleetTotals } from '../../collector/accounting/aggregate';
+import { ReplayFilter } from '../../collector/accounting/dedup';
+import { formatFleetTable } from '../../collector/accounting/table';
 import type { Batch } from '../../proto/batch-codec';
 import { EventBlockBuilder } from '../../proto/event-block';
 import { LossReason } from '../../proto/index';

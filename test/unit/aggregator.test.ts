@@ -5,13 +5,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { faultKind, isStall, streamId, substreamId } from '../../agent/src/smmu/record';
 import { SmmuModel } from '../../agent/src/source/model';
-import { AccountState, STRIDE, WIDTHS_NS } from '../../collector/src/accounting/aggregate';
-import { decodeCheckpoint, encodeCheckpoint } from '../../collector/src/accounting/checkpoint';
-import { ReplayFilter } from '../../collector/src/accounting/dedup';
-import { adviseRanges, SpaceSaving } from '../../collector/src/accounting/hotpages';
-import { OPENAPI } from '../../collector/src/accounting/openapi';
+import { AccountState, STRIDE, WIDTHS_NS } from '../../collector/accounting/aggregate';
+import { decodeCheckpoint, encodeCheckpoint } from '../../collector/accounting/checkpoint';
+import { ReplayFilter } from '../../collector/accounting/dedup';
+import { adviseRanges, SpaceSaving } from '../../collector/accounting/hotpages';
+import { OPENAPI } from '../../collector/accounting/openapi';
+import { faultKind, isStall, streamId, substreamId } from '../../common/smmu/record';
 import type { Batch } from '../../proto/batch-codec';
 import { type EventBlock, EventBlockBuilder, timestampNs, WORDS_PER_RECORD } from '../../proto/event-block';
 import { LossReason } from '../../proto/index';
@@ -319,6 +319,6 @@ test('replay filter state survives a snapshot', () => {
 });
 
 test('openapi.json is the document the API serves', () => {
-  const file = join(repoRoot(), 'collector', 'src', 'accounting', 'openapi.json');
+  const file = join(repoRoot(), 'collector', 'accounting', 'openapi.json');
   assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), JSON.parse(JSON.stringify(OPENAPI)));
 });

@@ -1,7 +1,7 @@
-// The fleet API's merge of the instances' answers (collector/src/accounting/fleet.ts).
+// The fleet API's merge of the instances' answers (collector/accounting/fleet.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type Answer, addCount, askPeer, mergeAnswers } from '../../collector/src/accounting/fleet';
+import { type Answer, addCount, askPeer, mergeAnswers } from '../../collector/accounting/fleet';
 
 const summary = (hosts: number, events: number | string, lost: Record<string, number>) => ({
   hosts,

@@ -14,8 +14,8 @@ import {
   noKafkaSecurity,
   tlsOptions,
   tokenFileProvider,
-} from '../../collector/src/kafka-client';
-import { explainKafkaError } from '../../collector/src/kafka-errors';
+} from '../../common/kafka/client';
+import { explainKafkaError } from '../../common/kafka/errors';
 import { makePki } from '../support/certs';
 import { repoRoot } from '../support/paths';
 
@@ -27,8 +27,8 @@ test('smmu-collector and smmu-fleet offer the same Kafka options, with environme
     (k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
   );
   for (const [cli, prefix] of [
-    ['collector/src/cli.js', 'SMMU_COLLECTOR_'],
-    ['collector/src/accounting/cli.js', 'SMMU_FLEET_'],
+    ['collector/ingest/cli.js', 'SMMU_COLLECTOR_'],
+    ['collector/accounting/cli.js', 'SMMU_FLEET_'],
   ]) {
     const help = spawnSync(process.execPath, [join(repoRoot(), 'dist', cli), '--help']).stdout.toString();
     for (const n of names) assert.ok(help.includes(`${n} `), `${cli} --help lists ${n}`);

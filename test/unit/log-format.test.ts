@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import pino from 'pino';
-import { formatLogLine } from '../../agent/src/runtime/log';
+import { formatLogLine } from '../../common/runtime/log';
 
 /** What pino writes for these calls, as JSON lines. */
 function records(log: (l: pino.Logger) => void): string[] {

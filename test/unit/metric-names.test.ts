@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Registry } from 'prom-client';
 import { agentMetrics, registerFaultMetrics } from '../../agent/src/metrics';
-import { aggregatorMetrics } from '../../collector/src/accounting/aggregator';
-import { collectorMetrics } from '../../collector/src/metrics';
+import { aggregatorMetrics } from '../../collector/accounting/aggregator';
+import { collectorMetrics } from '../../collector/ingest/metrics';
 
 async function metrics(registry: Registry) {
   return (await registry.getMetricsAsJSON()).map((m) => ({

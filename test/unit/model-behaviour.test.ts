@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeRecord } from '../../agent/src/smmu/record';
 import { SmmuModel } from '../../agent/src/source/model';
+import { decodeRecord } from '../../common/smmu/record';
 
 test('topology: named SMMUs, unique StreamIDs per SMMU, PASIDs from firstPasid, bindings per process', () => {
   const m = new SmmuModel({

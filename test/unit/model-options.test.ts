@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type ModelOptions, modelConfigInput, modelSpecs } from '../../agent/src/model-options';
-import { parseOptions } from '../../agent/src/runtime/options';
 import { resolveModelConfig } from '../../agent/src/source/model';
+import { parseOptions } from '../../common/runtime/options';
 
 const program = { name: 'smmu-agent', envPrefix: 'SMMU_AGENT_', summary: '' };
 const file = {

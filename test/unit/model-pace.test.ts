@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeRecord } from '../../agent/src/smmu/record';
 import {
   ModelConfigError,
   type ModelConfigInput,
@@ -8,6 +7,7 @@ import {
   SmmuModel,
   SmmuModelSource,
 } from '../../agent/src/source/model';
+import { decodeRecord } from '../../common/smmu/record';
 import { concatBlocks, type EventBlock, timestampNs, WORDS_PER_RECORD } from '../../proto/event-block';
 import { digest, run } from '../support/model-stream';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeRecord } from '../../agent/src/smmu/record';
 import { type ModelConfigInput, SmmuModel } from '../../agent/src/source/model';
+import { decodeRecord } from '../../common/smmu/record';
 
 type Key = string;
 

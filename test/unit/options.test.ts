@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { helpText, OptionError, overlay, parseOptions } from '../../agent/src/runtime/options';
+import { helpText, OptionError, overlay, parseOptions } from '../../common/runtime/options';
 
 const program = { name: 'prog', envPrefix: 'PROG_', summary: 'test program' };
 const specs = {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RateLimiter } from '../../collector/src/rate-limit';
+import { RateLimiter } from '../../collector/ingest/rate-limit';
 
 test('token bucket: a burst of one second, then the sustained rate, per host', () => {
   let now = 0;

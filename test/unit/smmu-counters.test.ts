@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type CounterRow, FaultCounters, formatTable } from '../../agent/src/smmu/counters';
-import { decodeRecord } from '../../agent/src/smmu/record';
 import { SmmuModel } from '../../agent/src/source/model';
+import { decodeRecord } from '../../common/smmu/record';
 import { type EventBlock, EventBlockBuilder } from '../../proto/event-block';
 
 type Tally = { t: number; a: number; p: number; o: number; stalls: number; ns: number };

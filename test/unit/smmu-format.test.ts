@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  formatEventLine,
-  formatKernelLog,
-  formatSummary,
-  formatTraceLine,
-} from '../../agent/src/smmu/format';
+import { formatEventLine, formatKernelLog, formatSummary, formatTraceLine } from '../../common/smmu/format';
 import { EventBlockBuilder } from '../../proto/event-block';
 import { GOLDEN_VECTORS } from '../fixtures/smmu/golden-vectors';
 

@@ -24,7 +24,7 @@ import {
   stallTag,
   streamId,
   substreamId,
-} from '../../agent/src/smmu/record';
+} from '../../common/smmu/record';
 import { GOLDEN_VECTORS } from '../fixtures/smmu/golden-vectors';
 
 function wordsOf(evt: readonly bigint[]): Uint32Array {

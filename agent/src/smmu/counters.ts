@@ -3,9 +3,10 @@
 //
 // Stall time is only known when something can say how long each stall lasted (the model's
 // latency model); the kernel's records do not carry it, so for real kernels it is null.
+
+import { EVT_C_BAD_SUBSTREAMID, FAULT_KIND_BY_ID, FAULT_KIND_NAMES } from '../../../common/smmu/event-ids';
+import { RECORD_BITS } from '../../../common/smmu/record';
 import { type EventBlock, WORDS_PER_RECORD } from '../../../proto/event-block';
-import { EVT_C_BAD_SUBSTREAMID, FAULT_KIND_BY_ID, FAULT_KIND_NAMES } from './event-ids';
-import { RECORD_BITS } from './record';
 
 /** Service time (ns) of the stalled record at words[w..w+8). */
 export type StallTimeFn = (words: Uint32Array, w: number) => number;

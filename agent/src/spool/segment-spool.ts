@@ -26,7 +26,7 @@
 // while the payloads are near the budget (4 KiB batches: headers are 1.8%).
 import { type FileHandle, mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Logger, silentLogger } from '../runtime/log';
+import { type Logger, silentLogger } from '../../../common/runtime/log';
 import { encodeRecordHeader, RECORD_HEADER_BYTES, readRecordPayload, segmentFileName } from './segment-file';
 import {
   addLosses,

@@ -9,8 +9,8 @@
 // a loss: that append never resolved, and a resumable source produces those events again.
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Logger } from '../../../common/runtime/log';
 import { decodeBatch } from '../../../proto/batch-codec';
-import type { Logger } from '../runtime/log';
 import { type ScannedRecord, scanRecords, segmentFirstSequence } from './segment-file';
 import { addLosses, type Losses, losses, totalLosses } from './spool';
 import type { SpoolMeta } from './spool-meta';

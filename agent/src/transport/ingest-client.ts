@@ -11,9 +11,9 @@ import {
   Metadata,
   status,
 } from '@grpc/grpc-js';
+import type { Logger } from '../../../common/runtime/log';
 import type { Ack } from '../../../proto/index';
 import { ingestService } from '../../../proto/ingest-service';
-import type { Logger } from '../runtime/log';
 import type { Spool } from '../spool/spool';
 
 export interface IngestClientOptions {

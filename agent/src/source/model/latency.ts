@@ -4,8 +4,9 @@
 // It is a pure function of the seed and the record's words, so anyone holding the model's
 // configuration (the counters, a test) derives the same stall time for a record as the
 // model does, without a side channel next to the EventBlock.
+
+import { faultKind } from '../../../../common/smmu/record';
 import type { StallTimeFn } from '../../smmu/counters';
-import { faultKind } from '../../smmu/record';
 import type { LatencyConfig } from './config';
 import { fmix32, hashCombine, seedHash } from './rng';
 

@@ -1,6 +1,6 @@
 // Records of the configuration and abort events the model emits at configured rates. Rare
 // by design, so they are built through the checked encoder rather than the hot path.
-import { EVENT_CLASS, type EventFields, encodeRecordInto } from '../../smmu/record';
+import { EVENT_CLASS, type EventFields, encodeRecordInto } from '../../../../common/smmu/record';
 import type { RareEventName } from './config';
 import type { Rng } from './rng';
 import type { ModelDevice, ModelProcess } from './topology';

@@ -15,10 +15,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import type { Logger } from '../../../agent/src/runtime/log';
-import type { Batch } from '../../../proto/batch-codec';
-import { type KafkaSecurity, kafkaClient, noKafkaSecurity } from '../kafka-client';
-import { explainKafkaError, isRetriable } from '../kafka-errors';
+import { type KafkaSecurity, kafkaClient, noKafkaSecurity } from '../../common/kafka/client';
+import { explainKafkaError, isRetriable } from '../../common/kafka/errors';
 import {
   checkpointTopic,
   ensureTopics,
@@ -26,7 +24,9 @@ import {
   totalsTopic,
   verifyTopicConfig,
   windowsTopic,
-} from '../topics';
+} from '../../common/kafka/topics';
+import type { Logger } from '../../common/runtime/log';
+import type { Batch } from '../../proto/batch-codec';
 import {
   type AccountOptions,
   AccountState,

@@ -2,17 +2,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Server } from '@grpc/grpc-js';
 import type { Kafka } from 'kafkajs';
-import { startHttp } from '../../agent/src/runtime/http';
-import type { Logger } from '../../agent/src/runtime/log';
+import { type KafkaSecurity, kafkaClient, noKafkaSecurity } from '../../common/kafka/client';
+import type { KafkaCompression } from '../../common/kafka/codecs';
+import { explainKafkaError } from '../../common/kafka/errors';
+import { DEFAULT_BROKERS, DEFAULT_RAW_TOPIC, ensureTopics, rawTopic } from '../../common/kafka/topics';
+import { startHttp } from '../../common/runtime/http';
+import type { Logger } from '../../common/runtime/log';
 import { ingestService } from '../../proto/ingest-service';
 import { type AuthConfig, Authenticator } from './auth';
 import { ingestHandler } from './ingest';
-import { type KafkaSecurity, kafkaClient, noKafkaSecurity } from './kafka-client';
-import type { KafkaCompression } from './kafka-codecs';
-import { explainKafkaError } from './kafka-errors';
 import { collectorMetrics } from './metrics';
 import { BatchPublisher } from './publish';
-import { ensureTopics, rawTopic } from './topics';
 
 export interface CollectorConfig {
   /** gRPC listen address host:port (port 0: any free port). */
@@ -39,10 +39,10 @@ export interface CollectorConfig {
 export const defaultCollectorConfig: CollectorConfig = {
   listen: '127.0.0.1:7070',
   httpListen: '127.0.0.1:9471',
-  brokers: ['127.0.0.1:9092'],
+  brokers: [...DEFAULT_BROKERS],
   kafkaSecurity: noKafkaSecurity,
   kafkaRetryMaxMs: 30_000,
-  rawTopic: 'smmu-fleet.batches.v1',
+  rawTopic: DEFAULT_RAW_TOPIC,
   topicPartitions: 6,
   topicReplication: 1,
   maxMessageBytes: 4 << 20,

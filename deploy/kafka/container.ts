@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
+import { Kafka, type KafkaConfig, logLevel, type SASLOptions } from 'kafkajs';
 import {
   GenericContainer,
   getContainerRuntimeClient,
@@ -33,7 +33,6 @@ import {
   type StartedTestContainer,
   Wait,
 } from 'testcontainers';
-import type { BrokerSecurity } from './kafka-security';
 
 export const KAFKA_VERSION = '4.1.1';
 /** Built locally by test/infra/kafka-image.sh. */
@@ -46,6 +45,16 @@ export const KAFKA_CONTAINER_LABEL = 'smmu-fleet.test.kafka';
 const READY_LOG_LINE = 'Kafka Server started';
 const CONTROLLER_PORT = 9093;
 const CLUSTER_ID = 'PEd_ZMErT0KDIqIelfEZvw';
+
+/** What a secured broker needs from its set-up (test/support/kafka-security.ts makes one). */
+export interface ContainerSecurity {
+  /** Files to copy into the container. */
+  files: Array<{ source: string; target: string }>;
+  /** Broker environment (KAFKA_* settings with the JAAS configs, SCRAM_USERS). */
+  env(port: number, host: string): Record<string, string>;
+  /** kafkajs ssl/sasl of a user (the readiness check connects as 'admin'). */
+  kafkajs(user: string): { ssl: { ca: string }; sasl: SASLOptions };
+}
 
 export interface StartKafkaOptions {
   /** Image to run; default: see resolveKafkaImage(). */
@@ -64,7 +73,7 @@ export interface StartKafkaOptions {
    * SASL_SSL, SCRAM users and ACLs enforced (see kafka-security.ts); the local image only.
    * The broker is then reached with security.kafkajs('admin') or security.client(user).
    */
-  security?: BrokerSecurity;
+  security?: ContainerSecurity;
   /** Host port to publish and advertise (default: a free one). */
   port?: number;
   /** Container name (default: smmu-kafka-<port>-<random>). */

@@ -1,8 +1,8 @@
 // Views over totals, shared by the HTTP API (from the aggregator's state) and the CLI (from the
 // API or from the totals topic), so both show the same numbers by construction: per process,
 // per device and fleet summaries are sums over series rows.
-import { eventName } from '../../../agent/src/smmu/record';
-import type { smmu } from '../../../proto/gen/telemetry';
+import { eventName } from '../../common/smmu/record';
+import type { smmu } from '../../proto/gen/telemetry';
 import {
   type HostTotalsRow,
   type HostWindowOut,

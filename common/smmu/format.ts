@@ -1,7 +1,7 @@
 // Human-readable renderings of SMMUv3 event records: the kernel's log dump (Linux v6.15
 // arm_smmu_dump_raw_event + arm_smmu_dump_event, which a rate limit hides from most people),
 // a one-line summary, and a trace_pipe-like line for `--dump`.
-import { type EventBlock, timestampNs, WORDS_PER_RECORD } from '../../../proto/event-block';
+import { type EventBlock, timestampNs, WORDS_PER_RECORD } from '../../proto/event-block';
 import {
   DecodedEvent,
   EVENT_CLASS_NAMES,

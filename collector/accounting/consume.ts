@@ -16,10 +16,10 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
-import type { Logger } from '../../../agent/src/runtime/log';
-import { type Batch, decodeBatch } from '../../../proto/batch-codec';
-import { smmu } from '../../../proto/gen/telemetry';
-import '../kafka-codecs'; // reads zstd record batches
+import type { Logger } from '../../common/runtime/log';
+import { type Batch, decodeBatch } from '../../proto/batch-codec';
+import { smmu } from '../../proto/gen/telemetry';
+import '../../common/kafka/codecs'; // reads zstd record batches
 
 export interface ConsumeOptions {
   topic: string;

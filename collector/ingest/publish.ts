@@ -5,9 +5,10 @@
 // acknowledged it with acks=all from an idempotent producer. Kafka-level compression (zstd by
 // default) shrinks what the broker stores while consumers still get plain EventBatch values.
 import type { Kafka, Producer } from 'kafkajs';
+import { durableProducer } from '../../common/kafka/client';
+import { KAFKA_COMPRESSION, type KafkaCompression } from '../../common/kafka/codecs';
+import { explainKafkaError } from '../../common/kafka/errors';
 import { EVENT_BATCH_TYPE, SCHEMA_VERSION } from '../../proto/index';
-import { KAFKA_COMPRESSION, type KafkaCompression } from './kafka-codecs';
-import { explainKafkaError } from './kafka-errors';
 
 export interface PublishRequest {
   host: string;
@@ -27,14 +28,6 @@ export function batchHeaders(r: PublishRequest): Record<string, string> {
     'schema-version': SCHEMA_VERSION,
     'agent-id': r.agentId,
   };
-}
-
-/**
- * The producer every writer of the project uses: idempotent with one request in flight (what
- * kafkajs's idempotence needs to keep order), acks=all at each send, never creating topics.
- */
-export function durableProducer(kafka: Kafka): Producer {
-  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
 }
 
 export class BatchPublisher {

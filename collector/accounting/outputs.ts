@@ -8,9 +8,9 @@
 // record-type (series | host).
 import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
 import Long from 'long';
-import { smmu } from '../../../proto/gen/telemetry';
-import { SCHEMA_VERSION } from '../../../proto/index';
-import { durableProducer } from '../publish';
+import { durableProducer } from '../../common/kafka/client';
+import { smmu } from '../../proto/gen/telemetry';
+import { SCHEMA_VERSION } from '../../proto/index';
 import {
   type AccountState,
   type HostAccount,

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
+import { kafkaOptionSpecs, kafkaSecurityFromOptions } from '../../common/kafka/client';
+import { KAFKA_COMPRESSION } from '../../common/kafka/codecs';
 // smmu-collector: receives agent batch streams over gRPC and publishes them to Kafka.
-import { runMain } from '../../agent/src/runtime/main';
-import { overlay } from '../../agent/src/runtime/options';
+import { runMain } from '../../common/runtime/main';
+import { overlay } from '../../common/runtime/options';
 import { Collector, defaultCollectorConfig as d } from './collector';
-import { kafkaOptionSpecs, kafkaSecurityFromOptions } from './kafka-client';
-import { KAFKA_COMPRESSION } from './kafka-codecs';
 
 const ENV_PREFIX = 'SMMU_COLLECTOR_';
 

@@ -1,4 +1,4 @@
-// The fleet web page's files (built from collector/src/accounting/web/ next to this module):
+// The fleet web page's files (built from collector/accounting/web/ next to this module):
 // / is the page, /web/<file> its script modules and style sheet. Read once at start, so a
 // request can only ever get one of these files, and the page works offline (nothing external).
 import { readdirSync, readFileSync } from 'node:fs';

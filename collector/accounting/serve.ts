@@ -1,11 +1,11 @@
 // Accounting stage 3: serve. The aggregator's HTTP face: /healthz, /readyz and /metrics like
-// every daemon of the project (agent/src/runtime/http.ts), plus the JSON query API under /v1/,
+// every daemon of the project (common/runtime/http.ts), plus the JSON query API under /v1/,
 // described in openapi.json (served at /v1/openapi.json), its fleet-wide form under /v1/fleet/
 // (fleet.ts) and the fleet web page at / (web-assets.ts). Read-only, GET only.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { splitHostPort } from '../../../agent/src/runtime/http';
+import { splitHostPort } from '../../common/runtime/http';
 import type { Aggregator } from './aggregator';
 import { askPeer, FLEET_LISTS, mergeAnswers } from './fleet';
 import { OPENAPI } from './openapi';

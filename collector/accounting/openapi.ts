@@ -1,5 +1,5 @@
 // The aggregator's HTTP API as an OpenAPI 3.0 document, served at /v1/openapi.json and kept
-// as collector/src/accounting/openapi.json (`node dist/collector/src/accounting/openapi.js`
+// as collector/accounting/openapi.json (`node dist/collector/accounting/openapi.js`
 // prints it; a unit test checks that the two agree).
 import { withFleetPaths } from './openapi-fleet';
 

@@ -33,11 +33,11 @@ import {
   eventName,
   FAULT_KIND_BY_ID,
   RECORD_BITS,
-} from '../../../agent/src/smmu/record';
-import type { Batch } from '../../../proto/batch-codec';
-import { WORDS_PER_RECORD } from '../../../proto/event-block';
-import type { smmu } from '../../../proto/gen/telemetry';
-import { LossReason } from '../../../proto/index';
+} from '../../common/smmu/record';
+import type { Batch } from '../../proto/batch-codec';
+import { WORDS_PER_RECORD } from '../../proto/event-block';
+import type { smmu } from '../../proto/gen/telemetry';
+import { LossReason } from '../../proto/index';
 import { batchDigest, ReplayFilter, type ReplayVerdict } from './dedup';
 import { SpaceSaving } from './hotpages';
 

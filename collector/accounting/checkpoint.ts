@@ -12,9 +12,9 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
-import type { Logger } from '../../../agent/src/runtime/log';
-import { smmu } from '../../../proto/gen/telemetry';
-import { SCHEMA_VERSION } from '../../../proto/index';
+import type { Logger } from '../../common/runtime/log';
+import { smmu } from '../../proto/gen/telemetry';
+import { SCHEMA_VERSION } from '../../proto/index';
 import type { CheckpointProps } from './aggregate';
 
 const pb = smmu.accounting.v1;

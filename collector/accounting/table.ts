@@ -1,7 +1,7 @@
 // Tables for a person: the fleet table (one row per host x SMMU x device x process x event
 // type), the vmstat-style `top` frame (one row per process, rates between two frames) and the
 // prefault advice.
-import { FAULT_KIND_BY_ID, FAULT_KIND_NAMES } from '../../../agent/src/smmu/event-ids';
+import { FAULT_KIND_BY_ID, FAULT_KIND_NAMES } from '../../common/smmu/event-ids';
 import type { FleetTotals, KindCounts } from './aggregate';
 import type { FleetSummary, ProcessRow } from './query';
 

@@ -14,7 +14,7 @@
 // The state is a pure function of the triples offered, in order, so a snapshot taken with
 // the counts it guards (see checkpoint.ts) restores to exactly the same decisions.
 import { createHash } from 'node:crypto';
-import type { Batch, U64 } from '../../../proto/batch-codec';
+import type { Batch, U64 } from '../../proto/batch-codec';
 
 /** What a batch is to the filter. */
 export type ReplayVerdict = 'new' | 'replay' | 'conflict';

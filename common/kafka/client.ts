@@ -10,7 +10,7 @@
 // (the collector, while Kafka refuses it) picks up a corrected secret. Nothing here logs.
 import { readFileSync, statSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { Kafka, type KafkaConfig, logLevel, type SASLOptions } from 'kafkajs';
+import { Kafka, type KafkaConfig, logLevel, type Producer, type SASLOptions } from 'kafkajs';
 
 export const SASL_MECHANISMS = ['none', 'plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer'] as const;
 export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
@@ -201,4 +201,12 @@ export function kafkaClient(
     sasl: saslOptions(o.security),
     ...extra,
   });
+}
+
+/**
+ * The producer every writer of the project uses: idempotent with one request in flight (what
+ * kafkajs's idempotence needs to keep order), acks=all at each send, never creating topics.
+ */
+export function durableProducer(kafka: Kafka): Producer {
+  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
 }

@@ -7,11 +7,11 @@
 //   advise      prefault advice from the aggregator's API
 //   totals      JSON totals counted straight from the raw topic, once it is drained
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from '../../../agent/src/runtime/log';
-import { runMain } from '../../../agent/src/runtime/main';
-import { OptionError, type Options, overlay } from '../../../agent/src/runtime/options';
-import { defaultCollectorConfig as d } from '../collector';
-import { kafkaClient, kafkaOptionSpecs, kafkaSecurityFromOptions } from '../kafka-client';
+import { kafkaClient, kafkaOptionSpecs, kafkaSecurityFromOptions } from '../../common/kafka/client';
+import { DEFAULT_BROKERS, DEFAULT_RAW_TOPIC } from '../../common/kafka/topics';
+import type { Logger } from '../../common/runtime/log';
+import { runMain } from '../../common/runtime/main';
+import { OptionError, type Options, overlay } from '../../common/runtime/options';
 import { FleetTotals, type HostTotalsRow } from './aggregate';
 import { Aggregator, defaultAggregatorConfig as a } from './aggregator';
 import { BatchConsumer, TotalsTopicView } from './consume';
@@ -21,8 +21,8 @@ import { type AdviceLike, formatAdvice, formatTop, type TopFrame, topRows } from
 const ENV_PREFIX = 'SMMU_FLEET_';
 
 const specs = {
-  ...kafkaOptionSpecs(d.brokers),
-  rawTopic: { type: 'string', default: d.rawTopic, help: 'Kafka topic of raw agent batches' },
+  ...kafkaOptionSpecs(DEFAULT_BROKERS),
+  rawTopic: { type: 'string', default: DEFAULT_RAW_TOPIC, help: 'Kafka topic of raw agent batches' },
   windowsTopic: {
     type: 'string',
     default: a.windowsTopic,

@@ -8,7 +8,12 @@
 // | smmu-fleet.totals.v1       | aggregator  | host/smmu/sid/ssid or host  | compact        | forever   |
 // | smmu-fleet.checkpoints.v1  | aggregator  | group/raw topic/partition   | compact        | forever   |
 import type { Admin, Kafka } from 'kafkajs';
-import { authorizationType } from './kafka-errors';
+import { authorizationType } from './errors';
+
+/** Where every program looks for Kafka unless told otherwise. */
+export const DEFAULT_BROKERS: readonly string[] = ['127.0.0.1:9092'];
+/** The raw topic's default name: what collectors write and the accounting reads. */
+export const DEFAULT_RAW_TOPIC = 'smmu-fleet.batches.v1';
 
 export interface TopicSpec {
   topic: string;
@@ -105,7 +110,7 @@ function authorizationError(err: unknown, what: string, topics: string[]): Error
   if (type === undefined || type === 'GROUP_AUTHORIZATION_FAILED') return undefined;
   const grant = what === 'create' ? 'DESCRIBE and CREATE' : 'DESCRIBE and DESCRIBE_CONFIGS';
   return new Error(
-    `not allowed to ${what} Kafka topics ${topics.join(', ')} (${type}): create them beforehand with the configuration in collector/src/topics.ts, or grant ${grant} on them`,
+    `not allowed to ${what} Kafka topics ${topics.join(', ')} (${type}): create them beforehand with the configuration in common/kafka/topics.ts, or grant ${grant} on them`,
   );
 }
 
@@ -157,7 +162,7 @@ export async function verifyTopicConfig(
     const missing = topics.filter((t) => !existing.has(t));
     if (missing.length > 0) {
       throw new Error(
-        `Kafka topics ${missing.join(', ')} do not exist: create them with the configuration in collector/src/topics.ts, or let the program create them`,
+        `Kafka topics ${missing.join(', ')} do not exist: create them with the configuration in common/kafka/topics.ts, or let the program create them`,
       );
     }
     const res = await admin.describeConfigs({

@@ -9,7 +9,7 @@
 // not read its acks, so no agent can make the collector buffer without bound.
 import { Metadata, type ServerDuplexStream, status } from '@grpc/grpc-js';
 import type Long from 'long';
-import type { Logger } from '../../agent/src/runtime/log';
+import type { Logger } from '../../common/runtime/log';
 import { type Batch, BatchDecodeError, decodeBatch, u64Long } from '../../proto/batch-codec';
 import { AuthError, type Authenticator, checkHost, type Identity } from './auth';
 import type { CollectorMetrics } from './metrics';
