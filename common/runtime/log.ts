@@ -48,3 +48,27 @@ export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'inf
 
 /** A logger that drops everything (tests, library use). */
 export const silentLogger: Logger = pino({ level: 'silent' });
+
+/**
+ * A warning logged at most once per `everyMs`, with the batches and events summed since the
+ * last line (for drops that may come thousands of times a second).
+ */
+export function rateLimitedWarn(
+  log: Logger,
+  message: string,
+  everyMs = 10_000,
+): (batches: number, events: number, fields: object) => void {
+  let batches = 0;
+  let events = 0;
+  let at = 0;
+  return (b, e, fields) => {
+    batches += b;
+    events += e;
+    const now = Date.now();
+    if (now - at < everyMs) return;
+    log.warn({ batches, events, ...fields }, message);
+    batches = 0;
+    events = 0;
+    at = now;
+  };
+}

@@ -24,10 +24,9 @@
 // still kept). Headers and acknowledged records that share a file with an unacknowledged one
 // count there: this binds before the payload budget only when they add up to more than a segment
 // while the payloads are near the budget (4 KiB batches: headers are 1.8%).
-import { type FileHandle, mkdir, open, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
-import { type Logger, silentLogger } from '../../../common/runtime/log';
-import { encodeRecordHeader, RECORD_HEADER_BYTES, readRecordPayload, segmentFileName } from './segment-file';
+import { type Logger, rateLimitedWarn } from '../../../common/runtime/log';
+import { encodeRecordHeader, RECORD_HEADER_BYTES } from './segment-file';
+import { SegmentFiles, SpooledBatch } from './segment-files';
 import {
   addLosses,
   type Losses,
@@ -37,123 +36,29 @@ import {
   type SpoolEntry,
   totalLosses,
 } from './spool';
+import { ackedState, currentBootId, type SpoolMeta, writeMeta } from './spool-meta';
+import { recoverLog, recoverMeta, type SegmentName } from './spool-recovery';
 import {
-  currentBootId,
-  freshMeta,
-  META_FILE,
-  newEpoch,
-  readMeta,
-  removeMetaTemp,
-  type SpoolMeta,
-  syncDir,
-  writeMeta,
-} from './spool-meta';
-import { epochFromLog, moveAside, recoverLog, type SegmentName, segmentNames } from './spool-recovery';
+  emptyStats,
+  type SegmentSpoolOptions,
+  type SegmentSpoolStats,
+  type SpoolSettings,
+  spoolSettings,
+} from './spool-settings';
 
-export type FsyncMode = 'always' | 'interval' | 'never';
-
-export interface SegmentSpoolOptions {
-  /** State directory, created if missing; one spool (one epoch) per directory. */
-  dir: string;
-  /** Most payload bytes of unacknowledged batches held (as MemorySpool's budget). */
-  budgetBytes: number;
-  /** A new segment file starts when the current one would grow past this. Default 8 MiB. */
-  segmentBytes?: number;
-  /** When records reach stable storage: before append resolves, on a timer, or never. Default 'always'. */
-  fsync?: FsyncMode;
-  /** Period of the 'interval' fsync. Default 200 ms. */
-  fsyncIntervalMs?: number;
-  /** Longest time an acknowledgement waits to be persisted. Default 1000 ms. */
-  metaFlushMs?: number;
-  /** Payload bytes kept in memory; older payloads are read back from disk when sent. Default min(budget, 32 MiB). */
-  memoryBytes?: number;
-  logger?: Logger;
-}
-
-export interface SegmentSpoolStats {
-  /** Segment files cut (or removed) on open after their last intact record. */
-  truncatedSegments: number;
-  /** Bytes removed by those cuts. */
-  truncatedBytes: number;
-  /** Damaged records (header intact) found on open and counted as lost. */
-  corruptRecords: number;
-  /** Runs of records with no readable header found on open and counted as lost. */
-  corruptRuns: number;
-  /** Events (and reports) in those, owed as LOSS_REASON_SPOOL_CORRUPT. */
-  corruptEvents: number;
-  /** Runs lost whose size nothing tells (logged as errors; only without a usable meta or format-1 records). */
-  corruptUnsized: number;
-  /** Batches dropped since open (their events went to owed().full). */
-  droppedBatches: number;
-  /** Of those, dropped because the files (not the payloads) reached their bound. */
-  droppedForDisk: number;
-  /** Appends the disk refused since open (their events went to owed().writeFailed). */
-  failedWrites: number;
-  /** Sequence numbers skipped on open after a possible power loss or a rebuilt meta. */
-  skippedSequences: number;
-}
+export type { FsyncMode, SegmentSpoolOptions, SegmentSpoolStats } from './spool-settings';
 
 /** How many sequence numbers one lease covers (fsync 'interval'/'never'). */
 const LEASE = 256;
-const DROP_LOG_MS = 10_000;
-
-interface Segment {
-  readonly first: number;
-  readonly path: string;
-  readonly fh: FileHandle;
-  size: number;
-  /** Batches in the file still unacknowledged and not dropped. */
-  live: number;
-}
-
-/** A spooled batch; its payload is kept in memory while that fits, else read back when used. */
-class SpooledBatch implements SpoolEntry {
-  public cached: Uint8Array | undefined;
-
-  constructor(
-    readonly sequence: number,
-    readonly events: number,
-    readonly sourceOffset: number,
-    readonly reports: Losses,
-    /** From the record header (undefined for format-1 records, which have none). */
-    readonly carriedThrough: number | undefined,
-    readonly headerLength: number,
-    readonly length: number,
-    readonly segment: Segment,
-    readonly offset: number,
-  ) {}
-
-  get bytes(): Uint8Array {
-    return (
-      this.cached ??
-      readRecordPayload(this.segment.fh.fd, this.offset, this.headerLength, this.length, this.sequence)
-    );
-  }
-}
-
-type Settings = Required<Omit<SegmentSpoolOptions, 'logger'>> & { logger: Logger };
-
 export class SegmentSpool implements Spool {
   readonly epoch: number;
   readonly durable = true;
   readonly dir: string;
-  readonly stats: SegmentSpoolStats = {
-    truncatedSegments: 0,
-    truncatedBytes: 0,
-    corruptRecords: 0,
-    corruptRuns: 0,
-    corruptEvents: 0,
-    corruptUnsized: 0,
-    droppedBatches: 0,
-    droppedForDisk: 0,
-    failedWrites: 0,
-    skippedSequences: 0,
-  };
+  readonly stats: SegmentSpoolStats = emptyStats();
   private readonly log: Logger;
   /** Unacknowledged, undropped batches in sequence order (Map keeps insertion order). */
   private readonly live = new Map<number, SpooledBatch>();
-  private segments: Segment[] = [];
-  private active: Segment | undefined;
+  private readonly files: SegmentFiles;
   private held = 0;
   private heldEvents = 0;
   /** The caller's view, advanced when append is called (so a second caller sees the next number). */
@@ -175,100 +80,35 @@ export class SegmentSpool implements Spool {
   /** Every file operation runs in this chain, one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
-  private unsynced = false;
   private deletionQueued = false;
   private metaTimer: NodeJS.Timeout | undefined;
   private syncTimer: NodeJS.Timeout | undefined;
   private listeners: Array<() => void> = [];
   private lossListeners: Array<(l: Losses) => void> = [];
   private inFlight: (sequence: number) => boolean = () => false;
-  private dropLog = { batches: 0, events: 0, at: 0 };
-  private failLog = { batches: 0, events: 0, at: 0 };
+  private readonly dropLog;
+  private readonly failLog;
 
   private constructor(
-    private readonly o: Settings,
+    private readonly o: SpoolSettings,
     private readonly meta: SpoolMeta,
   ) {
     this.epoch = meta.epoch;
     this.dir = o.dir;
     this.log = o.logger;
+    this.files = new SegmentFiles(o.dir, o.segmentBytes, o.fsync);
+    this.dropLog = rateLimitedWarn(o.logger, 'spool full: dropped the oldest unacknowledged batches');
+    this.failLog = rateLimitedWarn(o.logger, 'spool write failed: batches counted as lost');
   }
 
   static async open(options: SegmentSpoolOptions): Promise<SegmentSpool> {
-    const o: Settings = {
-      dir: options.dir,
-      budgetBytes: options.budgetBytes,
-      segmentBytes: options.segmentBytes ?? 8 << 20,
-      fsync: options.fsync ?? 'always',
-      fsyncIntervalMs: options.fsyncIntervalMs ?? 200,
-      metaFlushMs: options.metaFlushMs ?? 1000,
-      memoryBytes: options.memoryBytes ?? Math.min(options.budgetBytes, 32 << 20),
-      logger: options.logger ?? silentLogger,
-    };
-    const positive = ['budgetBytes', 'segmentBytes', 'fsyncIntervalMs', 'metaFlushMs'] as const;
-    for (const k of positive)
-      if (!Number.isSafeInteger(o[k]) || o[k] <= 0)
-        throw new Error(`segment spool: ${k} must be a positive integer`);
-    if (!Number.isSafeInteger(o.memoryBytes) || o.memoryBytes < 0)
-      throw new Error('segment spool: memoryBytes must be a non-negative integer');
-    if (!['always', 'interval', 'never'].includes(o.fsync))
-      throw new Error(`segment spool: fsync must be always, interval or never, not ${o.fsync}`);
-
-    await mkdir(o.dir, { recursive: true });
-    await removeMetaTemp(o.dir);
-    let names = await segmentNames(o.dir);
-    let meta: SpoolMeta | undefined;
-    let damage: string | undefined;
-    try {
-      meta = await readMeta(o.dir);
-    } catch (err) {
-      damage = (err as Error).message;
-    }
-    if (meta && names.length > 0) {
-      const epoch = await epochFromLog(o.dir, names, true);
-      if (epoch !== undefined && epoch !== meta.epoch) {
-        damage = `${META_FILE} says epoch ${meta.epoch}, the segments ${epoch}`;
-        meta = undefined;
-      }
-    }
-    let rebuilt = false;
-    if (!meta && names.length > 0) {
-      // The meta is lost or wrong: rebuild it from the log (the epoch is in every batch), resend
-      // everything on disk (consumers de-duplicate) rather than guess what was acknowledged.
-      const epoch = await epochFromLog(o.dir, names);
-      damage ??= `segment files without ${META_FILE}`;
-      if (epoch !== undefined) {
-        meta = freshMeta(epoch);
-        meta.reportedThrough = Number.MAX_SAFE_INTEGER;
-        rebuilt = true;
-        o.logger.error(
-          { dir: o.dir, epoch, problem: damage },
-          'spool meta unusable: rebuilt from the segments; every batch on disk is sent again, losses it owed are unknown',
-        );
-      } else {
-        const aside = await moveAside(o.dir, names);
-        names = [];
-        meta = freshMeta(newEpoch());
-        meta.owed.corrupt = aside.events;
-        await writeMeta(o.dir, meta, o.fsync !== 'never');
-        o.logger.error(
-          { dir: o.dir, movedTo: aside.to, lostEvents: aside.events, epoch: meta.epoch, problem: damage },
-          'spool meta unusable and no readable record: state moved aside, new epoch',
-        );
-      }
-    } else if (damage) {
-      o.logger.error({ dir: o.dir, problem: damage }, 'spool meta unusable and no segments: new epoch');
-    }
-    if (!meta) {
-      meta = freshMeta(newEpoch());
-      await writeMeta(o.dir, meta, o.fsync !== 'never');
-      o.logger.info({ dir: o.dir, epoch: meta.epoch }, 'new spool directory: new epoch');
-    }
+    const o = spoolSettings(options);
+    const { meta, names, rebuilt } = await recoverMeta(o);
     const s = new SegmentSpool(o, meta);
     try {
       await s.load(names, rebuilt);
     } catch (err) {
-      await s.closeFiles();
+      await s.files.closeAll();
       throw err;
     }
     return s;
@@ -285,14 +125,7 @@ export class SegmentSpool implements Spool {
     this.stats.corruptEvents = r.corrupt.events;
     this.stats.corruptUnsized = r.corrupt.unsized;
     for (const f of r.files) {
-      const seg: Segment = {
-        first: f.first,
-        path: f.path,
-        fh: await open(f.path, 'a+'),
-        size: f.size,
-        live: 0,
-      };
-      this.segments.push(seg);
+      const seg = await this.files.adopt(f.first, f.path, f.size);
       for (const x of f.live) {
         this.live.set(
           x.sequence,
@@ -313,7 +146,6 @@ export class SegmentSpool implements Spool {
         seg.live++;
       }
     }
-    this.active = this.segments[this.segments.length - 1];
 
     this.durableLast = r.last;
     this.durableOffset = r.lastOffset;
@@ -389,13 +221,7 @@ export class SegmentSpool implements Spool {
       this.durableOwed.writeFailed += e.events;
       this.stats.failedWrites++;
       this.noteLoss(losses({ writeFailed: e.events }));
-      this.rateLog(
-        this.failLog,
-        1,
-        e.events,
-        { err: (err as Error).message },
-        'spool write failed: batches counted as lost',
-      );
+      this.failLog(1, e.events, { err: (err as Error).message });
       this.version++;
       this.background(() => this.flushMeta());
       return;
@@ -447,7 +273,7 @@ export class SegmentSpool implements Spool {
     if (this.closed) return;
     // A drained active file goes with the next meta flush, not at once: when every batch is
     // acknowledged right after its append, deleting it each time would cost a file per batch.
-    if (b.segment.live === 0 && b.segment !== this.active) this.queueDeletion();
+    if (b.segment.live === 0 && b.segment !== this.files.active) this.queueDeletion();
     else this.armMetaFlush();
   }
 
@@ -457,9 +283,7 @@ export class SegmentSpool implements Spool {
 
   /** Bytes of the segment files. */
   diskBytes(): number {
-    let n = 0;
-    for (const s of this.segments) n += s.size;
-    return n;
+    return this.files.diskBytes();
   }
 
   onAppend(cb: () => void): void {
@@ -486,13 +310,13 @@ export class SegmentSpool implements Spool {
     clearTimeout(this.metaTimer);
     clearInterval(this.syncTimer);
     await this.run(async () => {
-      await this.syncActive();
+      await this.files.syncActive();
       this.meta.clean = true;
       this.version++;
       await this.persistMeta();
     })
       .catch((err: Error) => this.log.error({ err: err.message }, 'spool: could not record a clean close'))
-      .finally(() => this.closeFiles());
+      .finally(() => this.files.closeAll());
   }
 
   /**
@@ -512,30 +336,9 @@ export class SegmentSpool implements Spool {
     const length = RECORD_HEADER_BYTES + e.bytes.length;
     if (this.dropOldest(e.bytes.length, length)) await this.persistMeta();
     await this.deleteDeadSegments();
-    let seg = this.active;
-    if (seg && seg.size > 0 && seg.size + length > this.o.segmentBytes) {
-      await this.syncActive();
-      this.active = seg = undefined;
-    }
-    if (!seg) seg = await this.newSegment(e.sequence);
     const carried = this.durableCarried + e.events + totalLosses(e.reports);
     const header = encodeRecordHeader({ ...e, carriedThrough: carried }, e.bytes);
-    const at = seg.size;
-    try {
-      const { bytesWritten } = await seg.fh.writev([header, e.bytes]);
-      if (bytesWritten !== length)
-        throw new Error(`short write to ${seg.path}: ${bytesWritten} of ${length} bytes`);
-      if (this.o.fsync === 'always') await seg.fh.datasync();
-      else this.unsynced = true;
-    } catch (err) {
-      // Take back what part of the record reached the file; if even that fails, the file is
-      // written no more (the next record starts a new one; open() skips the torn bytes).
-      await seg.fh.truncate(at).catch(() => {
-        if (this.active === seg) this.active = undefined;
-      });
-      throw err;
-    }
-    seg.size += length;
+    const { seg, at } = await this.files.append(e.sequence, header, e.bytes);
 
     this.durableLast = e.sequence;
     this.durableOffset = e.sourceOffset;
@@ -579,8 +382,7 @@ export class SegmentSpool implements Spool {
    * anything was dropped.
    */
   private dropOldest(payloadBytes: number, recordBytes: number): boolean {
-    let disk = recordBytes;
-    for (const s of this.segments) if (s.live > 0 || s === this.active) disk += s.size;
+    let disk = recordBytes + this.files.keptBytes();
     const diskLimit = this.o.budgetBytes + this.o.segmentBytes;
     let batches = 0;
     let events = 0;
@@ -590,19 +392,13 @@ export class SegmentSpool implements Spool {
       if (this.inFlight(b.sequence)) continue;
       if (!overBudget) this.stats.droppedForDisk++;
       this.lose(b, 'full');
-      if (b.segment.live === 0 && b.segment !== this.active) disk -= b.segment.size;
+      if (b.segment.live === 0 && b.segment !== this.files.active) disk -= b.segment.size;
       batches++;
       events += b.events;
     }
     if (batches === 0) return false;
     this.stats.droppedBatches += batches;
-    this.rateLog(
-      this.dropLog,
-      batches,
-      events,
-      { heldBytes: this.held, budgetBytes: this.o.budgetBytes },
-      'spool full: dropped the oldest unacknowledged batches',
-    );
+    this.dropLog(batches, events, { heldBytes: this.held, budgetBytes: this.o.budgetBytes });
     return true;
   }
 
@@ -618,24 +414,6 @@ export class SegmentSpool implements Spool {
     for (const cb of this.lossListeners) cb(l);
   }
 
-  /** Logs at most every DROP_LOG_MS, with the totals since the last line. */
-  private rateLog(
-    d: { batches: number; events: number; at: number },
-    batches: number,
-    events: number,
-    fields: object,
-    message: string,
-  ): void {
-    d.batches += batches;
-    d.events += events;
-    const now = Date.now();
-    if (now - d.at < DROP_LOG_MS) return;
-    this.log.warn({ batches: d.batches, events: d.events, ...fields }, message);
-    d.batches = 0;
-    d.events = 0;
-    d.at = now;
-  }
-
   private remove(b: SpooledBatch): void {
     this.live.delete(b.sequence);
     this.held -= b.length;
@@ -645,66 +423,22 @@ export class SegmentSpool implements Spool {
     this.version++;
   }
 
-  private async newSegment(first: number): Promise<Segment> {
-    const path = join(this.o.dir, segmentFileName(first));
-    const seg: Segment = { first, path, fh: await open(path, 'a+'), size: 0, live: 0 };
-    this.segments.push(seg);
-    this.active = seg;
-    if (this.o.fsync !== 'never') await syncDir(this.o.dir);
-    return seg;
-  }
-
   /**
    * Deletes the files whose batches are all gone, after the meta says they are; with `active`,
    * the one being appended to as well (the next record starts a new file, and the meta keeps
    * the sequence and offset its last record held).
    */
   private async deleteDeadSegments(active = false): Promise<void> {
-    const dead = this.segments.filter((s) => s.live === 0 && (s !== this.active || (active && s.size > 0)));
+    const dead = this.files.drained(active);
     if (dead.length === 0) return;
     if (this.version !== this.persisted) await this.persistMeta();
-    for (const s of dead) {
-      this.segments = this.segments.filter((x) => x !== s);
-      if (this.active === s) {
-        await this.syncActive();
-        this.active = undefined;
-      }
-      await s.fh.close();
-      await unlink(s.path);
-    }
+    await this.files.delete(dead);
   }
 
   private async persistMeta(): Promise<void> {
     const m = this.meta;
     const version = this.version;
-    const first = this.live.values().next();
-    // Format-1 records (an upgraded spool) have no carriedThrough: then the weights are left out.
-    let known = true;
-    const before = (b: SpooledBatch) => {
-      if (b.carriedThrough === undefined) known = false;
-      return (b.carriedThrough ?? 0) - b.events - totalLosses(b.reports);
-    };
-    m.ackedThrough = first.done ? this.durableLast : first.value.sequence - 1;
-    let carried = first.done ? this.durableCarried : before(first.value);
-    const acked: Array<[number, number]> = [];
-    const weights: Array<[number, number]> = [];
-    m.ackedThroughCarried = carried;
-    let prev = m.ackedThrough;
-    for (const b of this.live.values()) {
-      if (b.sequence > prev + 1) {
-        acked.push([prev + 1, b.sequence - 1]);
-        weights.push([carried, before(b)]);
-      }
-      prev = b.sequence;
-      carried = b.carriedThrough ?? 0;
-    }
-    if (prev < this.durableLast) {
-      acked.push([prev + 1, this.durableLast]);
-      weights.push([carried, this.durableCarried]);
-    }
-    m.ackedRanges = acked;
-    m.ackedRangesCarried = known ? weights : undefined;
-    if (!known) m.ackedThroughCarried = undefined;
+    Object.assign(m, ackedState(this.live.values(), this.durableLast, this.durableCarried));
     m.owed = losses(this.durableOwed);
     m.reportedThrough = this.durableLast;
     m.lastSequence = this.durableLast;
@@ -715,14 +449,8 @@ export class SegmentSpool implements Spool {
     this.persisted = version;
   }
 
-  private async syncActive(): Promise<void> {
-    if (!this.unsynced || !this.active) return;
-    this.unsynced = false;
-    await this.active.fh.datasync();
-  }
-
   private syncSoon(): void {
-    if (this.unsynced) this.background(() => this.syncActive());
+    if (this.files.hasUnsynced) this.background(() => this.files.syncActive());
   }
 
   private armMetaFlush(): void {
@@ -753,9 +481,5 @@ export class SegmentSpool implements Spool {
     const p = this.queue.then(op);
     this.queue = p.catch(() => {});
     return p;
-  }
-
-  private async closeFiles(): Promise<void> {
-    for (const s of this.segments) await s.fh.close().catch(() => {});
   }
 }

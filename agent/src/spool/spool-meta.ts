@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from './crc32';
-import { type Losses, losses } from './spool';
+import { type Losses, losses, totalLosses } from './spool';
 
 export const META_FILE = 'spool.meta';
 const TEMP_FILE = 'spool.meta.tmp';
@@ -64,6 +64,58 @@ export function freshMeta(epoch: number): SpoolMeta {
     leaseThrough: 0,
     bootId: currentBootId(),
     clean: false,
+  };
+}
+
+/** What the meta needs to know of each unacknowledged batch, oldest first. */
+export interface LiveRecord {
+  readonly sequence: number;
+  readonly events: number;
+  readonly reports: Losses;
+  readonly carriedThrough: number | undefined;
+}
+
+/**
+ * The acknowledged part of the log, given the batches still live and the last durable record
+ * (`last`, its carriedThrough `carried`): everything that is not live is acknowledged or dropped.
+ * Format-1 records (an upgraded spool) have no carriedThrough: then the weights are left out.
+ */
+export function ackedState(
+  live: Iterable<LiveRecord>,
+  last: number,
+  carried: number,
+): Pick<SpoolMeta, 'ackedThrough' | 'ackedThroughCarried' | 'ackedRanges' | 'ackedRangesCarried'> {
+  let known = true;
+  const before = (b: LiveRecord) => {
+    if (b.carriedThrough === undefined) known = false;
+    return (b.carriedThrough ?? 0) - b.events - totalLosses(b.reports);
+  };
+  const it = live[Symbol.iterator]();
+  const first = it.next();
+  const ackedThrough = first.done ? last : first.value.sequence - 1;
+  let weight = first.done ? carried : before(first.value);
+  const ackedThroughCarried = weight;
+  const ranges: Array<[number, number]> = [];
+  const weights: Array<[number, number]> = [];
+  let prev = ackedThrough;
+  for (let r = first; !r.done; r = it.next()) {
+    const b = r.value;
+    if (b.sequence > prev + 1) {
+      ranges.push([prev + 1, b.sequence - 1]);
+      weights.push([weight, before(b)]);
+    }
+    prev = b.sequence;
+    weight = b.carriedThrough ?? 0;
+  }
+  if (prev < last) {
+    ranges.push([prev + 1, last]);
+    weights.push([weight, carried]);
+  }
+  return {
+    ackedThrough,
+    ackedThroughCarried: known ? ackedThroughCarried : undefined,
+    ackedRanges: ranges,
+    ackedRangesCarried: known ? weights : undefined,
   };
 }
 

@@ -13,7 +13,16 @@ import type { Logger } from '../../../common/runtime/log';
 import { decodeBatch } from '../../../proto/batch-codec';
 import { type ScannedRecord, scanRecords, segmentFirstSequence } from './segment-file';
 import { addLosses, type Losses, losses, totalLosses } from './spool';
-import type { SpoolMeta } from './spool-meta';
+import {
+  freshMeta,
+  META_FILE,
+  newEpoch,
+  readMeta,
+  removeMetaTemp,
+  type SpoolMeta,
+  writeMeta,
+} from './spool-meta';
+import type { SpoolSettings } from './spool-settings';
 
 export interface SegmentName {
   name: string;
@@ -314,4 +323,64 @@ export async function segmentNames(dir: string): Promise<SegmentName[]> {
     .map((name) => ({ name, first: segmentFirstSequence(name) }))
     .filter((s): s is SegmentName => s.first !== undefined)
     .sort((a, b) => a.first - b.first);
+}
+
+/**
+ * The meta to open with: the one on disk if it is readable and names the segments' epoch; else
+ * one rebuilt from the segments (`rebuilt`: everything on disk is sent again, consumers
+ * de-duplicate, rather than guess what was acknowledged); else, with no readable record, the
+ * files moved aside and a new epoch whose meta owes what they held.
+ */
+export async function recoverMeta(
+  o: SpoolSettings,
+): Promise<{ meta: SpoolMeta; names: SegmentName[]; rebuilt: boolean }> {
+  await mkdir(o.dir, { recursive: true });
+  await removeMetaTemp(o.dir);
+  let names = await segmentNames(o.dir);
+  let meta: SpoolMeta | undefined;
+  let damage: string | undefined;
+  try {
+    meta = await readMeta(o.dir);
+  } catch (err) {
+    damage = (err as Error).message;
+  }
+  if (meta && names.length > 0) {
+    const epoch = await epochFromLog(o.dir, names, true);
+    if (epoch !== undefined && epoch !== meta.epoch) {
+      damage = `${META_FILE} says epoch ${meta.epoch}, the segments ${epoch}`;
+      meta = undefined;
+    }
+  }
+  let rebuilt = false;
+  if (!meta && names.length > 0) {
+    const epoch = await epochFromLog(o.dir, names);
+    damage ??= `segment files without ${META_FILE}`;
+    if (epoch !== undefined) {
+      meta = freshMeta(epoch);
+      meta.reportedThrough = Number.MAX_SAFE_INTEGER;
+      rebuilt = true;
+      o.logger.error(
+        { dir: o.dir, epoch, problem: damage },
+        'spool meta unusable: rebuilt from the segments; every batch on disk is sent again, losses it owed are unknown',
+      );
+    } else {
+      const aside = await moveAside(o.dir, names);
+      names = [];
+      meta = freshMeta(newEpoch());
+      meta.owed.corrupt = aside.events;
+      await writeMeta(o.dir, meta, o.fsync !== 'never');
+      o.logger.error(
+        { dir: o.dir, movedTo: aside.to, lostEvents: aside.events, epoch: meta.epoch, problem: damage },
+        'spool meta unusable and no readable record: state moved aside, new epoch',
+      );
+    }
+  } else if (damage) {
+    o.logger.error({ dir: o.dir, problem: damage }, 'spool meta unusable and no segments: new epoch');
+  }
+  if (!meta) {
+    meta = freshMeta(newEpoch());
+    await writeMeta(o.dir, meta, o.fsync !== 'never');
+    o.logger.info({ dir: o.dir, epoch: meta.epoch }, 'new spool directory: new epoch');
+  }
+  return { meta, names, rebuilt };
 }
