@@ -312,6 +312,20 @@ for f in deploy/images/Dockerfile*; do
   else
     bad "$f: COPY sources missing: ${missing[*]}"
   fi
+  # The ignore file is an allow-list ("*", then "!path" lines): a COPY source it does not allow
+  # is missing from the build context, and the build fails at that step.
+  ignore="$f.dockerignore"
+  if [ -f "$ignore" ] && grep -qx '\*' "$ignore"; then
+    excluded=()
+    while read -r src; do
+      grep -qx "!${src%/}" "$ignore" || excluded+=("$src")
+    done < <(awk 'toupper($1) == "COPY" && $0 !~ /--from=/ { for (i = 2; i < NF; i++) if ($i !~ /^--/) print $i }' "$f")
+    if [ "${#excluded[@]}" -eq 0 ]; then
+      ok "$ignore: lets every COPY source into the build context"
+    else
+      bad "$ignore: keeps COPY sources out of the build context: ${excluded[*]} (add !<path> lines)"
+    fi
+  fi
 done
 
 echo
