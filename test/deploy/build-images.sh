@@ -94,7 +94,9 @@ if [ -d /sys/kernel/tracing/instances ]; then
   podman stop -t 15 "$name" >/dev/null
   removed=yes
   [ -d "/sys/kernel/tracing/instances/$name" ] && removed=no
-  podman logs "$name" 2>&1 | grep -q '"host":"image-probe-node"' && host=yes || host=no
+  # Not `podman logs | grep -q`: with pipefail, grep leaving early fails the pipe (SIGPIPE).
+  logs=$(podman logs "$name" 2>&1)
+  case "$logs" in *'"host":"image-probe-node"'*) host=yes ;; *) host=no ;; esac
   podman rm -f "$name" >/dev/null
   rmdir "/sys/kernel/tracing/instances/$name" 2>/dev/null || true
   rm -rf "$state"
