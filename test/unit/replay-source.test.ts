@@ -139,13 +139,17 @@ describe('replay source', () => {
     assert.equal(got.lost.get(LossReason.LOSS_REASON_MALFORMED_RECORD), 2);
   });
 
-  it('says what is wrong with a directory that is no dump', () => {
+  it('says what is wrong with a directory that is no dump, or a cut trace.dat', async () => {
     const dir = join(tmp, 'empty');
     mkdirSync(dir);
     assert.throws(() => new ReplaySource({ input: dir }), /without header_page/);
     assert.throws(() => new ReplaySource({ input: join(tmp, 'nope') }), /ENOENT/);
     const dat = join(tmp, 'trace.dat');
     writeFileSync(dat, Buffer.concat([Buffer.from([0x17, 0x08, 0x44]), Buffer.from('tracing7\0\0\x08')]));
-    assert.throws(() => new ReplaySource({ input: dat }), /trace\.dat \(file version 7\) is not read yet/);
+    const source = new ReplaySource({ input: dat });
+    assert.equal(source.replayKind, 'trace-dat');
+    await assert.rejects(async () => {
+      for await (const _ of source.read(new AbortController().signal));
+    }, /trace\.dat: file header: page size \(4 bytes\) at file offset 14 runs past the end/);
   });
 });
