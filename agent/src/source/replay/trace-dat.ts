@@ -74,13 +74,11 @@ export async function* traceDatReplay(ctx: ReplayContext, signal: AbortSignal): 
 function addTargets(ctx: ReplayContext, info: DatInfo): void {
   for (const [event, text] of info.formats) {
     if (!familyFor(event)) continue;
-    let format: ReturnType<typeof parseEventFormat>;
     try {
-      format = parseEventFormat(text);
+      ctx.addTarget(event, parseEventFormat(text));
     } catch (err) {
       throw new DatError(`format of ${event}: ${(err as Error).message}`);
     }
-    ctx.addTarget(event, format);
   }
   if (ctx.targets.length === 0)
     throw new DatError('no format of an event with a decoder in the file (see --help)');
