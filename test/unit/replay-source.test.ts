@@ -1,5 +1,5 @@
 // The replay source on captured fixtures (no kernel): text file, FIFO, raw per-CPU dump
-// directory; detection, wall-time mapping, losses, resuming after N events, bad input.
+// directory, trace.dat; detection, wall-time mapping, losses, resuming after N events, bad input.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
@@ -20,6 +20,7 @@ import { detectReplayKind, ReplaySource } from '../../agent/src/source/replay';
 import type { SourceChunk } from '../../agent/src/source/source';
 import { timestampNs, word64 } from '../../proto/event-block';
 import { LossReason } from '../../proto/index';
+import { writeTraceDat } from '../support/trace-dat-writer';
 import { expectedName, expectedRecord, tracefsFixture } from '../support/uprobe-records';
 
 const tmp = mkdtempSync(join(tmpdir(), 'smmu-replay-test-'));
@@ -139,13 +140,49 @@ describe('replay source', () => {
     assert.equal(got.lost.get(LossReason.LOSS_REASON_MALFORMED_RECORD), 2);
   });
 
-  it('says what is wrong with a directory that is no dump', () => {
+  it('reads trace.dat v6, v7, v7 zlib and v7 zstd: the records, losses and times of the same pages as a raw dump', async () => {
+    const pages = ['smmu-4k.page', 'missed-4k.page'];
+    const dir = rawDir('dat-ref', pages);
+    const when = new Date('2026-01-02T03:04:05Z');
+    for (const c of ['cpu0', 'cpu1']) utimesSync(join(dir, c), when, when);
+    const want = await collect(new ReplaySource({ input: dir }));
+    assert.ok(want.words.length > 10 && (want.lost.get(LossReason.LOSS_REASON_RING_BUFFER_OVERRUN) ?? 0) > 0);
+    const spec = {
+      pageSize: 4096,
+      headerPage: readFileSync(tracefsFixture('header_page.4k'), 'latin1'),
+      formats: [['uprobes', readFileSync(tracefsFixture('smmu_evtq_event.uprobe.format'), 'latin1')]] as [
+        string,
+        string,
+      ][],
+      cpus: pages.map((p) => readFileSync(tracefsFixture(p))),
+    };
+    const kinds = [
+      { version: 6, compression: 'none' },
+      { version: 7, compression: 'none' },
+      { version: 7, compression: 'zlib' },
+      { version: 7, compression: 'zstd' },
+    ] as const;
+    for (const k of kinds) {
+      const file = join(tmp, `v${k.version}-${k.compression}.dat`);
+      writeFileSync(file, await writeTraceDat({ ...spec, ...k, instance: 'inst' }));
+      utimesSync(file, when, when);
+      const source = new ReplaySource({ input: file });
+      assert.equal(source.replayKind, 'trace-dat');
+      assert.deepEqual(await collect(source), want, `${file}`);
+    }
+  });
+
+  it('says what is wrong with a directory that is no dump, or a cut trace.dat', async () => {
     const dir = join(tmp, 'empty');
     mkdirSync(dir);
     assert.throws(() => new ReplaySource({ input: dir }), /without header_page/);
     assert.throws(() => new ReplaySource({ input: join(tmp, 'nope') }), /ENOENT/);
     const dat = join(tmp, 'trace.dat');
     writeFileSync(dat, Buffer.concat([Buffer.from([0x17, 0x08, 0x44]), Buffer.from('tracing7\0\0\x08')]));
-    assert.throws(() => new ReplaySource({ input: dat }), /trace\.dat \(file version 7\) is not read yet/);
+    const source = new ReplaySource({ input: dat });
+    assert.equal(source.replayKind, 'trace-dat');
+    await assert.rejects(async () => {
+      for await (const _ of source.read(new AbortController().signal));
+    }, /trace\.dat: file header: page size \(4 bytes\) at file offset 14 runs past the end/);
   });
 });

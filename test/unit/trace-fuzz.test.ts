@@ -1,17 +1,22 @@
 // Seeded fuzz of the parsers that read untrusted bytes: ring-buffer sub-buffers (PageCursor)
-// and, through the replay source, whole captures. Each input is checked against the parser's
+// and, through the replay source, whole trace.dat captures. Each input is checked against the parser's
 // stated invariant (agent/src/source/tracefs/page.ts) and bounded in time; the whole run is
 // bounded in heap growth. Same seed, same inputs: a failure names the seed and case to rerun.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import { Rng } from '../../agent/src/source/model/rng';
+import { ReplaySource } from '../../agent/src/source/replay';
 import { type PageLayout, parseHeaderPage, withDataSize } from '../../agent/src/source/tracefs/format';
 import { PageCursor } from '../../agent/src/source/tracefs/page';
+import { type DatSpec, writeTraceDat } from '../support/trace-dat-writer';
 import { tracefsFixture } from '../support/uprobe-records';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 12);
 const PAGES = Number(process.env.FUZZ_PAGES ?? 6000);
+const DATS = Number(process.env.FUZZ_DATS ?? 600);
 /**
  * Per-input wall-time bound, ms: a hang shows as seconds, a GC pause on a loaded 2-core machine
  * as a few hundred ms. The work bound itself is structural (records per page, asserted below).
@@ -133,5 +138,108 @@ describe('fuzz: ring-buffer pages', () => {
     // The mutations must reach both outcomes, or the fuzz proves nothing.
     assert.ok(records > PAGES, `only ${records} records yielded`);
     assert.ok(errors > PAGES / 10, `only ${errors} malformed pages`);
+  });
+});
+
+/** Mutates a whole file: flips, nasty u32 / huge u64 values (mostly in the metadata), or a cut. */
+function mutateFile(rng: Rng, src: Buffer, metaBytes: number): Buffer {
+  if (rng.int(6) === 0) return src.subarray(0, rng.int(src.length));
+  const b = Buffer.from(src);
+  const n = 1 + rng.int(4);
+  for (let k = 0; k < n; k++) {
+    const span = rng.int(4) === 0 ? b.length : Math.min(metaBytes, b.length);
+    const at = rng.int(Math.max(1, span - 8));
+    const kind = rng.int(4);
+    if (kind === 0) b[at] ^= 1 << rng.int(8);
+    else if (kind === 1) b.writeUInt32LE(NASTY[rng.int(NASTY.length)], at);
+    else if (kind === 2) b.writeBigUInt64LE(BigInt(rng.u32()) << BigInt(rng.int(33)), at);
+    else b.writeUInt32LE(rng.int(1 << (1 + rng.int(24))), at);
+  }
+  return b;
+}
+
+/** Outcome of replaying one file within PER_INPUT_MS: records and losses, or the error. */
+async function replayFile(path: string): Promise<{ records: number; losses: number; error?: unknown }> {
+  const out = { records: 0, losses: 0, error: undefined as unknown };
+  const ac = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const run = (async () => {
+    try {
+      for await (const c of new ReplaySource({ input: path }).read(ac.signal)) {
+        out.records += c.events.count;
+        for (const [, n] of c.lost ?? []) out.losses += n;
+      }
+    } catch (err) {
+      out.error = err;
+    }
+  })();
+  const late = new Promise<'late'>((res) => {
+    timer = setTimeout(() => res('late'), PER_INPUT_MS);
+  });
+  const r = await Promise.race([run.then(() => 'done' as const), late]);
+  clearTimeout(timer);
+  if (r === 'late') {
+    ac.abort();
+    throw new Error(`${path}: no result within ${PER_INPUT_MS} ms`);
+  }
+  return out;
+}
+
+describe('fuzz: trace.dat files', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'smmu-dat-fuzz-'));
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+  const leftovers = () => readdirSync(tmpdir()).filter((f) => f.startsWith('smmu-tracedat-')).length;
+
+  it(`${DATS} mutated v6 / v7 / zlib / zstd files: a result or a clear error, bounded (seed ${SEED})`, async (t) => {
+    const spec: Omit<DatSpec, 'version'> = {
+      pageSize: 4096,
+      headerPage: readFileSync(tracefsFixture('header_page.4k'), 'latin1'),
+      formats: [['uprobes', readFileSync(tracefsFixture('smmu_evtq_event.uprobe.format'), 'latin1')]],
+      cpus: [Buffer.concat(seeds4k.slice(0, 2)), seeds4k[2]],
+    };
+    const dataBytes = spec.cpus.reduce((a, c) => a + c.length, 0);
+    const seeds = await Promise.all(
+      [
+        { version: 6 as const },
+        { version: 7 as const, compression: 'none' as const },
+        { version: 7 as const, compression: 'zlib' as const },
+        { version: 7 as const, compression: 'zstd' as const },
+      ].map((k) => writeTraceDat({ ...spec, ...k })),
+    );
+    const rng = new Rng(SEED, 'trace.dat');
+    const before = leftovers();
+    const heap0 = process.memoryUsage().heapUsed;
+    const t0 = Date.now();
+    let ok = 0;
+    let errors = 0;
+    for (let i = 0; i < DATS; i++) {
+      const seed = seeds[i % seeds.length];
+      const file = join(tmp, `case-${i}.dat`);
+      const bytes = mutateFile(rng, seed, seed.length - dataBytes / 2);
+      writeFileSync(file, bytes);
+      const what = `seed ${SEED} case ${i} (${file})`;
+      const got = await replayFile(file);
+      if (got.error !== undefined) {
+        // A clear error: an Error naming the file, not a TypeError/RangeError from deep inside.
+        assert.ok(got.error instanceof Error, `${what}: threw ${String(got.error)}`);
+        assert.ok(
+          got.error.constructor === Error && got.error.message.startsWith(file),
+          `${what}: ${got.error.constructor.name}: ${got.error.message}`,
+        );
+        errors++;
+      } else {
+        // At most one record per 8 bytes of page data (the page parser's invariant).
+        assert.ok(got.records <= (dataBytes + bytes.length) / 8, `${what}: ${got.records} records`);
+        ok++;
+      }
+      rmSync(file);
+    }
+    assert.equal(leftovers(), before, 'temporary inflate files left behind');
+    const grown = process.memoryUsage().heapUsed - heap0;
+    assert.ok(grown < 64 << 20, `heap grew ${grown} bytes`);
+    assert.ok(Date.now() - t0 < 120_000, 'fuzz run over two minutes');
+    // Both outcomes must be reached, or the mutations prove nothing.
+    assert.ok(ok > DATS / 10 && errors > DATS / 10, `${ok} read, ${errors} refused`);
+    t.diagnostic(`${ok} files read, ${errors} refused with a clear error, in ${Date.now() - t0} ms`);
   });
 });

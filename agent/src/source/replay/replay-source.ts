@@ -1,9 +1,8 @@
 // ReplaySource: SMMU fault records from a capture of the kernel's ring buffer, read once,
 // through the same decoders as the live tracefs source. The kind of capture is detected by
-// content: a directory with header_page = raw per-CPU dumps (raw-dir.ts); anything else =
-// trace_pipe / `trace` text (text-replay.ts), except trace-cmd's trace.dat, which is
-// recognised and refused with a clear error (not read yet). Input "-" is stdin; a FIFO
-// works like stdin.
+// content: a directory with header_page = raw per-CPU dumps (raw-dir.ts); a file starting with
+// trace-cmd's magic = trace.dat (trace-dat.ts); anything else = trace_pipe / `trace` text
+// (text-replay.ts). Input "-" is stdin; a FIFO works like stdin.
 //
 // Resumable for regular files and directories: the same capture decodes to the same event
 // stream, so a restart skips the events its spool already holds (sourceOffset), and the
@@ -19,7 +18,7 @@ import type { TracefsLog } from '../tracefs/reader';
 import { isRawDir, rawDirReplay } from './raw-dir';
 import { ReplayContext } from './replay-context';
 import { textReplay } from './text-replay';
-import { isTraceDat, traceDatUnsupported } from './trace-dat';
+import { isTraceDat, traceDatReplay } from './trace-dat';
 
 export interface ReplaySourceOptions {
   /** Capture: a file, a directory of raw dumps, a FIFO, or "-" for stdin. */
@@ -29,7 +28,7 @@ export interface ReplaySourceOptions {
   log?: TracefsLog;
 }
 
-export type ReplayKind = 'text' | 'raw-dir';
+export type ReplayKind = 'text' | 'raw-dir' | 'trace-dat';
 
 /** What kind of capture `input` is, by content. */
 export function detectReplayKind(input: string): ReplayKind {
@@ -44,8 +43,7 @@ export function detectReplayKind(input: string): ReplayKind {
   try {
     const head = Buffer.alloc(16);
     const n = readSync(fd, head, 0, head.length, 0);
-    if (isTraceDat(head.subarray(0, n))) throw traceDatUnsupported(input, head.subarray(0, n));
-    return 'text';
+    return isTraceDat(head.subarray(0, n)) ? 'trace-dat' : 'text';
   } finally {
     closeSync(fd);
   }
@@ -68,7 +66,12 @@ export class ReplaySource implements EventSource {
 
   async *read(signal: AbortSignal, resumeAt = 0): AsyncGenerator<SourceChunk> {
     const ctx = new ReplayContext(this.opts.input, (m) => this.opts.log?.warn(m));
-    const chunks = this.replayKind === 'text' ? textReplay(ctx, signal) : rawDirReplay(ctx, signal);
+    const chunks =
+      this.replayKind === 'text'
+        ? textReplay(ctx, signal)
+        : this.replayKind === 'raw-dir'
+          ? rawDirReplay(ctx, signal)
+          : traceDatReplay(ctx, signal);
     const rate = this.opts.rate ?? 0;
     const t0 = Date.now();
     let seen = 0;
