@@ -24,8 +24,8 @@ import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { silentLogger } from '../../agent/src/runtime/log';
 import { BatchConsumer } from '../../collector/src/accounting/consume';
 import { rawTopic } from '../../collector/src/topics';
-import type { Batch } from '../../proto/batch-codec';
-import type { EventBlock } from '../../proto/event-block';
+import { type Batch, encodeColumns } from '../../proto/batch-codec';
+import { concatBlocks, type EventBlock } from '../../proto/event-block';
 import { freePort, startKafka } from '../support/kafka';
 import { repoRoot } from '../support/paths';
 import { Proc } from '../support/processes';
@@ -93,6 +93,8 @@ interface Env {
   textSha: string;
   modelFile: string;
   modelDigest: string;
+  /** xz -9 of the model stream's plain columns, B/event. */
+  modelBound: number;
   /** Events as text replay delivers them: whole microseconds. */
   textDigest: string;
   /** Raw per-CPU page dump of the same events. */
@@ -449,10 +451,21 @@ async function setUp(brokers: string[], container: string): Promise<Env> {
     for (let got = 0, i = 0; got < n && i < blocks.length; got += blocks[i++].count) out.push(blocks[i]);
     return out;
   };
-  const bound = (key: string, bytes: Buffer, sample: EventBlock[]) =>
-    report(key, xzBytes(bytes) / sample.reduce((s, b) => s + b.count, 0), 2);
+  const bound = (key: string, bytes: Buffer | Uint8Array, sample: EventBlock[]) => {
+    const v = xzBytes(Buffer.from(bytes)) / sample.reduce((s, b) => s + b.count, 0);
+    report(key, v, 2);
+    return v;
+  };
   const columnSample = head(100_000);
-  bound('entropy_bound_model_columns_xz9_bytes_per_event', rawColumns(columnSample), columnSample);
+  const modelBound = bound(
+    'entropy_bound_model_columns_xz9_bytes_per_event',
+    rawColumns(columnSample),
+    columnSample,
+  );
+  // The agent's own coding of the same sample, one batch, and that again through xz -9.
+  const coded = encodeColumns(concatBlocks(columnSample));
+  report('model_field_columns_bytes_per_event', coded.pos / 100_000, 2);
+  bound('model_field_columns_xz9_bytes_per_event', coded.buf.subarray(0, coded.pos), columnSample);
   const textSample = head(30_000);
   bound('entropy_bound_text_xz9_bytes_per_event', traceText(textSample), textSample);
   return {
@@ -466,6 +479,7 @@ async function setUp(brokers: string[], container: string): Promise<Env> {
     textSha: createHash('sha256').update(text).digest('hex'),
     modelFile,
     modelDigest: digest.hex(),
+    modelBound,
     textDigest: textDigest.hex(),
     rawDir: dump.dir,
     pagesDigest: pagesDigest.hex(),
@@ -529,6 +543,8 @@ async function main(): Promise<void> {
     const kcatZstd = results.get('kcat_zstd');
     for (const [name, rs] of results) {
       reportPath(name, rs, name.startsWith('fleet') ? kcatBest : undefined);
+      if (name.startsWith('fleet'))
+        report(`${name}_vs_model_xz9_bound`, med(rs.map((r) => r.bytesPerEvent)) / env.modelBound, 2);
       if (name.startsWith('fleet') && kcatZstd)
         report(
           `${name}_vs_kcat_zstd_bytes_per_event`,
