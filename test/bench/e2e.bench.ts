@@ -464,7 +464,7 @@ async function setUp(brokers: string[], container: string): Promise<Env> {
   );
   // The agent's own coding of the same sample, one batch, and that again through xz -9.
   const coded = encodeColumns(concatBlocks(columnSample));
-  report('model_field_columns_bytes_per_event', coded.pos / 100_000, 2);
+  report('model_field_columns_bytes_per_event', coded.pos / columnSample.reduce((n, b) => n + b.count, 0), 2);
   bound('model_field_columns_xz9_bytes_per_event', coded.buf.subarray(0, coded.pos), columnSample);
   const textSample = head(30_000);
   bound('entropy_bound_text_xz9_bytes_per_event', traceText(textSample), textSample);

@@ -19,20 +19,9 @@ import { FIELD_COLUMN_FIELDS } from '../../proto/field-columns';
 import { LossReason, v1 } from '../../proto/index';
 import { modelBatch } from '../support/batches';
 import { repoRoot } from '../support/paths';
+import { rng } from '../support/rng';
 
 const M64 = (1n << 64n) - 1n;
-
-/** Small deterministic PRNG so failures reproduce. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomWord(r: () => number): bigint {
   const pick = r();

@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import Long from 'long';
-import { SmmuModel } from '../../agent/src/source/model';
 import {
   type Batch,
   decodeBatch,
@@ -13,25 +12,13 @@ import {
   u64Long,
   WORD_CODING,
 } from '../../proto/batch-codec';
-import {
-  concatBlocks,
-  type EventBlock,
-  EventBlockBuilder,
-  timestampNs,
-  word64,
-} from '../../proto/event-block';
+import { type EventBlock, EventBlockBuilder, timestampNs, word64 } from '../../proto/event-block';
 import { v1 } from '../../proto/index';
 import { modelBatch } from '../support/batches';
+import { modelEvents } from '../support/model-stream';
+import { rng } from '../support/rng';
 
 const M64 = (1n << 64n) - 1n;
-
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 /** Events with SMMU-like fields (few streams and shapes, stalls, page walks) and, mixed in, random words. */
 function events(seed: number, n: number, smmus: string[], tsStep = 1): EventBlock {
@@ -150,13 +137,6 @@ function assertSameEvents(a: EventBlock, b: EventBlock): void {
     assert.equal(b.smmuNames[b.smmuIndex[i]], a.smmuNames[a.smmuIndex[i]]);
     for (let k = 0; k < 4; k++) assert.equal(word64(b, i, k), word64(a, i, k), `evt${k} of event ${i}`);
   }
-}
-
-function modelEvents(n: number): EventBlock {
-  const m = new SmmuModel({ seed: 3, rate: 0, maxEvents: n, startTimeNs: 1_780_000_000_000_000_000n });
-  const blocks: EventBlock[] = [];
-  while (!m.exhausted) blocks.push(m.nextBlock());
-  return concatBlocks(blocks);
 }
 
 test('field coding: byte-identical to a bigint reference of the .proto formulas', () => {

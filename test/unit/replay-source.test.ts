@@ -16,7 +16,6 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { SmmuModel } from '../../agent/src/source/model';
 import { detectReplayKind, ReplaySource } from '../../agent/src/source/replay';
 import type { SourceChunk } from '../../agent/src/source/source';
 import {
@@ -27,6 +26,7 @@ import {
   word64,
 } from '../../proto/event-block';
 import { LossReason } from '../../proto/index';
+import { modelEvents } from '../support/model-stream';
 import { replayOffsetNs, writeRawDump } from '../support/raw-pages';
 import { expectedName, expectedRecord, tracefsFixture } from '../support/uprobe-records';
 
@@ -135,14 +135,7 @@ describe('replay source', () => {
   });
 
   it('replays pages built from model events: every event, its words, name and ns time', async () => {
-    const model = new SmmuModel({
-      seed: 5,
-      rate: 0,
-      maxEvents: 3000,
-      startTimeNs: 1_780_000_000_000_000_000n,
-    });
-    const blocks: EventBlock[] = [];
-    while (!model.exhausted) blocks.push(model.nextBlock());
+    const blocks: EventBlock[] = [modelEvents(3000, 5)];
     // A gap of 3 s (over the 27-bit delta): a time-extend record.
     const late = new EventBlockBuilder(1);
     late.push(1_780_000_100_000_000_123n, 'smmu-late', [1n, 2n ** 64n - 1n, 3n, 4n]);
