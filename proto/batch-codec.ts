@@ -4,8 +4,18 @@
 // delta/XOR coding). test/unit/batch-codec.test.ts checks the bytes against the generated code.
 import Long from 'long';
 import { type EventBlock, EventBlockBuilder, WORDS_PER_RECORD } from './event-block';
+import { decodeFieldColumns, encodeFieldColumns, FIELD_CODING } from './field-columns';
 import { type LossReason, type SourceKind, v1 } from './index';
-import { ByteReader, ByteWriter, WIRE_LEN, WIRE_VARINT, WireError } from './wire';
+import {
+  addDelta64,
+  ByteReader,
+  ByteWriter,
+  sum64,
+  WIRE_LEN,
+  WIRE_VARINT,
+  WireError,
+  writeDelta64,
+} from './wire';
 
 /**
  * A uint64 of the envelope kept exactly: a number up to 2^53 - 1, a bigint above (the decoder
@@ -38,6 +48,7 @@ export const COLUMN_FIELDS = {
   evt1_xor: 6,
   evt2_delta: 7,
   evt3_xor: 8,
+  coding: 9,
 };
 
 export interface DecodeLimits {
@@ -75,7 +86,13 @@ function longU64(v: number | Long): U64 {
 
 const TWO32 = 0x100000000;
 
-export function encodeBatch(b: Batch): Uint8Array {
+/** EventColumns codings (telemetry.proto, EventColumns.coding): 0 word columns, 2 field columns. */
+export const WORD_CODING = 0;
+export type ColumnCoding = typeof WORD_CODING | typeof FIELD_CODING;
+export { FIELD_CODING };
+
+/** `coding`: how the events are coded; field columns unless the readers know only word columns. */
+export function encodeBatch(b: Batch, coding: ColumnCoding = FIELD_CODING): Uint8Array {
   // Fields 1-4 through the generated code, then 5 and 6 here, in field order: the result is
   // byte-identical to what the generated EventBatch.encode writes for the same message.
   const envelope = v1.EventBatch.encode({
@@ -86,7 +103,7 @@ export function encodeBatch(b: Batch): Uint8Array {
   }).finish();
   const out = new ByteWriter(envelope.length + b.events.count * 14 + 64);
   out.bytes(envelope);
-  out.lenField(BATCH_FIELDS.events, encodeColumns(b.events));
+  out.lenField(BATCH_FIELDS.events, encodeColumns(b.events, coding));
   if (b.createdUnixNs !== 0n) {
     out.tag(BATCH_FIELDS.created_unix_ns, WIRE_VARINT);
     out.varint64(Number(b.createdUnixNs & 0xffffffffn), Number((b.createdUnixNs >> 32n) & 0xffffffffn));
@@ -97,7 +114,7 @@ export function encodeBatch(b: Batch): Uint8Array {
 /** Scratch writers reused across calls: encoding is single-threaded. */
 const col = Array.from({ length: 9 }, () => new ByteWriter(4096));
 
-export function encodeColumns(e: EventBlock): ByteWriter {
+export function encodeColumns(e: EventBlock, coding: ColumnCoding = FIELD_CODING): ByteWriter {
   for (const w of col) w.reset();
   const out = col[0];
   const n = e.count;
@@ -105,6 +122,10 @@ export function encodeColumns(e: EventBlock): ByteWriter {
   out.tag(COLUMN_FIELDS.count, WIRE_VARINT);
   out.uint(n);
   for (const name of e.smmuNames) out.string(COLUMN_FIELDS.smmu_names, name);
+  if (coding === FIELD_CODING) {
+    encodeFieldColumns(e, out, () => new ByteWriter(4096));
+    return out;
+  }
 
   const [, smmu, ts, x0, x1, d2, x3] = col;
   const words = e.words;
@@ -133,18 +154,7 @@ export function encodeColumns(e: EventBlock): ByteWriter {
       b3 = words[w + 7];
     x0.varint64((a0 ^ p0l) >>> 0, (b0 ^ p0h) >>> 0);
     x1.varint64((a1 ^ p1l) >>> 0, (b1 ^ p1h) >>> 0);
-    // 64-bit two's complement difference, then zigzag.
-    let dl = a2 - p2l;
-    let dh = b2 - p2h;
-    if (dl < 0) {
-      dl += TWO32;
-      dh -= 1;
-    }
-    dh >>>= 0;
-    const sign = dh >>> 31; // zigzag: (d << 1) ^ (d >> 63)
-    const zl = ((dl << 1) ^ -sign) >>> 0;
-    const zh = (((dh << 1) | (dl >>> 31)) ^ -sign) >>> 0;
-    d2.varint64(zl, zh);
+    writeDelta64(d2, a2, b2, p2l, p2h);
     x3.varint64((a3 ^ p3l) >>> 0, (b3 ^ p3h) >>> 0);
     p0l = a0;
     p0h = b0;
@@ -258,7 +268,7 @@ function addLost(lost: Map<LossReason, number>, reason: number, count: U64): voi
 }
 
 /** Columns as read: packed or unpacked elements land in the same growing arrays. */
-class Column {
+export class Column {
   lo: Uint32Array;
   hi: Uint32Array;
   n = 0;
@@ -287,10 +297,16 @@ const COLUMN_NAMES = [
   'evt3_xor',
 ];
 
-/** count and smmu_names of an EventColumns message, checked against the limits. */
-function columnHeader(buf: Uint8Array, start: number, end: number, limits: DecodeLimits): [number, string[]] {
+/** count, smmu_names and coding of an EventColumns message, checked against the limits. */
+function columnHeader(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  limits: DecodeLimits,
+): [number, string[], number] {
   // Read count first: it sizes everything else (fields may come in any order).
   let count = 0;
+  let coding = WORD_CODING;
   const names: string[] = [];
   const scan = new ByteReader(buf, start, end);
   while (!scan.done) {
@@ -298,6 +314,7 @@ function columnHeader(buf: Uint8Array, start: number, end: number, limits: Decod
     const field = Math.floor(key / 8);
     const wire = key & 7;
     if (field === COLUMN_FIELDS.count && wire === WIRE_VARINT) count = scan.uint();
+    else if (field === COLUMN_FIELDS.coding && wire === WIRE_VARINT) coding = scan.uint();
     else if (field === COLUMN_FIELDS.smmu_names && wire === WIRE_LEN) {
       const [s, e] = scan.len();
       names.push(Buffer.from(buf.buffer, buf.byteOffset + s, e - s).toString('utf8'));
@@ -307,7 +324,9 @@ function columnHeader(buf: Uint8Array, start: number, end: number, limits: Decod
     throw new BatchDecodeError(`${count} events exceed the limit of ${limits.maxEvents}`);
   if (count > 0 && names.length === 0) throw new BatchDecodeError('events without smmu_names');
   if (names.length > 0xffff) throw new BatchDecodeError('more than 65535 smmu_names');
-  return [count, names];
+  if (coding !== WORD_CODING && coding !== FIELD_CODING)
+    throw new BatchDecodeError(`EventColumns coding ${coding} unknown (this reader knows 0 and 2)`);
+  return [count, names, coding];
 }
 
 /** Throws unless every column has `count` elements (smmu_index: also none, with one name). */
@@ -335,7 +354,12 @@ function checkSmmuIndex(lo: number, hi: number, names: readonly string[]): void 
  * and only smmu_index and timestamp_delta_ns (whose values are checked) are decoded.
  */
 function checkColumns(buf: Uint8Array, start: number, end: number, limits: DecodeLimits): EventBlock {
-  const [count, names] = columnHeader(buf, start, end, limits);
+  const [count, names, coding] = columnHeader(buf, start, end, limits);
+  if (coding === FIELD_CODING) {
+    // No cheaper check of the field columns yet: decode, keep count and names only.
+    decodeFieldColumns(buf, start, end, count, names);
+    return headerOnly(count, names);
+  }
   const n = COLUMN_NAMES.map(() => 0);
   const r = new ByteReader(buf, start, end);
   const element = (inner: ByteReader, field: number) => {
@@ -372,6 +396,11 @@ function checkColumns(buf: Uint8Array, start: number, end: number, limits: Decod
     } else r.skip(wire);
   }
   checkElementCounts(n, count, names);
+  return headerOnly(count, names);
+}
+
+/** A block with `count` and `smmuNames` but empty per-event arrays (structure-only decoding). */
+function headerOnly(count: number, names: string[]): EventBlock {
   return {
     count,
     baseNs: 0n,
@@ -399,7 +428,8 @@ function countVarints(buf: Uint8Array, start: number, end: number): number {
 }
 
 function decodeColumns(buf: Uint8Array, start: number, end: number, limits: DecodeLimits): EventBlock {
-  const [count, names] = columnHeader(buf, start, end, limits);
+  const [count, names, coding] = columnHeader(buf, start, end, limits);
+  if (coding === FIELD_CODING) return decodeFieldColumns(buf, start, end, count, names);
   const cols = COLUMN_NAMES.map(() => new Column(count));
   const r = new ByteReader(buf, start, end);
   while (!r.done) {
@@ -450,13 +480,9 @@ function decodeColumns(buf: Uint8Array, start: number, end: number, limits: Deco
     p0h = (p0h ^ x0.hi[i]) >>> 0;
     p1l = (p1l ^ x1.lo[i]) >>> 0;
     p1h = (p1h ^ x1.hi[i]) >>> 0;
-    // un-zigzag the delta and add it modulo 2^64
-    const neg = d2.lo[i] & 1;
-    const dl = (((d2.lo[i] >>> 1) | (d2.hi[i] << 31)) ^ -neg) >>> 0;
-    const dh = ((d2.hi[i] >>> 1) ^ -neg) >>> 0;
-    const sl = p2l + dl;
-    p2l = sl >>> 0;
-    p2h = (p2h + dh + (sl >= TWO32 ? 1 : 0)) >>> 0;
+    addDelta64(d2.lo[i], d2.hi[i], p2l, p2h);
+    p2l = sum64.lo;
+    p2h = sum64.hi;
     p3l = (p3l ^ x3.lo[i]) >>> 0;
     p3h = (p3h ^ x3.hi[i]) >>> 0;
     words[w] = p0l;

@@ -201,3 +201,29 @@ export class ByteReader {
     if (this.pos > this.end) throw new WireError('fixed-size field runs past the end');
   }
 }
+
+/** Writes zigzag(a - p) of two 64-bit values hi:lo (two's complement, modulo 2^64) as a varint. */
+export function writeDelta64(out: ByteWriter, al: number, ah: number, pl: number, ph: number): void {
+  let dl = al - pl;
+  let dh = ah - ph;
+  if (dl < 0) {
+    dl += TWO32;
+    dh -= 1;
+  }
+  dh >>>= 0;
+  const sign = dh >>> 31; // zigzag: (d << 1) ^ (d >> 63)
+  out.varint64(((dl << 1) ^ -sign) >>> 0, (((dh << 1) | (dl >>> 31)) ^ -sign) >>> 0);
+}
+
+/** Where addDelta64 leaves its result (no allocation per call). */
+export const sum64 = { lo: 0, hi: 0 };
+
+/** p + unzigzag(z) modulo 2^64, for the 64-bit values hi:lo; the result goes to sum64. */
+export function addDelta64(zl: number, zh: number, pl: number, ph: number): void {
+  const neg = zl & 1;
+  const dl = (((zl >>> 1) | (zh << 31)) ^ -neg) >>> 0;
+  const dh = ((zh >>> 1) ^ -neg) >>> 0;
+  const sl = pl + dl;
+  sum64.lo = sl >>> 0;
+  sum64.hi = (ph + dh + (sl >= TWO32 ? 1 : 0)) >>> 0;
+}

@@ -9,6 +9,7 @@ import type { Logger } from '../../common/runtime/log';
 import { runMain } from '../../common/runtime/main';
 import { OptionError, type Options } from '../../common/runtime/options';
 import { formatTraceLine } from '../../common/smmu/format';
+import { FIELD_CODING, WORD_CODING } from '../../proto/batch-codec';
 import { LossReason } from '../../proto/index';
 import { resolveIdentity } from './identity';
 import { agentMetrics, registerFaultMetrics } from './metrics';
@@ -130,6 +131,12 @@ const specs = {
     default: 'gzip',
     choices: ['gzip', 'none'],
     help: 'batch compression on the wire',
+  },
+  columnCoding: {
+    type: 'string',
+    default: 'fields',
+    choices: ['fields', 'words'],
+    help: 'event coding of batches: fields (EventColumns coding 2) or words (coding 0, for consumers built before coding 2)',
   },
   ackTimeoutMs: {
     type: 'number',
@@ -291,6 +298,7 @@ runMain(
           ...agentCredentials(o),
         },
         drainTimeoutMs: o.drainTimeoutMs,
+        columnCoding: o.columnCoding === 'words' ? WORD_CODING : FIELD_CODING,
       },
       source,
       spool,

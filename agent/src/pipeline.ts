@@ -1,7 +1,7 @@
 // The agent, end to end: source -> decode/count -> batch -> spool -> transport.
 
 import type { Logger } from '../../common/runtime/log';
-import { encodeBatch } from '../../proto/batch-codec';
+import { type ColumnCoding, encodeBatch, FIELD_CODING } from '../../proto/batch-codec';
 import { type EventBlock, EventBlockBuilder } from '../../proto/event-block';
 import { LossReason } from '../../proto/index';
 import { Batcher, type BatcherOptions, type ClosedBatch } from './batch/batcher';
@@ -21,6 +21,8 @@ export interface PipelineOptions {
   transport: Omit<IngestClientOptions, 'logger'>;
   /** How long stop() waits for the collector to acknowledge what is spooled. */
   drainTimeoutMs: number;
+  /** EventColumns coding of the batches (default: field columns). */
+  columnCoding?: ColumnCoding;
 }
 
 /** Something that watches every event block the source yields (local accounting). */
@@ -118,17 +120,20 @@ export class AgentPipeline {
       if (reports[k] > 0) b.lost.set(LOSS_REASONS[k], (b.lost.get(LOSS_REASONS[k]) ?? 0) + reports[k]);
     const id = this.opts.identity;
     const sequence = this.spool.nextSequence();
-    const bytes = encodeBatch({
-      host: id.host,
-      agentId: id.agentId,
-      epoch: this.spool.epoch,
-      sequence,
-      sourceKind: this.source.kind,
-      sourceEvent: b.event,
-      lost: b.lost,
-      events: b.events,
-      createdUnixNs: BigInt(Date.now()) * 1_000_000n,
-    });
+    const bytes = encodeBatch(
+      {
+        host: id.host,
+        agentId: id.agentId,
+        epoch: this.spool.epoch,
+        sequence,
+        sourceKind: this.source.kind,
+        sourceEvent: b.event,
+        lost: b.lost,
+        events: b.events,
+        createdUnixNs: BigInt(Date.now()) * 1_000_000n,
+      },
+      this.opts.columnCoding ?? FIELD_CODING,
+    );
     this.spooledEvents += b.events.count;
     await this.spool.append({
       sequence,

@@ -37,7 +37,7 @@ for (let h = 0; h < HOSTS; h++) {
   for (let i = 0; i < 8; i++) batches.push(asBatch(`node-${h}`, i + 1, m.generate(BATCH)));
 }
 const events = batches.reduce((s, b) => s + b.events.count, 0);
-const encoded = batches.map(encodeBatch);
+const encoded = batches.map((b) => encodeBatch(b));
 
 report('batch_events', BATCH);
 report('hosts', HOSTS);

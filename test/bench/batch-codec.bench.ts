@@ -14,7 +14,7 @@ const events = blocks.reduce((s, b) => s + b.count, 0);
 const batches = blocks.map((events, i) =>
   modelBatch('node-1', i + 1, events, { createdUnixNs: 1_700_000_000_000_000_000n }),
 );
-const encoded = batches.map(encodeBatch);
+const encoded = batches.map((b) => encodeBatch(b));
 const wire = encoded.reduce((s, e) => s + e.length, 0);
 const gz = encoded.reduce((s, e) => s + gzipSync(e, { level: 1 }).length, 0);
 

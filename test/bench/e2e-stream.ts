@@ -35,10 +35,11 @@ export class StreamDigest {
   private readonly h = createHash('sha256');
   events = 0;
 
-  add(b: EventBlock): void {
+  /** `time` maps each timestamp to what a path delivers (e.g. text keeps whole microseconds). */
+  add(b: EventBlock, time: (ns: bigint) => bigint = (ns) => ns): void {
     const rec = Buffer.alloc(8 + 2 + 32);
     for (let i = 0; i < b.count; i++) {
-      rec.writeBigUInt64LE(timestampNs(b, i), 0);
+      rec.writeBigUInt64LE(time(timestampNs(b, i)), 0);
       rec.writeUInt16LE(b.smmuNames[b.smmuIndex[i]].length, 8);
       for (let k = 0; k < WORDS_PER_RECORD; k++)
         rec.writeUInt32LE(b.words[i * WORDS_PER_RECORD + k], 10 + 4 * k);

@@ -1,13 +1,17 @@
 // End to end against the peer, in one run, into one broker: the same SMMU event stream goes
 //  (a) through `kcat -P` as trace_pipe text lines, one message per line (codecs none, lz4, zstd),
-//  (b) through smmu-fleet: an unpaced model agent process -> gRPC -> collector process -> Kafka.
+//  (b) through smmu-fleet: an agent process -> gRPC -> collector process -> Kafka, the agent
+//      reading the same events three ways: the model unpaced (fleet_model), `smmu-agent replay`
+//      of kcat's text lines (fleet_text, every line parsed into a record), and `smmu-agent
+//      replay` of raw 4 KiB ring-buffer pages built from the events (fleet_pages).
 // Per path: events/s (the topic's LogAppendTime window, first to last message; and wall time
 // from process start to exit), bytes stored in Kafka per event (the topic's log segment sizes),
 // CPU-seconds per million events per process (sender: GNU time over its whole run, start-up
 // included; collector and broker: what they used between the sender's start and exit), peak
 // RSS, and ratios against kcat's best. Every run is verified: kcat's topic holds exactly the
 // input lines in order (count and digest); smmu-fleet's topic, deduplicated by (agent, epoch,
-// sequence), holds exactly the model's events (count and digest) with nothing lost. A mismatch
+// sequence), holds exactly the events of its input (count and digest; text replay keeps whole
+// microseconds, page replay shifts by the dump's one clock offset) with nothing lost. A mismatch
 // fails the benchmark. Then the steady scenario: the agent at 10 k and 100 events/s.
 // Needs the broker container (podman set-up of `npm test`); figures are medians of BENCH_RUNS.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -21,10 +25,11 @@ import { BatchConsumer } from '../../collector/accounting/consume';
 import { rawTopic } from '../../common/kafka/topics';
 import { silentLogger } from '../../common/runtime/log';
 import { freePort, startKafka } from '../../deploy/kafka/container';
-import type { Batch } from '../../proto/batch-codec';
-import type { EventBlock } from '../../proto/event-block';
+import { type Batch, encodeColumns } from '../../proto/batch-codec';
+import { concatBlocks, type EventBlock } from '../../proto/event-block';
 import { repoRoot } from '../support/paths';
 import { Proc } from '../support/processes';
+import { replayOffsetNs, writeRawDump } from '../support/raw-pages';
 import {
   type Cgroup,
   cgroupCpuS,
@@ -88,6 +93,14 @@ interface Env {
   textSha: string;
   modelFile: string;
   modelDigest: string;
+  /** xz -9 of the model stream's plain columns, B/event. */
+  modelBound: number;
+  /** Events as text replay delivers them: whole microseconds. */
+  textDigest: string;
+  /** Raw per-CPU page dump of the same events. */
+  rawDir: string;
+  /** Events as page replay delivers them: trace clock mapped back by the dump's mtime. */
+  pagesDigest: string;
 }
 
 interface Result {
@@ -271,8 +284,33 @@ function kcatProtocReads(env: Env, topic: string): void {
     throw new Error(`${topic}: kcat | protoc did not decode a batch:\n${text.slice(0, 500)}`);
 }
 
-async function fleetModelPath(env: Env, args: string[], build: Build): Promise<Result> {
-  const topic = `e2e-fleet-model-${Date.now()}`;
+/** What an smmu-fleet path feeds its agent: source flags and the digest its events must have. */
+interface FleetSource {
+  /** Agent arguments naming the source (after the program). */
+  args: (env: Env) => string[];
+  digest: (env: Env) => string;
+}
+
+const SOURCES: Record<'model' | 'text' | 'pages', FleetSource> = {
+  model: {
+    args: (env) => [
+      '--rate',
+      '0',
+      '--max-events',
+      String(EVENTS),
+      '--seed',
+      '3',
+      '--model-config',
+      env.modelFile,
+    ],
+    digest: (env) => env.modelDigest,
+  },
+  text: { args: (env) => ['replay', env.textFile], digest: (env) => env.textDigest },
+  pages: { args: (env) => ['replay', env.rawDir], digest: (env) => env.pagesDigest },
+};
+
+async function fleetPath(env: Env, source: FleetSource, args: string[], build: Build): Promise<Result> {
+  const topic = `e2e-fleet-${Date.now()}`;
   await createTopic(env, topic);
   const collector = await startCollector(env, topic, build);
   const cpid = collector.proc.child.pid as number;
@@ -282,17 +320,9 @@ async function fleetModelPath(env: Env, args: string[], build: Build): Promise<R
     process.execPath,
     ...NODE_ARGS,
     join(build.dist, 'agent/src/cli.js'),
-    ...[
-      '--collector',
-      collector.address,
-      '--host',
-      'e2e-host',
-      '--agent-id',
-      'e2e-agent',
-      '--http-listen',
-      '',
-    ],
-    ...['--rate', '0', '--max-events', String(EVENTS), '--seed', '3', '--model-config', env.modelFile],
+    ...source.args(env),
+    ...['--collector', collector.address, '--host', 'e2e-host', '--agent-id', 'e2e-agent'],
+    ...['--http-listen', ''],
     ...args,
   ];
   const r = await runTimed(timedCommand(agent));
@@ -301,7 +331,7 @@ async function fleetModelPath(env: Env, args: string[], build: Build): Promise<R
   const collectorPeakRss = processMemBytes(cpid, 'VmHWM');
   await collector.proc.kill('SIGTERM');
   if (r.code !== 0) throw new Error(`agent exited ${r.code}: ${r.stderr.slice(-3000)}`);
-  const duplicates = await verifyFleetTopic(env, topic, env.modelDigest, EVENTS);
+  const duplicates = await verifyFleetTopic(env, topic, source.digest(env), EVENTS);
   kcatProtocReads(env, topic);
   if (duplicates > 0)
     process.stdout.write(`# ${topic}: ${duplicates} duplicate batches (dropped by dedup)\n`);
@@ -402,6 +432,13 @@ async function setUp(brokers: string[], container: string): Promise<Env> {
   const text = traceText(blocks);
   const textFile = join(dir, 'trace_pipe.txt');
   writeFileSync(textFile, text);
+  const textDigest = new StreamDigest();
+  for (const b of blocks) textDigest.add(b, (ns) => ns - (ns % 1000n));
+  const bootNs = startTimeNs - 1_000_000_000_000n;
+  const dump = writeRawDump(join(dir, 'raw'), blocks, bootNs);
+  const shift = replayOffsetNs(dump) - bootNs;
+  const pagesDigest = new StreamDigest();
+  for (const b of blocks) pagesDigest.add(b, (ns) => ns + shift);
   const modelFile = join(dir, 'model.json');
   writeFileSync(modelFile, JSON.stringify({ startTimeNs: String(startTimeNs) }));
   report('events', EVENTS);
@@ -414,10 +451,21 @@ async function setUp(brokers: string[], container: string): Promise<Env> {
     for (let got = 0, i = 0; got < n && i < blocks.length; got += blocks[i++].count) out.push(blocks[i]);
     return out;
   };
-  const bound = (key: string, bytes: Buffer, sample: EventBlock[]) =>
-    report(key, xzBytes(bytes) / sample.reduce((s, b) => s + b.count, 0), 2);
+  const bound = (key: string, bytes: Buffer | Uint8Array, sample: EventBlock[]) => {
+    const v = xzBytes(Buffer.from(bytes)) / sample.reduce((s, b) => s + b.count, 0);
+    report(key, v, 2);
+    return v;
+  };
   const columnSample = head(100_000);
-  bound('entropy_bound_model_columns_xz9_bytes_per_event', rawColumns(columnSample), columnSample);
+  const modelBound = bound(
+    'entropy_bound_model_columns_xz9_bytes_per_event',
+    rawColumns(columnSample),
+    columnSample,
+  );
+  // The agent's own coding of the same sample, one batch, and that again through xz -9.
+  const coded = encodeColumns(concatBlocks(columnSample));
+  report('model_field_columns_bytes_per_event', coded.pos / columnSample.reduce((n, b) => n + b.count, 0), 2);
+  bound('model_field_columns_xz9_bytes_per_event', coded.buf.subarray(0, coded.pos), columnSample);
   const textSample = head(30_000);
   bound('entropy_bound_text_xz9_bytes_per_event', traceText(textSample), textSample);
   return {
@@ -431,6 +479,10 @@ async function setUp(brokers: string[], container: string): Promise<Env> {
     textSha: createHash('sha256').update(text).digest('hex'),
     modelFile,
     modelDigest: digest.hex(),
+    modelBound,
+    textDigest: textDigest.hex(),
+    rawDir: dump.dir,
+    pagesDigest: pagesDigest.hex(),
   };
 }
 
@@ -464,11 +516,12 @@ async function main(): Promise<void> {
       ['kcat_zstd', () => kcatPath(env as Env, 'zstd')],
     ];
     for (const b of BUILDS) {
-      paths.push([`fleet_model${b.tag}`, () => fleetModelPath(env as Env, AGENT_ARGS, b)]);
-      paths.push([
-        `fleet_model_nogzip${b.tag}`,
-        () => fleetModelPath(env as Env, [...AGENT_ARGS, '--compression', 'none'], b),
-      ]);
+      const fleet = (name: string, source: FleetSource, args: string[]) =>
+        paths.push([`${name}${b.tag}`, () => fleetPath(env as Env, source, [...AGENT_ARGS, ...args], b)]);
+      fleet('fleet_model', SOURCES.model, []);
+      fleet('fleet_model_nogzip', SOURCES.model, ['--compression', 'none']);
+      fleet('fleet_text', SOURCES.text, []);
+      fleet('fleet_pages', SOURCES.pages, []);
     }
     const results = new Map<string, Result[]>();
     // Runs interleave the paths, so load changes on the machine touch each path alike.
@@ -490,6 +543,8 @@ async function main(): Promise<void> {
     const kcatZstd = results.get('kcat_zstd');
     for (const [name, rs] of results) {
       reportPath(name, rs, name.startsWith('fleet') ? kcatBest : undefined);
+      if (name.startsWith('fleet'))
+        report(`${name}_vs_model_xz9_bound`, med(rs.map((r) => r.bytesPerEvent)) / env.modelBound, 2);
       if (name.startsWith('fleet') && kcatZstd)
         report(
           `${name}_vs_kcat_zstd_bytes_per_event`,

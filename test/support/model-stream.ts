@@ -2,7 +2,7 @@
 // (generate and nextBlock), and one digest of everything its blocks carry.
 import { createHash } from 'node:crypto';
 import { type ModelConfigInput, SmmuModel } from '../../agent/src/source/model';
-import type { EventBlock } from '../../proto/event-block';
+import { concatBlocks, type EventBlock } from '../../proto/event-block';
 
 /** Everything a block carries, as one digest. */
 export function digest(blocks: EventBlock[]): string {
@@ -22,4 +22,12 @@ export function run(config: ModelConfigInput): EventBlock[] {
   for (let i = 0; i < 20; i++) out.push(m.nextBlock());
   out.push(m.generate(1000));
   return out;
+}
+
+/** The first n events of the model (seed 3 unless given, default workload) as one block. */
+export function modelEvents(n: number, seed = 3): EventBlock {
+  const m = new SmmuModel({ seed, rate: 0, maxEvents: n, startTimeNs: 1_780_000_000_000_000_000n });
+  const blocks: EventBlock[] = [];
+  while (!m.exhausted) blocks.push(m.nextBlock());
+  return concatBlocks(blocks);
 }

@@ -10,26 +10,18 @@ import {
   COLUMN_FIELDS,
   decodeBatch,
   encodeBatch,
+  FIELD_CODING,
   u64Long,
+  WORD_CODING,
 } from '../../proto/batch-codec';
 import { EventBlockBuilder, timestampNs, word64 } from '../../proto/event-block';
+import { FIELD_COLUMN_FIELDS } from '../../proto/field-columns';
 import { LossReason, v1 } from '../../proto/index';
 import { modelBatch } from '../support/batches';
 import { repoRoot } from '../support/paths';
+import { rng } from '../support/rng';
 
 const M64 = (1n << 64n) - 1n;
-
-/** Small deterministic PRNG so failures reproduce. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomWord(r: () => number): bigint {
   const pick = r();
@@ -108,14 +100,17 @@ function assertSameEvents(a: Batch, b: Batch): void {
   }
 }
 
-test('round trip keeps every word, timestamp and SMMU name exactly', () => {
-  for (const [seed, n, smmus] of [
-    [1, 1, ['arm-smmu-v3.0.auto']],
-    [2, 500, ['arm-smmu-v3.0.auto']],
-    [3, 777, ['smmu0', 'smmu1', 'smmu2']],
+test('round trip keeps every word, timestamp and SMMU name exactly (both codings)', () => {
+  for (const [seed, n, smmus, coding] of [
+    [1, 1, ['arm-smmu-v3.0.auto'], WORD_CODING],
+    [2, 500, ['arm-smmu-v3.0.auto'], WORD_CODING],
+    [3, 777, ['smmu0', 'smmu1', 'smmu2'], WORD_CODING],
+    [1, 1, ['arm-smmu-v3.0.auto'], FIELD_CODING],
+    [2, 500, ['arm-smmu-v3.0.auto'], FIELD_CODING],
+    [3, 777, ['smmu0', 'smmu1', 'smmu2'], FIELD_CODING],
   ] as const) {
     const b = randomBatch(seed, n, [...smmus]);
-    const d = decodeBatch(encodeBatch(b));
+    const d = decodeBatch(encodeBatch(b, coding));
     assert.deepEqual(
       [d.host, d.agentId, d.epoch, d.sequence, d.sourceKind, d.sourceEvent],
       [b.host, b.agentId, b.epoch, b.sequence, b.sourceKind, b.sourceEvent],
@@ -126,19 +121,19 @@ test('round trip keeps every word, timestamp and SMMU name exactly', () => {
   }
 });
 
-test('encoder output is byte-identical to the generated protobufjs encoder', () => {
+test('word coding: encoder output is byte-identical to the generated protobufjs encoder', () => {
   for (const [seed, smmus] of [
     [11, ['arm-smmu-v3.0.auto']],
     [12, ['a', 'b']],
   ] as const) {
     const b = randomBatch(seed, 300, [...smmus]);
-    assert.deepEqual(Buffer.from(encodeBatch(b)), Buffer.from(generatedEncoding(b)));
+    assert.deepEqual(Buffer.from(encodeBatch(b, WORD_CODING)), Buffer.from(generatedEncoding(b)));
   }
 });
 
 test('the generated decoder reads what the fast encoder wrote', () => {
   const b = randomBatch(21, 50, ['x']);
-  const g = v1.EventBatch.decode(encodeBatch(b));
+  const g = v1.EventBatch.decode(encodeBatch(b, WORD_CODING));
   assert.equal(g.agent?.host, 'node-a');
   assert.equal(Long.fromValue(g.sequence).toNumber(), 7);
   assert.equal(g.events?.count, 50);
@@ -180,43 +175,61 @@ test('field numbers and types of the codec match the .proto', () => {
     evt1_xor: 'repeated uint64',
     evt2_delta: 'repeated sint64',
     evt3_xor: 'repeated uint64',
+    coding: 'uint32',
+    timestamp_ns: 'sint64',
+    timestamp_unit_ns: 'uint64',
+    timestamp_delta_units: 'repeated sint64',
+    stream_smmu: 'repeated uint32',
+    stream_word0_hi: 'repeated uint32',
+    stream_ssid: 'repeated uint32',
+    stream_index: 'repeated uint32',
+    shape_word0_lo: 'repeated uint32',
+    shape_word1_hi: 'repeated uint64',
+    shape_index: 'repeated uint32',
+    stag: 'repeated uint32',
+    addr_page_delta: 'repeated sint64',
+    addr_offset: 'repeated uint32',
+    evt3_delta: 'repeated sint64',
   });
+  for (const [name, id] of Object.entries(FIELD_COLUMN_FIELDS))
+    assert.equal(cols.fields[name]?.id, id, `EventColumns.${name}`);
 });
 
-test('malformed input gives BatchDecodeError with a reason, never a crash', () => {
-  const b = randomBatch(31, 40, ['x', 'y']);
-  const good = encodeBatch(b);
-  // A cut at a field boundary of the envelope can leave a valid, shorter message (protobuf has
-  // no end marker; gRPC framing guards against that). A cut inside the events field cannot.
-  const noEvents = { ...b, events: new EventBlockBuilder(1).finish() };
-  const eventsStart = encodeBatch({ ...noEvents, createdUnixNs: 0n }).length;
-  const eventsEnd = good.length - (encodeBatch(noEvents).length - eventsStart);
-  for (let cut = 1; cut < good.length; cut++) {
-    const inside = cut > eventsStart && cut < eventsEnd;
-    try {
-      decodeBatch(good.subarray(0, cut));
-      assert.ok(!inside, `a cut at ${cut}, inside the events, was not detected`);
-    } catch (err) {
-      assert.ok(err instanceof BatchDecodeError, `truncated at ${cut}: ${(err as Error).stack}`);
+for (const coding of [WORD_CODING, FIELD_CODING] as const)
+  test(`malformed input gives BatchDecodeError with a reason, never a crash (coding ${coding})`, () => {
+    const b = randomBatch(31, 40, ['x', 'y']);
+    const good = encodeBatch(b, coding);
+    // A cut at a field boundary of the envelope can leave a valid, shorter message (protobuf has
+    // no end marker; gRPC framing guards against that). A cut inside the events field cannot.
+    const noEvents = { ...b, events: new EventBlockBuilder(1).finish() };
+    const eventsStart = encodeBatch({ ...noEvents, createdUnixNs: 0n }).length;
+    const eventsEnd = good.length - (encodeBatch(noEvents).length - eventsStart);
+    for (let cut = 1; cut < good.length; cut++) {
+      const inside = cut > eventsStart && cut < eventsEnd;
+      try {
+        decodeBatch(good.subarray(0, cut));
+        assert.ok(!inside, `a cut at ${cut}, inside the events, was not detected`);
+      } catch (err) {
+        assert.ok(err instanceof BatchDecodeError, `truncated at ${cut}: ${(err as Error).stack}`);
+      }
     }
-  }
-  const r = rng(99);
-  for (let i = 0; i < 2000; i++) {
-    const junk = new Uint8Array(1 + Math.floor(r() * 200)).map(() => Math.floor(r() * 256));
-    try {
-      decodeBatch(junk);
-    } catch (err) {
-      assert.ok(err instanceof BatchDecodeError, `random input ${i}: ${(err as Error).stack}`);
+    const r = rng(99);
+    for (let i = 0; i < 2000; i++) {
+      const junk = new Uint8Array(1 + Math.floor(r() * 200)).map(() => Math.floor(r() * 256));
+      try {
+        decodeBatch(junk);
+      } catch (err) {
+        assert.ok(err instanceof BatchDecodeError, `random input ${i}: ${(err as Error).stack}`);
+      }
     }
-  }
-  assert.throws(() => decodeBatch(good, { maxEvents: 39 }), /40 events exceed the limit of 39/);
-  const noHost = encodeBatch({ ...randomBatch(3, 2, ['x']), host: '' });
-  assert.throws(() => decodeBatch(noHost), /without agent host/);
-});
+    assert.throws(() => decodeBatch(good, { maxEvents: 39 }), /40 events exceed the limit of 39/);
+    const noHost = encodeBatch({ ...randomBatch(3, 2, ['x']), host: '' });
+    assert.throws(() => decodeBatch(noHost), /without agent host/);
+  });
 
 test('a column shorter than count is rejected', () => {
   const b = randomBatch(41, 3, ['x']);
-  const g = v1.EventBatch.decode(encodeBatch(b));
+  const g = v1.EventBatch.decode(encodeBatch(b, WORD_CODING));
   const ev = g.events!;
   ev.evt2_delta = (ev.evt2_delta ?? []).slice(0, 2);
   assert.throws(() => decodeBatch(v1.EventBatch.encode(g).finish()), /evt2_delta has 2 elements, count is 3/);
@@ -233,38 +246,39 @@ function decodeError(bytes: Uint8Array, structureOnly: boolean): string | undefi
   }
 }
 
-test('the structure-only check accepts and rejects exactly what a full decode does', () => {
-  const b = randomBatch(51, 60, ['x', 'y', 'z']);
-  const good = encodeBatch(b);
-  const checked = decodeBatch(good, { maxEvents: 1 << 20, structureOnly: true });
-  assert.equal(checked.events.count, 60);
-  const full = decodeBatch(good);
-  assert.deepEqual(checked.events.smmuNames, full.events.smmuNames);
-  assert.deepEqual({ ...checked, events: undefined }, { ...full, events: undefined });
-  const variants: Uint8Array[] = [];
-  for (let cut = 1; cut < good.length; cut++) variants.push(good.subarray(0, cut));
-  const r = rng(7);
-  for (let i = 0; i < 3000; i++) {
-    const v = good.slice();
-    for (let k = 0; k < 1 + Math.floor(r() * 3); k++) v[Math.floor(r() * v.length)] = Math.floor(r() * 256);
-    variants.push(v);
-  }
-  for (let i = 0; i < 1000; i++)
-    variants.push(new Uint8Array(1 + Math.floor(r() * 200)).map(() => Math.floor(r() * 256)));
-  const g = v1.EventBatch.decode(good);
-  const short = g.events as NonNullable<typeof g.events>;
-  short.evt3_xor = (short.evt3_xor ?? []).slice(0, 59);
-  variants.push(v1.EventBatch.encode(g).finish());
-  let rejected = 0;
-  for (const [i, v] of variants.entries()) {
-    const full = decodeError(v, false);
-    const structure = decodeError(v, true);
-    assert.equal(
-      structure === undefined,
-      full === undefined,
-      `variant ${i}: full "${full}", structure-only "${structure}"`,
-    );
-    if (full !== undefined) rejected++;
-  }
-  assert.ok(rejected > 1000, `only ${rejected} of ${variants.length} variants were malformed`);
-});
+for (const coding of [WORD_CODING, FIELD_CODING] as const)
+  test(`the structure-only check accepts and rejects exactly what a full decode does (coding ${coding})`, () => {
+    const b = randomBatch(51, 60, ['x', 'y', 'z']);
+    const good = encodeBatch(b, coding);
+    const checked = decodeBatch(good, { maxEvents: 1 << 20, structureOnly: true });
+    assert.equal(checked.events.count, 60);
+    const full = decodeBatch(good);
+    assert.deepEqual(checked.events.smmuNames, full.events.smmuNames);
+    assert.deepEqual({ ...checked, events: undefined }, { ...full, events: undefined });
+    const variants: Uint8Array[] = [];
+    for (let cut = 1; cut < good.length; cut++) variants.push(good.subarray(0, cut));
+    const r = rng(7);
+    for (let i = 0; i < 3000; i++) {
+      const v = good.slice();
+      for (let k = 0; k < 1 + Math.floor(r() * 3); k++) v[Math.floor(r() * v.length)] = Math.floor(r() * 256);
+      variants.push(v);
+    }
+    for (let i = 0; i < 1000; i++)
+      variants.push(new Uint8Array(1 + Math.floor(r() * 200)).map(() => Math.floor(r() * 256)));
+    const g = v1.EventBatch.decode(good);
+    const short = g.events as NonNullable<typeof g.events>;
+    short.evt3_xor = (short.evt3_xor ?? []).slice(0, 59);
+    variants.push(v1.EventBatch.encode(g).finish());
+    let rejected = 0;
+    for (const [i, v] of variants.entries()) {
+      const full = decodeError(v, false);
+      const structure = decodeError(v, true);
+      assert.equal(
+        structure === undefined,
+        full === undefined,
+        `variant ${i}: full "${full}", structure-only "${structure}"`,
+      );
+      if (full !== undefined) rejected++;
+    }
+    assert.ok(rejected > 1000, `only ${rejected} of ${variants.length} variants were malformed`);
+  });

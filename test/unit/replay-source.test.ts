@@ -18,8 +18,16 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { detectReplayKind, ReplaySource } from '../../agent/src/source/replay';
 import type { SourceChunk } from '../../agent/src/source/source';
-import { timestampNs, word64 } from '../../proto/event-block';
+import {
+  concatBlocks,
+  type EventBlock,
+  EventBlockBuilder,
+  timestampNs,
+  word64,
+} from '../../proto/event-block';
 import { LossReason } from '../../proto/index';
+import { modelEvents } from '../support/model-stream';
+import { replayOffsetNs, writeRawDump } from '../support/raw-pages';
 import { writeTraceDat } from '../support/trace-dat-writer';
 import { expectedName, expectedRecord, tracefsFixture } from '../support/uprobe-records';
 
@@ -125,6 +133,30 @@ describe('replay source', () => {
     // The newest page's time stamp maps to the newest dump file's mtime.
     const mtimeNs = statSync(join(dir, 'cpu1'), { bigint: true }).mtimeNs;
     assert.ok(got.ts[got.ts.length - 1] >= mtimeNs);
+  });
+
+  it('replays pages built from model events: every event, its words, name and ns time', async () => {
+    const blocks: EventBlock[] = [modelEvents(3000, 5)];
+    // A gap of 3 s (over the 27-bit delta): a time-extend record.
+    const late = new EventBlockBuilder(1);
+    late.push(1_780_000_100_000_000_123n, 'smmu-late', [1n, 2n ** 64n - 1n, 3n, 4n]);
+    blocks.push(late.finish());
+    const boot = 1_779_999_000_000_000_000n;
+    const dump = writeRawDump(join(tmp, 'built'), blocks, boot);
+    const got = await collect(new ReplaySource({ input: dump.dir }));
+    const shift = replayOffsetNs(dump) - boot;
+    const want = concatBlocks(blocks);
+    assert.equal(got.words.length, 3001);
+    for (let i = 0; i < want.count; i++) {
+      assert.deepEqual(
+        got.words[i],
+        [0, 1, 2, 3].map((k) => word64(want, i, k)),
+        `event ${i}`,
+      );
+      assert.equal(got.names[i], want.smmuNames[want.smmuIndex[i]]);
+      assert.equal(got.ts[i], timestampNs(want, i) + shift, `time of event ${i}`);
+    }
+    assert.equal(got.lost.size, 0);
   });
 
   it('counts a truncated last page and a corrupt page, and never fails', async () => {

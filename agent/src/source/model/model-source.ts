@@ -2,7 +2,12 @@
 // earlier than that much wall-clock time after the start when a rate is set (so the
 // configured events/s is what the pipeline sees), or as fast as the consumer pulls with
 // rate 0. Timestamps always come from the simulated clock, never from the wall clock.
+// Paced, the source wakes once per WAKE_EVENTS expected events (at least once per chunk, at
+// most MAX_WAKE_NS apart) and hands over the chunks due by then as one block: at low rates
+// the agent's CPU is mostly wake-ups, and a later hand-over of at most MAX_WAKE_NS stays
+// well inside the batch delay.
 import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
+import { concatBlocks, type EventBlock } from '../../../../proto/event-block';
 import { SourceKind } from '../../../../proto/index';
 import type { EventSource, SourceChunk } from '../source';
 import type { ModelConfigInput } from './config';
@@ -10,6 +15,9 @@ import { SmmuModel } from './smmu-model';
 
 /** The "group:event" recorded for model batches. */
 export const MODEL_EVENT = 'model:smmu_evtq_event';
+
+const WAKE_EVENTS = 256;
+const MAX_WAKE_NS = 100_000_000;
 
 export class SmmuModelSource implements EventSource {
   readonly kind = SourceKind.SOURCE_KIND_MODEL;
@@ -30,13 +38,28 @@ export class SmmuModelSource implements EventSource {
       left -= model.generate(Math.min(left, 65536)).count;
       await yieldToLoop();
     }
-    const paced = model.config.rate > 0;
+    const { rate, chunkNs } = model.config;
+    const paced = rate > 0;
+    const wakeNs = paced ? Math.min(MAX_WAKE_NS, Math.max(chunkNs, (WAKE_EVENTS * 1e9) / rate)) : 0;
     const wallStart = process.hrtime.bigint();
     const simStart = model.simulatedNs;
+    let wokeNs = 0;
+    const pending: EventBlock[] = [];
     while (!signal.aborted && !model.exhausted) {
-      const events = model.nextBlock();
+      let events = model.nextBlock();
       if (paced) {
-        const due = Number(model.simulatedNs - simStart) - Number(process.hrtime.bigint() - wallStart);
+        const sim = Number(model.simulatedNs - simStart);
+        if (sim - wokeNs < wakeNs && !model.exhausted) {
+          pending.push(events);
+          continue;
+        }
+        wokeNs = sim;
+        if (pending.length > 0) {
+          pending.push(events);
+          events = concatBlocks(pending);
+          pending.length = 0;
+        }
+        const due = sim - Number(process.hrtime.bigint() - wallStart);
         if (due > 0) {
           try {
             await sleep(due / 1e6, undefined, { signal });
@@ -50,5 +73,7 @@ export class SmmuModelSource implements EventSource {
       }
       yield { events };
     }
+    // Stopped between wake-ups: the chunks generated meanwhile still go out.
+    if (pending.length > 0) yield { events: concatBlocks(pending) };
   }
 }

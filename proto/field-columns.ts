@@ -1,0 +1,268 @@
+// EventColumns coding 2 ("field columns", telemetry.proto): each record split into its
+// fields. The stream (SMMU, StreamID, SubstreamID) and the shape (event ID, SSV, the flags of
+// word 1) come from two small per-batch dictionaries, so a whole 64-bit word that differs in
+// one bit from its predecessor no longer costs a varint; addresses are delta-coded within
+// their stream (an accelerator walks pages of one mapping, interleaved with other streams);
+// timestamps in units of their deltas' common divisor (text captures hold microseconds).
+// Lossless for any record: every bit of the four words lands in exactly one field.
+import { BatchDecodeError, Column } from './batch-codec';
+import { type EventBlock, EventBlockBuilder, WORDS_PER_RECORD } from './event-block';
+import { addDelta64, ByteReader, type ByteWriter, sum64, WIRE_LEN, WIRE_VARINT, writeDelta64 } from './wire';
+
+export const FIELD_CODING = 2;
+
+/** Field numbers of coding 2 in EventColumns (checked against the .proto by a unit test). */
+export const FIELD_COLUMN_FIELDS = {
+  coding: 9,
+  timestamp_ns: 10,
+  timestamp_unit_ns: 11,
+  timestamp_delta_units: 12,
+  stream_smmu: 13,
+  stream_word0_hi: 14,
+  stream_ssid: 15,
+  stream_index: 16,
+  shape_word0_lo: 17,
+  shape_word1_hi: 18,
+  shape_index: 19,
+  stag: 20,
+  addr_page_delta: 21,
+  addr_offset: 22,
+  evt3_delta: 23,
+};
+const F = FIELD_COLUMN_FIELDS;
+const FIRST_COLUMN = F.timestamp_delta_units;
+const LAST_COLUMN = F.evt3_delta;
+const NAMES = Object.fromEntries(Object.entries(F).map(([k, v]) => [v, k])) as Record<number, string>;
+
+const TWO32 = 0x100000000;
+const TWO20 = 0x100000;
+const TWO16 = 0x10000;
+
+/** Scratch writers, one per repeated field (13..23) reused across calls: encoding is single-threaded. */
+let scratch: ByteWriter[] | undefined;
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
+/** Grows a per-stream state array. */
+function grow<T extends Float64Array | Uint32Array>(a: T, need: number): T {
+  if (need <= a.length) return a;
+  const b = new (a.constructor as new (n: number) => T)(Math.max(need, a.length * 2));
+  b.set(a);
+  return b;
+}
+
+/** Writes coding 2's fields of `e` (count > 0) into `out`, after count and smmu_names. */
+export function encodeFieldColumns(e: EventBlock, out: ByteWriter, newWriter: () => ByteWriter): void {
+  scratch ??= Array.from({ length: LAST_COLUMN + 1 }, newWriter);
+  for (const w of scratch) w.reset();
+  const c = scratch;
+  const n = e.count;
+  const words = e.words;
+  const off = e.offsetNs;
+  out.tag(F.coding, WIRE_VARINT);
+  out.uint(FIELD_CODING);
+  out.tag(F.timestamp_ns, WIRE_VARINT);
+  const t0 = e.baseNs + BigInt(off[0]);
+  const z = BigInt.asUintN(64, (t0 << 1n) ^ (t0 >> 63n));
+  out.varint64(Number(z & 0xffffffffn), Number(z >> 32n));
+  let unit = 0;
+  for (let i = 1; i < n && unit !== 1; i++) unit = gcd(unit, Math.abs(off[i] - off[i - 1]));
+  unit ||= 1;
+  out.tag(F.timestamp_unit_ns, WIRE_VARINT);
+  out.uint(unit);
+
+  // Streams: per SMMU a map from StreamID * 2^20 + SSID (exact below 2^52) to the index.
+  const streams = e.smmuNames.map(() => new Map<number, number>());
+  let pages = new Float64Array(64);
+  let w3 = new Uint32Array(128);
+  let streamCount = 0;
+  // Shapes: word0 bits 11:0, then word1 bits 63:16 (48 bits, exact as a number).
+  const shapesByLo = new Map<number, Map<number, number>>();
+  let shapeCount = 0;
+  const stags = new Int32Array(e.smmuNames.length);
+  for (let i = 0; i < n; i++) {
+    const w = i * WORDS_PER_RECORD;
+    if (i > 0) c[F.timestamp_delta_units].sint((off[i] - off[i - 1]) / unit);
+    const smmu = e.smmuIndex[i];
+    const a0 = words[w];
+    const sid = words[w + 1];
+    const key = sid * TWO20 + (a0 >>> 12);
+    let s = streams[smmu].get(key);
+    if (s === undefined) {
+      s = streamCount++;
+      streams[smmu].set(key, s);
+      c[F.stream_smmu].uint(smmu);
+      c[F.stream_word0_hi].uint(sid);
+      c[F.stream_ssid].uint(a0 >>> 12);
+      pages = grow(pages, s + 1);
+      w3 = grow(w3, 2 * s + 2);
+      pages[s] = 0;
+      w3[2 * s] = w3[2 * s + 1] = 0;
+    }
+    c[F.stream_index].uint(s);
+    const lo12 = a0 & 0xfff;
+    const a1 = words[w + 2];
+    const b1 = words[w + 3];
+    const hi48 = b1 * TWO16 + (a1 >>> 16);
+    let byHi = shapesByLo.get(lo12);
+    if (!byHi) {
+      byHi = new Map();
+      shapesByLo.set(lo12, byHi);
+    }
+    let h = byHi.get(hi48);
+    if (h === undefined) {
+      h = shapeCount++;
+      byHi.set(hi48, h);
+      c[F.shape_word0_lo].uint(lo12);
+      c[F.shape_word1_hi].uint(hi48);
+    }
+    c[F.shape_index].uint(h);
+    const stag = a1 & 0xffff;
+    if (stag === 0) c[F.stag].uint(0);
+    else {
+      const d = stag - stags[smmu];
+      c[F.stag].uint(((d << 1) ^ (d >> 31)) + 1);
+      stags[smmu] = stag;
+    }
+    const a2 = words[w + 4];
+    const page = words[w + 5] * TWO20 + (a2 >>> 12);
+    c[F.addr_page_delta].sint(page - pages[s]);
+    pages[s] = page;
+    c[F.addr_offset].uint(a2 & 0xfff);
+    const a3 = words[w + 6];
+    const b3 = words[w + 7];
+    writeDelta64(c[F.evt3_delta], a3, b3, w3[2 * s], w3[2 * s + 1]);
+    w3[2 * s] = a3;
+    w3[2 * s + 1] = b3;
+  }
+  for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++) out.lenField(f, c[f]);
+}
+
+function unzigzag(lo: number, hi: number, what: string): number {
+  const neg = lo & 1;
+  const l = ((lo >>> 1) | (hi << 31)) >>> 0;
+  const h = hi >>> 1;
+  if (h >= 0x200000) throw new BatchDecodeError(`${what} beyond 2^53`);
+  const m = h * TWO32 + l;
+  return neg ? -m - 1 : m;
+}
+
+/** The coding 2 columns of buf[start, end): every repeated field 12..23, and the scalars. */
+function readColumns(buf: Uint8Array, start: number, end: number, count: number) {
+  const cols: Column[] = [];
+  for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++) cols[f] = new Column(count);
+  let t0 = 0n;
+  let unit = 0;
+  const r = new ByteReader(buf, start, end);
+  while (!r.done) {
+    const key = r.uint();
+    const field = Math.floor(key / 8);
+    const wire = key & 7;
+    if (field >= FIRST_COLUMN && field <= LAST_COLUMN) {
+      const c = cols[field];
+      if (wire === WIRE_LEN) {
+        const [s, e] = r.len();
+        const inner = new ByteReader(buf, s, e);
+        while (!inner.done) c.push(inner, NAMES[field]);
+      } else if (wire === WIRE_VARINT) c.push(r, NAMES[field]);
+      else throw new BatchDecodeError(`${NAMES[field]} has the wrong wire type`);
+    } else if (field === F.timestamp_ns && wire === WIRE_VARINT) {
+      r.varint64();
+      const z = (BigInt(r.hi) << 32n) | BigInt(r.lo);
+      t0 = (z >> 1n) ^ -(z & 1n);
+    } else if (field === F.timestamp_unit_ns && wire === WIRE_VARINT) {
+      unit = r.uint();
+    } else r.skip(wire);
+  }
+  return { cols, t0, unit };
+}
+
+function expect(c: Column, n: number, field: number, what: string): void {
+  if (c.n !== n) throw new BatchDecodeError(`${NAMES[field]} has ${c.n} elements, ${what} is ${n}`);
+}
+
+function index(c: Column, i: number, size: number, field: number): number {
+  if (c.hi[i] !== 0 || c.lo[i] >= size)
+    throw new BatchDecodeError(`${NAMES[field]} ${c.lo[i]} out of range (${size} entries)`);
+  return c.lo[i];
+}
+
+/** Rebuilds the events of a coding 2 EventColumns message; throws BatchDecodeError when inconsistent. */
+export function decodeFieldColumns(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  count: number,
+  names: readonly string[],
+): EventBlock {
+  const out = new EventBlockBuilder(count);
+  const ids = names.map((n) => out.smmuId(n));
+  const { cols: c, t0, unit } = readColumns(buf, start, end, count);
+  if (count === 0) return out.finish();
+  if (unit < 1) throw new BatchDecodeError('timestamp_unit_ns missing or 0');
+  expect(c[F.timestamp_delta_units], count - 1, F.timestamp_delta_units, 'count - 1');
+  for (const f of [F.stream_index, F.shape_index, F.stag, F.addr_page_delta, F.addr_offset, F.evt3_delta])
+    expect(c[f], count, f, 'count');
+  const streams = c[F.stream_smmu].n;
+  expect(c[F.stream_word0_hi], streams, F.stream_word0_hi, 'the number of streams');
+  expect(c[F.stream_ssid], streams, F.stream_ssid, 'the number of streams');
+  const shapes = c[F.shape_word0_lo].n;
+  expect(c[F.shape_word1_hi], shapes, F.shape_word1_hi, 'the number of shapes');
+  const smmuOf = new Uint16Array(streams);
+  for (let s = 0; s < streams; s++) {
+    smmuOf[s] = index(c[F.stream_smmu], s, names.length, F.stream_smmu);
+    index(c[F.stream_word0_hi], s, TWO32, F.stream_word0_hi);
+    index(c[F.stream_ssid], s, TWO20, F.stream_ssid);
+  }
+  for (let h = 0; h < shapes; h++) {
+    index(c[F.shape_word0_lo], h, 4096, F.shape_word0_lo);
+    if (c[F.shape_word1_hi].hi[h] >= TWO16) throw new BatchDecodeError('shape_word1_hi beyond 2^48');
+  }
+  out.setBase(t0);
+  const pages = new Float64Array(streams);
+  const w3 = new Uint32Array(2 * streams);
+  const stags = new Int32Array(names.length);
+  const [ts, si, hi, st, pd, ao, d3] = [12, 16, 19, 20, 21, 22, 23].map((f) => c[f]);
+  const sid = c[F.stream_word0_hi].lo;
+  const ssid = c[F.stream_ssid].lo;
+  const lo12 = c[F.shape_word0_lo].lo;
+  const h1 = c[F.shape_word1_hi];
+  let offset = 0;
+  for (let i = 0; i < count; i++) {
+    if (i > 0) {
+      offset += unzigzag(ts.lo[i - 1], ts.hi[i - 1], 'timestamp delta') * unit;
+      if (!Number.isSafeInteger(offset)) throw new BatchDecodeError('timestamp beyond 2^53 ns of event 0');
+    }
+    const s = index(si, i, streams, F.stream_index);
+    const h = index(hi, i, shapes, F.shape_index);
+    const smmu = smmuOf[s];
+    const w = out.appendOffset(offset, ids[smmu]);
+    const words = out.wordArray;
+    words[w] = ((ssid[s] << 12) | lo12[h]) >>> 0;
+    words[w + 1] = sid[s];
+    let stag = 0;
+    if (st.hi[i] !== 0 || st.lo[i] > 2 * TWO16) throw new BatchDecodeError(`stag ${st.lo[i]} out of range`);
+    if (st.lo[i] !== 0) {
+      const z = st.lo[i] - 1;
+      stag = stags[smmu] + ((z >>> 1) ^ -(z & 1));
+      if (stag < 1 || stag >= TWO16) throw new BatchDecodeError(`STAG ${stag} out of range`);
+      stags[smmu] = stag;
+    }
+    // shape_word1_hi = word1 bits 63:16: its low 16 bits go to word1 bits 31:16.
+    words[w + 2] = (((h1.lo[h] & 0xffff) << 16) | stag) >>> 0;
+    words[w + 3] = ((h1.lo[h] >>> 16) | (h1.hi[h] << 16)) >>> 0;
+    const page = pages[s] + unzigzag(pd.lo[i], pd.hi[i], 'addr_page_delta');
+    if (page < 0 || page >= 2 ** 52) throw new BatchDecodeError(`address page ${page} out of range`);
+    pages[s] = page;
+    const offs = index(ao, i, 4096, F.addr_offset);
+    words[w + 4] = ((page % TWO20) * 4096 + offs) >>> 0;
+    words[w + 5] = Math.floor(page / TWO20);
+    addDelta64(d3.lo[i], d3.hi[i], w3[2 * s], w3[2 * s + 1]);
+    words[w + 6] = w3[2 * s] = sum64.lo;
+    words[w + 7] = w3[2 * s + 1] = sum64.hi;
+  }
+  return out.finish();
+}
