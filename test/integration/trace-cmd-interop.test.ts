@@ -240,6 +240,6 @@ describe('trace.dat from the real trace-cmd, replayed', () => {
     // What survived is the newest records, in order, and with the losses adds up to all.
     assert.equal(ours.recs.length + ours.lost, 5000);
     const skip = 5000 - ours.recs.length;
-    ours.recs.forEach((r, k) => assert.deepEqual(r.words, expectedRecord(skip + k, SEED)));
+    for (const [k, r] of ours.recs.entries()) assert.deepEqual(r.words, expectedRecord(skip + k, SEED));
   });
 });
