@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReplaySource } from '../../agent/src/source/replay';
-import { writeTraceDat } from '../support/trace-dat-writer';
+import { fixtureDatSpec, writeTraceDat } from '../support/trace-dat-writer';
 import { tracefsFixture } from '../support/uprobe-records';
 import { report } from './bench-util';
 
@@ -36,15 +36,7 @@ async function replayOnce(file: string): Promise<{ events: number; perS: number 
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'smmu-replay-bench-'));
   try {
-    const spec = {
-      pageSize: 4096,
-      headerPage: readFileSync(tracefsFixture('header_page.4k'), 'latin1'),
-      formats: [['uprobes', readFileSync(tracefsFixture('smmu_evtq_event.uprobe.format'), 'latin1')]] as [
-        string,
-        string,
-      ][],
-      cpus: [cpuData(0), cpuData(1)],
-    };
+    const spec = fixtureDatSpec([cpuData(0), cpuData(1)]);
     const kinds = [
       { tag: 'v6', version: 6 },
       { tag: 'v7', version: 7, compression: 'none' },

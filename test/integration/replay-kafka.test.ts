@@ -16,7 +16,7 @@ import { silentLogger } from '../../common/runtime/log';
 import { LossReason } from '../../proto/index';
 import { type KafkaCollector, startKafkaCollector } from '../support/kafka-collector';
 import { agentProc } from '../support/processes';
-import { writeTraceDat } from '../support/trace-dat-writer';
+import { fixtureDatSpec, writeTraceDat } from '../support/trace-dat-writer';
 import { expectedRecord, tracefsFixture } from '../support/uprobe-records';
 
 const N = 5000;
@@ -61,13 +61,10 @@ test('a replayed trace.dat (v7, zstd) reaches Kafka counted like live events', {
   const bytes = await writeTraceDat({
     version: 7,
     compression: 'zstd',
-    pageSize: 4096,
-    headerPage: readFileSync(tracefsFixture('header_page.4k'), 'latin1'),
-    formats: [['uprobes', readFileSync(tracefsFixture('smmu_evtq_event.uprobe.format'), 'latin1')]],
-    cpus: [
+    ...fixtureDatSpec([
       Buffer.concat(Array.from({ length: 20 }, () => page)),
       readFileSync(tracefsFixture('missed-4k.page')),
-    ],
+    ]),
   });
   writeFileSync(file, bytes);
   // What the file holds, read in-process (the same reader is checked against trace-cmd report).

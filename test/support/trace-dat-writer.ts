@@ -2,8 +2,10 @@
 // writes them (Documentation/trace-cmd/trace-cmd.dat.v6.5.txt, .v7.5.txt; trace-output.c and
 // trace-compress.c): the seeds of the trace.dat fuzz and the zlib case the installed trace-cmd
 // cannot write. Real files from trace-cmd itself are tested in trace-cmd-interop.test.ts.
+import { readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { compress as zstdCompress } from '@mongodb-js/zstd';
+import { tracefsFixture } from './uprobe-records';
 
 const MAGIC = Buffer.from([0x17, 0x08, 0x44, 0x74, 0x72, 0x61, 0x63, 0x69, 0x6e, 0x67]);
 
@@ -19,6 +21,16 @@ export interface DatSpec {
   cpus: Buffer[];
   /** Instance name of the buffer (v6: the top buffer is always used). */
   instance?: string;
+}
+
+/** A 4 KiB-page capture of the uprobe stand-in with these per-CPU pages (fixture layout files). */
+export function fixtureDatSpec(cpus: Buffer[]): Omit<DatSpec, 'version'> {
+  return {
+    pageSize: 4096,
+    headerPage: readFileSync(tracefsFixture('header_page.4k'), 'latin1'),
+    formats: [['uprobes', readFileSync(tracefsFixture('smmu_evtq_event.uprobe.format'), 'latin1')]],
+    cpus,
+  };
 }
 
 const u16 = (v: number) => {

@@ -28,7 +28,7 @@ import {
 import { LossReason } from '../../proto/index';
 import { modelEvents } from '../support/model-stream';
 import { replayOffsetNs, writeRawDump } from '../support/raw-pages';
-import { writeTraceDat } from '../support/trace-dat-writer';
+import { fixtureDatSpec, writeTraceDat } from '../support/trace-dat-writer';
 import { expectedName, expectedRecord, tracefsFixture } from '../support/uprobe-records';
 
 const tmp = mkdtempSync(join(tmpdir(), 'smmu-replay-test-'));
@@ -179,15 +179,7 @@ describe('replay source', () => {
     for (const c of ['cpu0', 'cpu1']) utimesSync(join(dir, c), when, when);
     const want = await collect(new ReplaySource({ input: dir }));
     assert.ok(want.words.length > 10 && (want.lost.get(LossReason.LOSS_REASON_RING_BUFFER_OVERRUN) ?? 0) > 0);
-    const spec = {
-      pageSize: 4096,
-      headerPage: readFileSync(tracefsFixture('header_page.4k'), 'latin1'),
-      formats: [['uprobes', readFileSync(tracefsFixture('smmu_evtq_event.uprobe.format'), 'latin1')]] as [
-        string,
-        string,
-      ][],
-      cpus: pages.map((p) => readFileSync(tracefsFixture(p))),
-    };
+    const spec = fixtureDatSpec(pages.map((p) => readFileSync(tracefsFixture(p))));
     const kinds = [
       { version: 6, compression: 'none' },
       { version: 7, compression: 'none' },

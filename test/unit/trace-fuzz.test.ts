@@ -11,7 +11,7 @@ import { Rng } from '../../agent/src/source/model/rng';
 import { ReplaySource } from '../../agent/src/source/replay';
 import { type PageLayout, parseHeaderPage, withDataSize } from '../../agent/src/source/tracefs/format';
 import { PageCursor } from '../../agent/src/source/tracefs/page';
-import { type DatSpec, writeTraceDat } from '../support/trace-dat-writer';
+import { fixtureDatSpec, writeTraceDat } from '../support/trace-dat-writer';
 import { tracefsFixture } from '../support/uprobe-records';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 12);
@@ -191,12 +191,7 @@ describe('fuzz: trace.dat files', () => {
   const leftovers = () => readdirSync(tmpdir()).filter((f) => f.startsWith('smmu-tracedat-')).length;
 
   it(`${DATS} mutated v6 / v7 / zlib / zstd files: a result or a clear error, bounded (seed ${SEED})`, async (t) => {
-    const spec: Omit<DatSpec, 'version'> = {
-      pageSize: 4096,
-      headerPage: readFileSync(tracefsFixture('header_page.4k'), 'latin1'),
-      formats: [['uprobes', readFileSync(tracefsFixture('smmu_evtq_event.uprobe.format'), 'latin1')]],
-      cpus: [Buffer.concat(seeds4k.slice(0, 2)), seeds4k[2]],
-    };
+    const spec = fixtureDatSpec([Buffer.concat(seeds4k.slice(0, 2)), seeds4k[2]]);
     const dataBytes = spec.cpus.reduce((a, c) => a + c.length, 0);
     const seeds = await Promise.all(
       [
