@@ -1,7 +1,8 @@
 // smmu-agent loadgen: many model agents in one process, for fan-in tests and benchmarks. Each
 // stream is the agent's own pipeline (model source -> batcher -> memory spool -> transport)
 // with its own host, agent id, seed and gRPC connection (a channel outside the process-wide
-// subchannel pool), so a collector sees what that many hosts would send it. Metrics are shared
+// subchannel pool), so a collector sees what that many hosts would send it. Stream n tries the
+// collector addresses starting at the n-th, so the streams spread over them. Metrics are shared
 // (sums over the streams); ack latencies go into one histogram for the summary.
 import { createHistogram } from 'node:perf_hooks';
 import type { BatcherOptions } from '../batch/batcher';
@@ -71,13 +72,15 @@ export class Loadgen {
       channelOptions: { ...settings.transport.channelOptions, 'grpc.use_local_subchannel_pool': 1 },
       onAck: (ms: number) => this.acks.record(Math.max(1, Math.round(ms * 1000))),
     };
-    this.streams = plan.streams.map((s) => {
+    const addresses = settings.transport.addresses;
+    this.streams = plan.streams.map((s, i) => {
       const spool = new MemorySpool(settings.spoolBudgetBytes);
+      const first = i % addresses.length;
       const pipeline = new AgentPipeline(
         {
           identity: { host: s.host, agentId: s.agentId },
           batch: settings.batch,
-          transport,
+          transport: { ...transport, addresses: [...addresses.slice(first), ...addresses.slice(0, first)] },
           drainTimeoutMs: settings.drainTimeoutMs,
         },
         source(s.seed),
