@@ -9,13 +9,10 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel } from 'kafkajs';
 import type { LoadgenSummary } from '../../agent/src/loadgen/loadgen';
-import { silentLogger } from '../../agent/src/runtime/log';
-import { FleetTotals } from '../../collector/src/accounting/aggregate';
-import { BatchConsumer } from '../../collector/src/accounting/consume';
 import { freePort, startKafka } from '../support/kafka';
 import { Proc } from '../support/processes';
+import { rawTopicTotals } from '../support/raw-totals';
 import { processCpuS, processMemBytes } from '../support/usage';
 import { report } from './bench-util';
 import { topSelfTime } from './cpu-profile';
@@ -109,19 +106,7 @@ async function summaryOf(p: Proc, timeoutMs: number): Promise<LoadgenSummary> {
 
 /** Events per host in the topic, once `want` events are there (or 120 s passed). */
 async function kafkaCounts(brokers: string[], topic: string, want: number): Promise<Map<string, number>> {
-  const totals = new FleetTotals();
-  const kafka = new Kafka({ clientId: 'fanin-bench', brokers, logLevel: logLevel.NOTHING });
-  const consumer = new BatchConsumer(
-    kafka,
-    { topic, groupId: `${topic}-count`, fromBeginning: true },
-    silentLogger,
-  );
-  await consumer.start((b) => totals.add(b));
-  const counted = () => totals.hostRows().reduce((s, h) => s + h.events, 0);
-  const deadline = Date.now() + 120_000;
-  while (counted() < want && Date.now() < deadline) await sleep(200);
-  await sleep(2000); // anything beyond `want` (a double count) would show too
-  await consumer.stop();
+  const { totals } = await rawTopicTotals(brokers, topic, want, 120_000);
   return new Map(totals.hostRows().map((h) => [h.host, h.events]));
 }
 

@@ -6,12 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel } from 'kafkajs';
-import { silentLogger } from '../../agent/src/runtime/log';
-import { FleetTotals } from '../../collector/src/accounting/aggregate';
-import { BatchConsumer } from '../../collector/src/accounting/consume';
 import { freePort, type KafkaBroker, startKafka } from '../support/kafka';
 import { agentProc, collectorProc, type Proc } from '../support/processes';
+import { rawTopicTotals } from '../support/raw-totals';
 
 let broker: KafkaBroker;
 const running: Proc[] = [];
@@ -125,19 +122,7 @@ test('two collectors, the one in use killed (SIGKILL) under load: agents fail ov
   const takenBySecond = (await eventsReceived(httpPorts[1])) ?? 0;
   assert.ok(takenBySecond > 0, `collector-2 received ${takenBySecond}; the first ${takenByFirst} of ${want}`);
 
-  const totals = new FleetTotals();
-  const kafka = new Kafka({ clientId: 'failover-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
-  const consumer = new BatchConsumer(
-    kafka,
-    { topic, groupId: `failover-${Date.now()}`, fromBeginning: true },
-    silentLogger,
-  );
-  await consumer.start((b) => totals.add(b));
-  const counted = () => totals.hostRows().reduce((s, h) => s + h.events, 0);
-  const deadline = Date.now() + 60_000;
-  while (counted() < want && Date.now() < deadline) await sleep(100);
-  await sleep(1000);
-  await consumer.stop();
+  const { totals, malformed } = await rawTopicTotals(broker.brokers, topic, want);
   assert.deepEqual(
     totals
       .hostRows()
@@ -145,5 +130,5 @@ test('two collectors, the one in use killed (SIGKILL) under load: agents fail ov
       .sort(),
     agents.map((a) => [a.host, events, 0]).sort(),
   );
-  assert.equal(consumer.malformed, 0);
+  assert.equal(malformed, 0);
 });

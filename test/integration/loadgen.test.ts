@@ -4,13 +4,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel } from 'kafkajs';
 import type { LoadgenSummary } from '../../agent/src/loadgen/loadgen';
-import { silentLogger } from '../../agent/src/runtime/log';
-import { FleetTotals } from '../../collector/src/accounting/aggregate';
-import { BatchConsumer } from '../../collector/src/accounting/consume';
 import { type KafkaCollector, startKafkaCollector } from '../support/kafka-collector';
 import { Proc } from '../support/processes';
+import { rawTopicTotals } from '../support/raw-totals';
 
 const topic = `loadgen-${Date.now()}`;
 let kc: KafkaCollector;
@@ -36,26 +33,10 @@ async function loadgen(args: string[]): Promise<{ code: number | null; summary: 
   return { code, summary: JSON.parse(line), p };
 }
 
-/** Events per host in the raw topic once `want` events arrived (or 60 s passed). */
+/** Events and losses per host in the raw topic once `want` events arrived (or 60 s passed). */
 async function kafkaEventsByHost(want: number): Promise<Record<string, [number, number]>> {
-  const totals = new FleetTotals();
-  const kafka = new Kafka({
-    clientId: 'loadgen-test',
-    brokers: kc.broker.brokers,
-    logLevel: logLevel.NOTHING,
-  });
-  const consumer = new BatchConsumer(
-    kafka,
-    { topic, groupId: `loadgen-${Date.now()}`, fromBeginning: true },
-    silentLogger,
-  );
-  await consumer.start((b) => totals.add(b));
-  const counted = () => totals.hostRows().reduce((s, h) => s + h.events, 0);
-  const deadline = Date.now() + 60_000;
-  while (counted() < want && Date.now() < deadline) await sleep(100);
-  await sleep(1000);
-  await consumer.stop();
-  assert.equal(consumer.malformed, 0);
+  const { totals, malformed } = await rawTopicTotals(kc.broker.brokers, topic, want);
+  assert.equal(malformed, 0);
   return Object.fromEntries(totals.hostRows().map((h) => [h.host, [h.events, h.lost]]));
 }
 
