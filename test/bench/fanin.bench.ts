@@ -93,13 +93,24 @@ function loadgen(addresses: string[], args: string[], modelFile: string): Proc {
       ...['--streams', String(STREAMS), '--drain-timeout-ms', '60000'],
       ...args,
     ],
-    { LOG_LEVEL: 'warn' },
+    { LOG_LEVEL: 'info' },
   );
 }
 
+/** Resolves once loadgen has started every stream (its duration runs from then): the time. */
+async function allStarted(lg: Proc): Promise<number> {
+  await lg.waitForLog(/every stream started/, 300_000);
+  return Date.now();
+}
+
+/** Loadgen's summary: its whole stdout (read apart from the log, whose lines come in chunks). */
 async function summaryOf(p: Proc, timeoutMs: number): Promise<LoadgenSummary> {
+  let out = '';
+  p.child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const code = await Promise.race([p.exited, sleep(timeoutMs).then(() => p.kill())]);
-  const line = p.log.find((l) => l.startsWith('{"streams"'));
+  const line = out.split('\n').find((l) => l.startsWith('{"streams"'));
   if (!line) throw new Error(`loadgen exited ${code} without a summary:\n${p.tail()}`);
   return JSON.parse(line);
 }
@@ -131,8 +142,8 @@ async function loadedRun(brokers: string[], modelFile: string, run: number): Pro
       ['--rate', String(RATE), '--duration', String(SECONDS)],
       modelFile,
     );
-    const startedAt = Date.now();
-    if (!(await streamsOpen(cs, STREAMS, 60_000)))
+    const startedAt = await allStarted(lg);
+    if (!(await streamsOpen(cs, STREAMS, 120_000)))
       throw new Error(`not all ${STREAMS} streams opened:\n${lg.tail()}`);
     // The steady window: every stream open until generation ends (the drain is not in it).
     const cpu0 = cs.map((c) => processCpuS(c.proc.child.pid as number));
@@ -193,7 +204,8 @@ async function idleRun(
     const base = processMemBytes(pid, 'VmRSS');
     // One event per stream per 100 s: the streams stay open and (almost) silent.
     lg = loadgen([c.address], ['--rate', '0.01', '--duration', String(IDLE_SECONDS)], modelFile);
-    if (!(await streamsOpen([c], STREAMS, 60_000)))
+    await allStarted(lg);
+    if (!(await streamsOpen([c], STREAMS, 120_000)))
       throw new Error(`not all ${STREAMS} streams opened:\n${lg.tail()}`);
     await sleep(IDLE_SECONDS * 500);
     const rss = processMemBytes(pid, 'VmRSS');

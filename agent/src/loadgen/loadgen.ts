@@ -5,6 +5,7 @@
 // collector addresses starting at the n-th, so the streams spread over them. Metrics are shared
 // (sums over the streams); ack latencies go into one histogram for the summary.
 import { createHistogram } from 'node:perf_hooks';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { BatcherOptions } from '../batch/batcher';
 import type { AgentMetrics } from '../metrics';
 import { AgentPipeline, type StopResult } from '../pipeline';
@@ -51,7 +52,7 @@ interface Stream {
 }
 
 export class Loadgen {
-  private readonly streams: Stream[];
+  private readonly streams: Stream[] = [];
   /** Ack round trips in microseconds. */
   private readonly acks = createHistogram();
   private maxPending = 0;
@@ -62,45 +63,57 @@ export class Loadgen {
 
   constructor(
     private readonly plan: LoadgenPlan,
-    settings: LoadgenSettings,
-    source: (seed: number | string) => EventSource,
-    metrics: AgentMetrics,
-    log: Logger,
-  ) {
-    const transport = {
-      ...settings.transport,
-      channelOptions: { ...settings.transport.channelOptions, 'grpc.use_local_subchannel_pool': 1 },
-      onAck: (ms: number) => this.acks.record(Math.max(1, Math.round(ms * 1000))),
-    };
+    private readonly settings: LoadgenSettings,
+    private readonly source: (seed: number | string) => EventSource,
+    private readonly metrics: AgentMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  private open(i: number): Stream {
+    const { plan, settings } = this;
+    const s = plan.streams[i];
     const addresses = settings.transport.addresses;
-    this.streams = plan.streams.map((s, i) => {
-      const spool = new MemorySpool(settings.spoolBudgetBytes);
-      const first = i % addresses.length;
-      const pipeline = new AgentPipeline(
-        {
-          identity: { host: s.host, agentId: s.agentId },
-          batch: settings.batch,
-          transport: { ...transport, addresses: [...addresses.slice(first), ...addresses.slice(0, first)] },
-          drainTimeoutMs: settings.drainTimeoutMs,
+    const first = i % addresses.length;
+    const spool = new MemorySpool(settings.spoolBudgetBytes);
+    const pipeline = new AgentPipeline(
+      {
+        identity: { host: s.host, agentId: s.agentId },
+        batch: settings.batch,
+        transport: {
+          ...settings.transport,
+          addresses: [...addresses.slice(first), ...addresses.slice(0, first)],
+          channelOptions: { ...settings.transport.channelOptions, 'grpc.use_local_subchannel_pool': 1 },
+          onAck: (ms: number) => this.acks.record(Math.max(1, Math.round(ms * 1000))),
         },
-        source(s.seed),
-        spool,
-        metrics,
-        [],
-        log.child({ stream: s.host }),
-      );
-      return { host: s.host, spool, pipeline };
-    });
+        drainTimeoutMs: settings.drainTimeoutMs,
+      },
+      this.source(s.seed),
+      spool,
+      this.metrics,
+      [],
+      this.log.child({ stream: s.host }),
+    );
+    return { host: s.host, spool, pipeline };
   }
 
-  /** Starts every stream; resolves when all sources ended or the duration passed. */
-  run(): Promise<void> {
+  /**
+   * Opens and starts the streams one by one (a model takes milliseconds to build; the loop
+   * serves the streams already open meanwhile), then runs for the duration. Resolves when
+   * every source ended or the duration passed since the last stream started.
+   */
+  async run(): Promise<void> {
     this.startedAt = performance.now();
-    for (const s of this.streams) s.pipeline.start();
+    for (let i = 0; i < this.plan.streams.length && !this.stopped; i++) {
+      const s = this.open(i);
+      this.streams.push(s);
+      s.pipeline.start();
+      await yieldToLoop();
+    }
+    this.log.info({ streams: this.streams.length }, 'loadgen: every stream started');
     this.sampler = setInterval(() => {
       for (const s of this.streams) this.maxPending = Math.max(this.maxPending, s.spool.pendingCount());
     }, 1000);
-    return new Promise<void>((resolve) => {
+    await new Promise<void>((resolve) => {
       this.deadline = setTimeout(resolve, this.plan.durationMs);
       void Promise.all(this.streams.map((s) => s.pipeline.done())).then(() => resolve());
     });
