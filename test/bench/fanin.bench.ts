@@ -21,6 +21,7 @@ const STREAMS = Number(process.env.BENCH_FANIN_STREAMS ?? 1000);
 const RATE = Number(process.env.BENCH_FANIN_RATE ?? 100);
 const SECONDS = Number(process.env.BENCH_FANIN_SECONDS ?? 60);
 const IDLE_SECONDS = Number(process.env.BENCH_FANIN_IDLE_SECONDS ?? 20);
+const IDLE_STREAMS = Number(process.env.BENCH_FANIN_IDLE_STREAMS ?? 1000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** Directory for V8 CPU profiles of the collectors (node --cpu-prof); printed as top-10 lists. */
 const CPU_PROF = process.env.BENCH_FANIN_CPU_PROF ?? '';
@@ -83,14 +84,14 @@ async function streamsOpen(cs: Collector[], n: number, timeoutMs: number): Promi
   return false;
 }
 
-function loadgen(addresses: string[], args: string[], modelFile: string): Proc {
+function loadgen(addresses: string[], streams: number, args: string[], modelFile: string): Proc {
   return new Proc(
     'loadgen',
     'agent/src/cli.js',
     [
       'loadgen',
       ...['--collector', addresses.join(','), '--http-listen', '', '--model-config', modelFile],
-      ...['--streams', String(STREAMS), '--drain-timeout-ms', '60000'],
+      ...['--streams', String(streams), '--drain-timeout-ms', '60000'],
       ...args,
     ],
     { LOG_LEVEL: 'info' },
@@ -139,6 +140,7 @@ async function loadedRun(brokers: string[], modelFile: string, run: number): Pro
     const base = cs.map((c) => processMemBytes(c.proc.child.pid as number, 'VmRSS'));
     const lg = loadgen(
       cs.map((c) => c.address),
+      STREAMS,
       ['--rate', String(RATE), '--duration', String(SECONDS)],
       modelFile,
     );
@@ -203,15 +205,20 @@ async function idleRun(
     const pid = c.proc.child.pid as number;
     const base = processMemBytes(pid, 'VmRSS');
     // One event per stream per 100 s: the streams stay open and (almost) silent.
-    lg = loadgen([c.address], ['--rate', '0.01', '--duration', String(IDLE_SECONDS)], modelFile);
+    lg = loadgen(
+      [c.address],
+      IDLE_STREAMS,
+      ['--rate', '0.01', '--duration', String(IDLE_SECONDS)],
+      modelFile,
+    );
     await allStarted(lg);
-    if (!(await streamsOpen([c], STREAMS, 120_000)))
-      throw new Error(`not all ${STREAMS} streams opened:\n${lg.tail()}`);
+    if (!(await streamsOpen([c], IDLE_STREAMS, 120_000)))
+      throw new Error(`not all ${IDLE_STREAMS} streams opened:\n${lg.tail()}`);
     await sleep(IDLE_SECONDS * 500);
     const rss = processMemBytes(pid, 'VmRSS');
     await summaryOf(lg, IDLE_SECONDS * 1000 + 120_000);
     process.stdout.write(
-      `# idle run ${run}: collector RSS ${(base / MB).toFixed(0)} MiB -> ${(rss / MB).toFixed(0)} MiB with ${STREAMS} streams\n`,
+      `# idle run ${run}: collector RSS ${(base / MB).toFixed(0)} MiB -> ${(rss / MB).toFixed(0)} MiB with ${IDLE_STREAMS} streams\n`,
     );
     return { rss, delta: rss - base };
   } finally {
@@ -228,13 +235,16 @@ async function main(): Promise<void> {
   // Steady rate: no fault storms (they would double some seconds' rate), so each stream sends RATE/s.
   const modelFile = join(dir, 'model.json');
   writeFileSync(modelFile, JSON.stringify({ bursts: { rateMultiplier: 1 } }));
+  // Idle streams: 1 s chunks, so the generator wakes each stream once a second.
+  const idleModelFile = join(dir, 'idle-model.json');
+  writeFileSync(idleModelFile, JSON.stringify({ bursts: { rateMultiplier: 1 }, chunkNs: 1e9 }));
   if (CPU_PROF) mkdirSync(CPU_PROF, { recursive: true });
   const broker = await startKafka();
   try {
     const loaded: Loaded[] = [];
     for (let i = 1; i <= RUNS; i++) loaded.push(await loadedRun(broker.brokers, modelFile, i));
     const idle: Array<{ rss: number; delta: number }> = [];
-    for (let i = 1; i <= RUNS; i++) idle.push(await idleRun(broker.brokers, modelFile, i));
+    for (let i = 1; i <= RUNS; i++) idle.push(await idleRun(broker.brokers, idleModelFile, i));
     const pick = (k: keyof Loaded) => med(loaded.map((r) => r[k]));
     report(`fanin_${STREAMS}x${RATE}_collector_cpu_s_per_M_events`, pick('cpuSPerMEvents'), 2);
     report(`fanin_${STREAMS}x${RATE}_events_per_s_received`, pick('eventsPerS'));
@@ -243,8 +253,8 @@ async function main(): Promise<void> {
     report(`fanin_${STREAMS}x${RATE}_ack_p99_ms`, pick('ackP99'), 1);
     report(`fanin_${STREAMS}x${RATE}_streams_kept_up_min`, Math.min(...loaded.map((r) => r.keptUp)));
     report(`fanin_${STREAMS}x${RATE}_streams_exact_in_kafka_min`, Math.min(...loaded.map((r) => r.exact)));
-    report(`fanin_${STREAMS}_idle_collector_rss_MiB`, med(idle.map((r) => r.rss)) / MB, 1);
-    report(`fanin_${STREAMS}_idle_collector_rss_growth_MiB`, med(idle.map((r) => r.delta)) / MB, 1);
+    report(`fanin_${IDLE_STREAMS}_idle_collector_rss_MiB`, med(idle.map((r) => r.rss)) / MB, 1);
+    report(`fanin_${IDLE_STREAMS}_idle_collector_rss_growth_MiB`, med(idle.map((r) => r.delta)) / MB, 1);
     if (CPU_PROF)
       for (const f of readdirSync(CPU_PROF).filter((f) => f.endsWith('.cpuprofile')))
         process.stdout.write(
