@@ -12,18 +12,20 @@ import { formatTraceLine } from '../../common/smmu/format';
 import { FIELD_CODING, WORD_CODING } from '../../proto/batch-codec';
 import { LossReason } from '../../proto/index';
 import { resolveIdentity } from './identity';
+import { startLoadgen } from './loadgen/command';
+import { loadgenSpecs } from './loadgen/plan';
 import { agentMetrics, registerFaultMetrics } from './metrics';
-import { modelConfigInput, modelSpecs, readModelFile } from './model-options';
+import { modelConfigInput, modelSpecs, openModelSource, readModelFile } from './model-options';
 import { AgentPipeline, type StopResult } from './pipeline';
 import { FaultCounters, formatTable } from './smmu/counters';
-import { ModelConfigError, SmmuModelSource } from './source/model';
+import { SmmuModelSource } from './source/model';
 import { ReplaySource } from './source/replay';
 import type { EventSource } from './source/source';
 import { TracefsSource } from './source/tracefs';
 import { MemorySpool } from './spool/memory-spool';
 import { SegmentSpool } from './spool/segment-spool';
 import { lockStateDir } from './state-lock';
-import { agentCredentials } from './transport/credentials';
+import { transportOptions } from './transport/transport-options';
 
 const specs = {
   source: {
@@ -159,6 +161,7 @@ const specs = {
     help: 'on shutdown, how long to wait for the collector to acknowledge what is spooled',
   },
   ...modelSpecs,
+  ...loadgenSpecs,
   dumpLimit: {
     type: 'number',
     default: 20,
@@ -172,14 +175,8 @@ type Opts = Options<typeof specs>;
 
 function modelSource(o: Opts, given: ReadonlySet<string>): SmmuModelSource {
   const file = readModelFile(o.modelConfig);
-  try {
-    return new SmmuModelSource(modelConfigInput(o, given, file, BigInt(Date.now()) * 1_000_000n));
-  } catch (err) {
-    // A bad model file is a usage error like any other bad option.
-    if (err instanceof ModelConfigError)
-      throw new OptionError(`--model-config ${o.modelConfig}: ${err.message}`);
-    throw err;
-  }
+  // A bad model file is a usage error like any other bad option.
+  return openModelSource(modelConfigInput(o, given, file, BigInt(Date.now()) * 1_000_000n), o.modelConfig);
 }
 
 function openSource(o: Opts, given: ReadonlySet<string>, log: Logger): EventSource {
@@ -232,9 +229,9 @@ runMain(
   {
     name: 'smmu-agent',
     envPrefix: 'SMMU_AGENT_',
-    usage: '[run|replay PATH|dump|faults] [options]',
+    usage: '[run|replay PATH|dump|faults|loadgen] [options]',
     summary:
-      "Per-host IOMMU fault telemetry agent. `run` (default) reads SMMUv3 event records, counts them per process (PASID) and device (StreamID), and streams them to smmu-collector without losing any silently. `replay PATH` sends a capture (trace-cmd trace.dat, trace_pipe text, raw per-CPU dumps) the same way and exits. `dump` prints decoded events to stdout (with --source replay: a capture's). `faults` prints the running agent's per-process/per-device fault table (from --http-listen).",
+      "Per-host IOMMU fault telemetry agent. `run` (default) reads SMMUv3 event records, counts them per process (PASID) and device (StreamID), and streams them to smmu-collector without losing any silently. `replay PATH` sends a capture (trace-cmd trace.dat, trace_pipe text, raw per-CPU dumps) the same way and exits. `dump` prints decoded events to stdout (with --source replay: a capture's). `faults` prints the running agent's per-process/per-device fault table (from --http-listen). `loadgen` runs --streams model agents in one process (hosts <host>-1..N, --rate events/s each, for --duration s), each with its own connection, then drains and prints a JSON summary.",
   },
   specs,
   async (opts, positionals, log, given) => {
@@ -257,8 +254,9 @@ runMain(
       process.stdout.write(await res.text());
       return undefined;
     }
+    if (command === 'loadgen') return startLoadgen(o, given, log);
     if (command !== 'run')
-      throw new OptionError(`unknown command "${command}": use run, replay, dump or faults`);
+      throw new OptionError(`unknown command "${command}": use run, replay, dump, faults or loadgen`);
     const source = openSource(o, given, log);
     // Set-up errors (no tracefs, no permission, no such event) stop the agent here, with a hint.
     if (source instanceof TracefsSource) await source.open();
@@ -288,15 +286,7 @@ runMain(
       {
         identity,
         batch: { maxEvents: o.batchMaxEvents, maxDelayMs: o.batchMaxDelayMs },
-        transport: {
-          addresses: o.collector,
-          window: o.window,
-          backoffMinMs: o.backoffMinMs,
-          backoffMaxMs: o.backoffMaxMs,
-          gzip: o.compression === 'gzip',
-          ackTimeoutMs: o.ackTimeoutMs,
-          ...agentCredentials(o),
-        },
+        transport: transportOptions(o),
         drainTimeoutMs: o.drainTimeoutMs,
         columnCoding: o.columnCoding === 'words' ? WORD_CODING : FIELD_CODING,
       },

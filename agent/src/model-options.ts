@@ -3,7 +3,12 @@
 // left at its default never overrides a value the model file gives.
 import { readFileSync } from 'node:fs';
 import { OptionError, type Options } from '../../common/runtime/options';
-import { type ModelConfigInput, defaultModelConfig as m } from './source/model';
+import {
+  ModelConfigError,
+  type ModelConfigInput,
+  defaultModelConfig as m,
+  SmmuModelSource,
+} from './source/model';
 
 export const modelSpecs = {
   rate: {
@@ -100,4 +105,15 @@ export function modelConfigInput(
     },
     memory: { ...file.memory, prefault: pick('prefault', file.memory?.prefault, o.prefault) },
   };
+}
+
+/** The model source for a configuration; a bad one is a usage error naming --model-config. */
+export function openModelSource(input: ModelConfigInput, modelConfig: string): SmmuModelSource {
+  try {
+    return new SmmuModelSource(input);
+  } catch (err) {
+    if (err instanceof ModelConfigError)
+      throw new OptionError(`--model-config ${modelConfig}: ${err.message}`);
+    throw err;
+  }
 }

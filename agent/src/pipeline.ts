@@ -67,6 +67,7 @@ export class AgentPipeline {
           metrics.acked.inc();
           metrics.ackSeconds.observe(ms / 1000);
           metrics.spoolBytes.set(spool.bytes());
+          opts.transport.onAck?.(ms);
         },
         onConnection: (up, address) => {
           metrics.connected.set(up ? 1 : 0);

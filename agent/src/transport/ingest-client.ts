@@ -5,6 +5,7 @@
 // delivery is at-least-once; consumers drop repeats by (agent_id, epoch, sequence).
 import {
   type ChannelCredentials,
+  type ChannelOptions,
   Client,
   type ClientDuplexStream,
   credentials,
@@ -27,6 +28,8 @@ export interface IngestClientOptions {
   credentials?: ChannelCredentials;
   /** Per-call metadata (e.g. an authorization token). */
   metadata?: Record<string, string>;
+  /** Extra gRPC channel options (e.g. a connection of its own per client). */
+  channelOptions?: ChannelOptions;
   /** Compress batches on the wire with gzip. */
   gzip?: boolean;
   /** A stream whose oldest in-flight batch waits longer than this for its ack is reopened. */
@@ -87,6 +90,7 @@ export class IngestClient {
           'grpc.keepalive_permit_without_calls': 1,
           'grpc.max_receive_message_length': 4 << 20,
           ...(opts.gzip ? { 'grpc.default_compression_algorithm': 2 } : {}),
+          ...opts.channelOptions,
         }),
     );
     this.backoff = opts.backoffMinMs;
