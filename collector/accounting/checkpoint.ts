@@ -15,7 +15,7 @@ import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../../common/runtime/log';
 import { smmu } from '../../proto/gen/telemetry';
 import { SCHEMA_VERSION } from '../../proto/index';
-import type { CheckpointProps } from './aggregate';
+import type { CheckpointProps } from './checkpoint-codec';
 
 const pb = smmu.accounting.v1;
 export const CHECKPOINT_TYPE = 'smmu.accounting.v1.PartitionCheckpoint';

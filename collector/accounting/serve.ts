@@ -6,9 +6,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { splitHostPort } from '../../common/runtime/http';
-import type { Aggregator } from './aggregator';
 import { askPeer, FLEET_LISTS, mergeAnswers } from './fleet';
 import { OPENAPI } from './openapi';
+import type { AccountingQueries } from './views';
 import { webAssets } from './web-assets';
 
 export interface ApiServer {
@@ -21,7 +21,8 @@ export interface ApiOptions {
   listen: string;
   registry: Registry;
   notReady: () => string | null;
-  aggregator: Aggregator;
+  /** The read-only views of the accounting state (views.ts). */
+  views: AccountingQueries;
   /** The other instances' API base URLs, asked for /v1/fleet/ answers. */
   fleetPeers?: string[];
   fleetTimeoutMs?: number;
@@ -77,7 +78,7 @@ class Params {
 }
 
 function routes(
-  a: Aggregator,
+  a: AccountingQueries,
   o: ApiOptions,
 ): Array<[RegExp, (m: RegExpMatchArray, p: Params) => Reply | Promise<Reply>]> {
   return [
@@ -152,8 +153,8 @@ function routes(
           advice: a.advice(
             p.str('host'),
             p.int('ssid', 0, 0xfffff),
-            p.int('minFaults', 1) ?? a.config.adviceMinFaults,
-            p.int('gapPages', 0) ?? a.config.adviceGapPages,
+            p.int('minFaults', 1) ?? a.settings.adviceMinFaults,
+            p.int('gapPages', 0) ?? a.settings.adviceGapPages,
           ),
         }),
     ],
@@ -195,7 +196,7 @@ const FLEET_PATH = new RegExp(`^/v1/fleet/(${Object.keys(FLEET_LISTS).join('|')}
 
 export async function startApi(o: ApiOptions): Promise<ApiServer> {
   const table: Array<[RegExp, (m: RegExpMatchArray, p: Params, url: URL) => Reply | Promise<Reply>]> = [
-    ...routes(o.aggregator, o),
+    ...routes(o.views, o),
     ...webAssets().routes,
   ];
   const dispatch = async (method: string, url: URL): Promise<Reply> => {
