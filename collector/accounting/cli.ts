@@ -13,11 +13,12 @@ import type { Logger } from '../../common/runtime/log';
 import { runMain } from '../../common/runtime/main';
 import { OptionError, type Options, overlay } from '../../common/runtime/options';
 import { Aggregator, defaultAggregatorConfig as a } from './aggregator';
-import { BatchConsumer, TotalsTopicView } from './consume';
+import { BatchConsumer } from './consume';
 import { FleetTotals } from './fleet-totals';
 import { fleetSummary, hostRowFromProto, type ProcessRow, processRows, seriesRowFromProto } from './query';
 import { type HostTotalsRow, hostRows, seriesRows } from './rows';
 import { type AdviceLike, formatAdvice, formatTop, type TopFrame, topRows } from './table';
+import { TotalsTopicView } from './totals-view';
 
 const ENV_PREFIX = 'SMMU_FLEET_';
 

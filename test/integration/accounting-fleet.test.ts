@@ -10,7 +10,6 @@ import { Kafka, logLevel } from 'kafkajs';
 import { SmmuModel } from '../../agent/src/source/model';
 import { Aggregator, defaultAggregatorConfig } from '../../collector/accounting/aggregator';
 import { KIND_NAMES, type KindCounts, STRIDE } from '../../collector/accounting/cells';
-import { TotalsTopicView } from '../../collector/accounting/consume';
 import {
   type DeviceRow,
   hostRowFromProto,
@@ -18,6 +17,7 @@ import {
   seriesRowFromProto,
 } from '../../collector/accounting/query';
 import type { SeriesTotalsRow } from '../../collector/accounting/rows';
+import { TotalsTopicView } from '../../collector/accounting/totals-view';
 import { WIDTHS_NS } from '../../collector/accounting/windows';
 import { BatchPublisher } from '../../collector/ingest/publish';
 import { ensureTopics, rawTopic } from '../../common/kafka/topics';
