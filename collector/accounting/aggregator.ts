@@ -1,9 +1,11 @@
-// The aggregator daemon (`smmu-fleet aggregate`): consume -> aggregate -> serve.
+// The aggregator daemon (`smmu-fleet aggregate`): its lifecycle and its partitions, wiring the
+// stages consume (consume.ts) -> aggregate (aggregate.ts) -> checkpoint (checkpoint.ts) ->
+// publish (publish.ts) -> serve (serve.ts over the read-only views of views.ts).
 //
 //   raw batches topic --PartitionedConsumer--> AccountState per partition --> windows topic
 //                                                      |                  --> totals topic
 //                                                      +-- checkpoint ---> checkpoint topic
-//                                                      +-- HTTP JSON API (serve.ts)
+//                                                      +-- views --------> HTTP JSON API
 //
 // Instances share a consumer group and split the raw topic's partitions (a host's batches are
 // all in one partition, so each host is counted by exactly one instance at a time). Per
@@ -14,7 +16,7 @@
 // README.md "Exactly-once" for why totals neither lose nor double-count anything.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
-import { type KafkaSecurity, kafkaClient, noKafkaSecurity } from '../../common/kafka/client';
+import { kafkaClient } from '../../common/kafka/client';
 import { explainKafkaError, isRetriable } from '../../common/kafka/errors';
 import {
   checkpointTopic,
@@ -24,11 +26,13 @@ import {
   verifyTopicConfig,
   windowsTopic,
 } from '../../common/kafka/topics';
+import type { HttpServer } from '../../common/runtime/http';
 import type { Logger } from '../../common/runtime/log';
 import type { Batch } from '../../proto/batch-codec';
 import { type AccountOptions, AccountState } from './aggregate';
 import { CheckpointStore, checkpointKey, decodeCheckpoint, encodeCheckpoint } from './checkpoint';
 import { fromCheckpoint, toCheckpoint } from './checkpoint-codec';
+import type { AggregatorConfig } from './config';
 import { PartitionedConsumer } from './consume';
 import { bytesDigest } from './dedup';
 import { aggregatorMetrics } from './metrics';
@@ -40,69 +44,11 @@ import {
   seriesTotalsMessage,
   seriesWindowMessage,
 } from './publish';
-import { type ApiServer, startApi } from './serve';
+import { startApi } from './serve';
 import { AccountingViews } from './views';
 import type { ClosedWindows } from './windows';
 
-export interface AggregatorConfig {
-  brokers: string[];
-  kafkaSecurity: KafkaSecurity;
-  clientId: string;
-  /** Consumer group of the aggregator instances (also part of the checkpoint keys). */
-  groupId: string;
-  rawTopic: string;
-  windowsTopic: string;
-  totalsTopic: string;
-  checkpointTopic: string;
-  /** Create missing output topics (partitions/replication below). */
-  createTopics: boolean;
-  topicPartitions: number;
-  topicReplication: number;
-  windowsRetentionMs: number;
-  /** HTTP listen address for the API, /healthz, /readyz, /metrics; empty: none. */
-  httpListen: string;
-  /** The other instances' API base URLs: /v1/fleet/ and the web page merge their answers. */
-  fleetPeers: string[];
-  checkpointIntervalMs: number;
-  windowGraceMs: number;
-  /** Events further ahead of the collector's clock than this are held apart (aggregate.ts). */
-  maxEventAheadMs: number;
-  hotPageShift: number;
-  hotPageSlots: number;
-  /** Closed windows kept in memory for the time-series API. */
-  windowHistory: number;
-  sessionTimeoutMs: number;
-  maxEventsPerBatch: number;
-  adviceMinFaults: number;
-  adviceGapPages: number;
-}
-
-export const defaultAggregatorConfig: AggregatorConfig = {
-  brokers: ['127.0.0.1:9092'],
-  kafkaSecurity: noKafkaSecurity,
-  clientId: 'smmu-fleet-aggregator',
-  groupId: 'smmu-fleet-aggregator',
-  rawTopic: 'smmu-fleet.batches.v1',
-  windowsTopic: 'smmu-fleet.windows.v1',
-  totalsTopic: 'smmu-fleet.totals.v1',
-  checkpointTopic: 'smmu-fleet.checkpoints.v1',
-  createTopics: true,
-  topicPartitions: 6,
-  topicReplication: 1,
-  windowsRetentionMs: 7 * 24 * 3600 * 1000,
-  httpListen: '127.0.0.1:9472',
-  fleetPeers: [],
-  checkpointIntervalMs: 5000,
-  windowGraceMs: 5000,
-  maxEventAheadMs: 3600_000,
-  hotPageShift: 16,
-  hotPageSlots: 128,
-  windowHistory: 50_000,
-  sessionTimeoutMs: 30_000,
-  maxEventsPerBatch: 1 << 20,
-  adviceMinFaults: 4,
-  adviceGapPages: 0,
-};
+export { type AggregatorConfig, defaultAggregatorConfig } from './config';
 
 class Partition {
   lastCheckpointAt = 0;
@@ -132,7 +78,7 @@ export class Aggregator {
   private readonly store: CheckpointStore;
   private readonly out: OutputPublisher;
   private readonly parts = new Map<number, Partition>();
-  private api: ApiServer | undefined;
+  private api: HttpServer | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private flushing = false;
