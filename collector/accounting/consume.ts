@@ -1,4 +1,6 @@
-// Accounting stage 1: reading Kafka.
+// Accounting stage 1: consume. Guarantee: for each assigned partition the raw messages are
+// handed on in offset order from the offset its restored state needs: none below it (already
+// counted), none above it skipped; each one decoded, or as malformed.
 //
 //  - BatchConsumer: raw batches from a consumer group, each decoded batch handed on (the
 //    one-shot `totals` command, the demo, tests).

@@ -1,5 +1,7 @@
-// Accounting stage 3 (part): the records the aggregator publishes to Kafka, per
-// proto/smmu/accounting/v1/accounting.proto, and the producer that sends them.
+// Accounting stage 4: publish. The records the aggregator publishes to Kafka, per
+// proto/smmu/accounting/v1/accounting.proto, and the producer that sends them. Guarantee: acks
+// from all in-sync replicas from an idempotent producer, before the checkpoint that covers them
+// is written (aggregator.ts), so a crash republishes, never skips, a closed window or a total.
 //
 //  windows topic  WindowRecord   key "<host>/<smmu>/<sid>/<ssid>" (series) or "<host>" (host)
 //  totals topic   TotalsRecord   same keys, compacted

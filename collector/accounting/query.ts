@@ -45,23 +45,26 @@ export interface DeviceRow {
   processes: number;
 }
 
-export interface FleetSummary {
+/** The host rows added up: the host counts of HostTotalsRow, over the fleet. */
+export type FleetSummary = Pick<
+  HostTotalsRow,
+  | 'batches'
+  | 'events'
+  | 'kinds'
+  | 'stalls'
+  | 'lost'
+  | 'lostEvents'
+  | 'replayedBatches'
+  | 'late'
+  | 'outOfRangeEvents'
+  | 'conflictingBatches'
+  | 'conflictingEvents'
+> & {
   hosts: number;
   series: number;
-  batches: number;
-  events: number;
-  kinds: KindCounts;
-  stalls: number;
   /** Always null: unknown (SMMU records do not carry stall durations). */
   stallTimeNs: null;
-  lost: Record<string, number>;
-  lostEvents: number;
-  replayedBatches: number;
-  late: Record<string, number>;
-  outOfRangeEvents: number;
-  conflictingBatches: number;
-  conflictingEvents: number;
-}
+};
 
 const byHostThen =
   <T extends { host: string; events: number }>(tie: (a: T, b: T) => number) =>
