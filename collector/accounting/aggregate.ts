@@ -24,7 +24,14 @@
 // events come in runs from one device and process, so the series, window and sketch lookups
 // are cached across the run. It is the one long function of the accounting, kept whole so that
 // V8 optimises it as one unit.
-import { eventId, faultKind, inputPage, isStall, streamId, substreamId } from '../../common/smmu/record';
+import {
+  eventIdOfWord0,
+  FAULT_KIND_BY_ID,
+  inputPage,
+  isStall,
+  streamId,
+  substreamIdOfWord0,
+} from '../../common/smmu/record';
 import type { Batch } from '../../proto/batch-codec';
 import { WORDS_PER_RECORD } from '../../proto/event-block';
 import { countEvent, OTHER, STRIDE } from './cells';
@@ -228,10 +235,11 @@ export class AccountState {
     let maxOffs = t.maxOff;
 
     for (let i = 0, w = 0; i < n; i++, w += WORDS_PER_RECORD) {
-      const id = eventId(words, w);
-      const kind = faultKind(words, w);
+      const w0 = words[w];
+      const id = eventIdOfWord0(w0);
+      const kind = FAULT_KIND_BY_ID[id];
       const sm = smmuIndex[i];
-      const ssid = substreamId(words, w);
+      const ssid = substreamIdOfWord0(w0);
       const sid = streamId(words, w);
       const key = sid * SSID_SPAN + ssid;
       if (key !== lastKey || sm !== lastSmmu) {

@@ -47,7 +47,7 @@ export const EVENT_CLASS_NAMES: readonly string[] = [
 // ---- Allocation-free accessors for hot loops (w = index of the record's first word) ----
 
 export function eventId(words: Uint32Array, w: number): number {
-  return words[w] & 0xff;
+  return eventIdOfWord0(words[w]);
 }
 
 /** FaultKind (0 translation, 1 access, 2 permission, 3 other). */
@@ -67,8 +67,20 @@ export function hasSubstream(words: Uint32Array, w: number): boolean {
 
 /** SubstreamID (PASID), or 0 when it is not valid (Linux: IOMMU_NO_PASID). */
 export function substreamId(words: Uint32Array, w: number): number {
-  const lo = words[w];
+  return substreamIdOfWord0(words[w]);
+}
+
+/**
+ * substreamId from the record's first word, for loops that read that word once (a typed-array
+ * load is not shared across stores to other typed arrays, which might alias it).
+ */
+export function substreamIdOfWord0(lo: number): number {
   return (lo & SSV_BIT) !== 0 || (lo & 0xff) === EVT_C_BAD_SUBSTREAMID ? lo >>> 12 : 0;
+}
+
+/** eventId from the record's first word (see substreamIdOfWord0). */
+export function eventIdOfWord0(lo: number): number {
+  return lo & 0xff;
 }
 
 export function isStall(words: Uint32Array, w: number): boolean {
