@@ -1,4 +1,5 @@
-// Checkpoints of the aggregator's per-partition state, kept in a compacted Kafka topic.
+// Accounting stage 3: checkpoint. The aggregator's per-partition state, kept in a compacted
+// Kafka topic.
 //
 // One message per raw-topic partition and checkpoint: key "<group>/<raw topic>/<partition>",
 // value smmu.accounting.v1.PartitionCheckpoint (the whole state of the partition and the raw
@@ -6,16 +7,16 @@
 // keeps the latest per key; a reader takes the one with the largest next-offset (any of them is
 // a consistent state, see README.md "Exactly-once").
 //
-// `CheckpointStore` tails the topic with a consumer of its own (a group private to this
-// process, reading from the beginning) and answers "latest checkpoint of partition p" once it
-// has read everything the topic held when asked.
-import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Admin, Consumer, Kafka } from 'kafkajs';
+// Guarantee: a partition's new owner starts from the latest
+// checkpoint any instance wrote for it (the one with the largest next-offset), never from an
+// older one: `CheckpointStore` tails the topic (compacted.ts) and answers "latest checkpoint of
+// partition p" only once it has read everything the topic held when asked.
+import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from '../../common/runtime/log';
 import { smmu } from '../../proto/gen/telemetry';
 import { SCHEMA_VERSION } from '../../proto/index';
-import type { CheckpointProps } from './aggregate';
+import type { CheckpointProps } from './checkpoint-codec';
+import { CompactedTopicReader } from './compacted';
 
 const pb = smmu.accounting.v1;
 export const CHECKPOINT_TYPE = 'smmu.accounting.v1.PartitionCheckpoint';
@@ -46,52 +47,45 @@ interface Stored {
 }
 
 export class CheckpointStore {
-  private consumer: Consumer | undefined;
-  private admin: Admin;
+  private readonly reader: CompactedTopicReader;
   private readonly latestByPartition = new Map<number, Stored>();
-  /** Checkpoint-topic partition -> next offset read. */
-  private readonly read = new Map<number, number>();
   private readonly prefix: string;
   /** Checkpoint messages read (all keys). */
   messages = 0;
 
   constructor(
-    private readonly kafka: Kafka,
-    private readonly opts: { topic: string; groupId: string; rawTopic: string },
+    kafka: Kafka,
+    opts: { topic: string; groupId: string; rawTopic: string },
     private readonly log: Logger,
   ) {
     this.prefix = `${opts.groupId}/${opts.rawTopic}/`;
-    this.admin = kafka.admin();
+    this.reader = new CompactedTopicReader(
+      kafka,
+      {
+        topic: opts.topic,
+        groupPrefix: `${opts.groupId}.checkpoint-reader.`,
+        maxBytesPerPartition: 64 << 20,
+        maxBytes: 128 << 20,
+      },
+      (m) => this.read(m),
+    );
   }
 
-  async start(): Promise<void> {
-    await this.admin.connect();
-    this.consumer = this.kafka.consumer({
-      groupId: `${this.opts.groupId}.checkpoint-reader.${randomUUID()}`,
-      maxBytesPerPartition: 64 << 20,
-      maxBytes: 128 << 20,
-      allowAutoTopicCreation: false,
-    });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.opts.topic, fromBeginning: true });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          this.messages++;
-          const key = m.key?.toString() ?? '';
-          if (!key.startsWith(this.prefix) || !m.value) continue;
-          const p = Number(key.slice(this.prefix.length));
-          const next = Number(m.headers?.['next-offset']?.toString() ?? Number.NaN);
-          if (!Number.isInteger(p) || !Number.isFinite(next)) {
-            this.log.warn({ key, offset: m.offset }, 'checkpoint without partition or next-offset: ignored');
-            continue;
-          }
-          this.offer(p, next, m.value);
-        }
-        this.read.set(batch.partition, Number(batch.lastOffset()) + 1);
-      },
-    });
+  start(): Promise<void> {
+    return this.reader.start();
+  }
+
+  private read(m: KafkaMessage): void {
+    this.messages++;
+    const key = m.key?.toString() ?? '';
+    if (!key.startsWith(this.prefix) || !m.value) return;
+    const p = Number(key.slice(this.prefix.length));
+    const next = Number(m.headers?.['next-offset']?.toString() ?? Number.NaN);
+    if (!Number.isInteger(p) || !Number.isFinite(next)) {
+      this.log.warn({ key, offset: m.offset }, 'checkpoint without partition or next-offset: ignored');
+      return;
+    }
+    this.offer(p, next, m.value);
   }
 
   /** Keeps a checkpoint if it covers at least as much as the one known (later ones win ties). */
@@ -105,25 +99,11 @@ export class CheckpointStore {
    * when called; undefined when there is none.
    */
   async latest(partition: number, timeoutMs = 60_000): Promise<Buffer | undefined> {
-    const offsets = await this.admin.fetchTopicOffsets(this.opts.topic);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const behind = offsets.filter(
-        (o) => Number(o.high) > Number(o.low) && (this.read.get(o.partition) ?? 0) < Number(o.high),
-      );
-      if (behind.length === 0) break;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `checkpoint topic ${this.opts.topic} not read up to its end within ${timeoutMs} ms (partitions ${behind.map((o) => o.partition).join(',')})`,
-        );
-      }
-      await sleep(20);
-    }
+    await this.reader.caughtUp(timeoutMs);
     return this.latestByPartition.get(partition)?.value;
   }
 
-  async stop(): Promise<void> {
-    await this.consumer?.disconnect().catch(() => {});
-    await this.admin.disconnect().catch(() => {});
+  stop(): Promise<void> {
+    return this.reader.stop();
   }
 }

@@ -12,11 +12,13 @@ import { DEFAULT_BROKERS, DEFAULT_RAW_TOPIC } from '../../common/kafka/topics';
 import type { Logger } from '../../common/runtime/log';
 import { runMain } from '../../common/runtime/main';
 import { OptionError, type Options, overlay } from '../../common/runtime/options';
-import { FleetTotals, type HostTotalsRow } from './aggregate';
 import { Aggregator, defaultAggregatorConfig as a } from './aggregator';
-import { BatchConsumer, TotalsTopicView } from './consume';
+import { BatchConsumer } from './consume';
+import { FleetTotals } from './fleet-totals';
 import { fleetSummary, hostRowFromProto, type ProcessRow, processRows, seriesRowFromProto } from './query';
+import { type HostTotalsRow, hostRows, seriesRows } from './rows';
 import { type AdviceLike, formatAdvice, formatTop, type TopFrame, topRows } from './table';
+import { TotalsTopicView } from './totals-view';
 
 const ENV_PREFIX = 'SMMU_FLEET_';
 
@@ -234,8 +236,8 @@ async function topCommand(o: Opts, log: Logger) {
     await consumer.start((b, receivedNs) => totals.add(b, receivedNs));
     stopSource = () => consumer.stop();
     sample = async () => ({
-      processes: processRows(totals.state.seriesRows()),
-      hosts: totals.state.hostRows(),
+      processes: processRows(seriesRows(totals.state)),
+      hosts: hostRows(totals.state),
       source: `raw ${o.rawTopic}`,
     });
   }

@@ -1,4 +1,6 @@
-// Accounting stage 1: reading Kafka.
+// Accounting stage 1: consume. Guarantee: for each assigned partition the raw messages are
+// handed on in offset order from the offset its restored state needs: none below it (already
+// counted), none above it skipped; each one decoded, or as malformed.
 //
 //  - BatchConsumer: raw batches from a consumer group, each decoded batch handed on (the
 //    one-shot `totals` command, the demo, tests).
@@ -8,17 +10,13 @@
 //    handler restores it and says which offset its state needs next; the consumer skips what lies below it
 //    and seeks back when the group's position lies above it. Committed offsets only trail the
 //    checkpoints (so a restart reads little twice) and serve lag monitoring.
-//  - TotalsTopicView: the latest value per key of the compacted totals topic.
 //
 // A raw message that does not decode is counted and skipped (it cannot be retried into
 // validity), never fatal. Each batch comes with its Kafka timestamp: the collector's clock when
 // it published the batch, which bounds the batch's event time (aggregate.ts).
-import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../../common/runtime/log';
 import { type Batch, decodeBatch } from '../../proto/batch-codec';
-import { smmu } from '../../proto/gen/telemetry';
 import '../../common/kafka/codecs'; // reads zstd record batches
 
 export interface ConsumeOptions {
@@ -268,89 +266,6 @@ export class PartitionedConsumer {
   /** Stops fetching new messages (the one being handled finishes). */
   pause(): void {
     this.consumer.pause([{ topic: this.opts.topic }]);
-  }
-
-  async stop(): Promise<void> {
-    await this.consumer.disconnect().catch(() => {});
-    await this.admin.disconnect().catch(() => {});
-  }
-}
-
-const pb = smmu.accounting.v1;
-export type TotalsRecord = smmu.accounting.v1.TotalsRecord;
-
-/**
- * The latest value per key of the totals topic, read from the beginning by a consumer group of
- * its own (one per view). Of two values of one key the one with the larger as_of.next_offset
- * wins (equal: the later one), so a stale write cannot hide a newer value.
- */
-export class TotalsTopicView {
-  private consumer: Consumer;
-  private admin: Admin;
-  readonly latest = new Map<string, { rank: number; record: TotalsRecord }>();
-  private readonly read = new Map<number, number>();
-  malformed = 0;
-
-  constructor(
-    kafka: Kafka,
-    private readonly topic: string,
-    private readonly log: Logger,
-  ) {
-    this.consumer = kafka.consumer({
-      groupId: `smmu-fleet-totals-view-${randomUUID()}`,
-      allowAutoTopicCreation: false,
-    });
-    this.admin = kafka.admin();
-  }
-
-  async start(): Promise<void> {
-    await this.admin.connect();
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          const key = m.key?.toString() ?? '';
-          if (!m.value || m.value.length === 0) {
-            this.latest.delete(key);
-            continue;
-          }
-          let r: TotalsRecord;
-          try {
-            r = pb.TotalsRecord.decode(m.value);
-          } catch (err) {
-            this.malformed++;
-            this.log.warn({ key, err }, 'undecodable totals record');
-            continue;
-          }
-          const asOf = r.series?.as_of ?? r.host?.as_of;
-          const rank = Number(asOf?.next_offset?.toString() ?? 0);
-          const cur = this.latest.get(key);
-          if (!cur || rank >= cur.rank) this.latest.set(key, { rank, record: r });
-        }
-        this.read.set(batch.partition, Number(batch.lastOffset()) + 1);
-      },
-    });
-  }
-
-  /** Waits until everything the topic held when called has been read. */
-  async caughtUp(timeoutMs = 60_000): Promise<void> {
-    const offsets = await this.admin.fetchTopicOffsets(this.topic);
-    const deadline = Date.now() + timeoutMs;
-    while (
-      offsets.some(
-        (o) => Number(o.high) > Number(o.low) && (this.read.get(o.partition) ?? 0) < Number(o.high),
-      )
-    ) {
-      if (Date.now() > deadline)
-        throw new Error(`totals topic ${this.topic} not read within ${timeoutMs} ms`);
-      await sleep(20);
-    }
-  }
-
-  records(): TotalsRecord[] {
-    return [...this.latest.values()].map((v) => v.record);
   }
 
   async stop(): Promise<void> {

@@ -3,18 +3,9 @@
 // per device and fleet summaries are sums over series rows.
 import { eventName } from '../../common/smmu/record';
 import type { smmu } from '../../proto/gen/telemetry';
-import {
-  type HostTotalsRow,
-  type HostWindowOut,
-  KIND_NAMES,
-  type KindCounts,
-  kindCounts,
-  lossName,
-  type SeriesTotalsRow,
-  type SeriesWindowOut,
-  WIDTH_NAMES,
-  WIDTHS_NS,
-} from './aggregate';
+import { KIND_NAMES, type KindCounts, kindCounts, rowEvents, rowStalls, STALLS } from './cells';
+import { type HostTotalsRow, lossName, type SeriesTotalsRow } from './rows';
+import { type HostWindowOut, type SeriesWindowOut, WIDTH_NAMES, WIDTHS_NS } from './windows';
 
 type Num = number | { toString(): string } | null | undefined;
 const n = (v: Num): number => (v === null || v === undefined ? 0 : Number(v.toString()));
@@ -54,23 +45,26 @@ export interface DeviceRow {
   processes: number;
 }
 
-export interface FleetSummary {
+/** The host rows added up: the host counts of HostTotalsRow, over the fleet. */
+export type FleetSummary = Pick<
+  HostTotalsRow,
+  | 'batches'
+  | 'events'
+  | 'kinds'
+  | 'stalls'
+  | 'lost'
+  | 'lostEvents'
+  | 'replayedBatches'
+  | 'late'
+  | 'outOfRangeEvents'
+  | 'conflictingBatches'
+  | 'conflictingEvents'
+> & {
   hosts: number;
   series: number;
-  batches: number;
-  events: number;
-  kinds: KindCounts;
-  stalls: number;
   /** Always null: unknown (SMMU records do not carry stall durations). */
   stallTimeNs: null;
-  lost: Record<string, number>;
-  lostEvents: number;
-  replayedBatches: number;
-  late: Record<string, number>;
-  outOfRangeEvents: number;
-  conflictingBatches: number;
-  conflictingEvents: number;
-}
+};
 
 const byHostThen =
   <T extends { host: string; events: number }>(tie: (a: T, b: T) => number) =>
@@ -268,7 +262,7 @@ function windowBase(w: { width: number; index: number; cells: Float64Array }, cl
   const widthNs = WIDTHS_NS[w.width];
   const start = BigInt(w.index) * BigInt(widthNs);
   const c = w.cells;
-  const events = c[0] + c[1] + c[2] + c[3];
+  const events = rowEvents(c);
   return {
     width: WIDTH_NAMES[w.width],
     startUnixNs: String(start),
@@ -277,8 +271,8 @@ function windowBase(w: { width: number; index: number; cells: Float64Array }, cl
     events,
     eventsPerSec: events / (widthNs / 1e9),
     kinds: kindCounts(c, 0),
-    stalls: c[4] + c[5] + c[6] + c[7],
-    stallsByKind: kindCounts(c, 4),
+    stalls: rowStalls(c),
+    stallsByKind: kindCounts(c, STALLS),
     stallTimeNs: null,
   };
 }

@@ -1,27 +1,22 @@
-// Accounting stage 3: serve. The aggregator's HTTP face: /healthz, /readyz and /metrics like
-// every daemon of the project (common/runtime/http.ts), plus the JSON query API under /v1/,
-// described in openapi.json (served at /v1/openapi.json), its fleet-wide form under /v1/fleet/
-// (fleet.ts) and the fleet web page at / (web-assets.ts). Read-only, GET only.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+// Accounting stage 5: serve. The aggregator's HTTP face: /healthz, /readyz and /metrics from the
+// server every daemon of the project runs (common/runtime/http.ts), plus the JSON query API
+// under /v1/, described in openapi.json (served at /v1/openapi.json), its fleet-wide form under
+// /v1/fleet/ (fleet.ts) and the fleet web page at / (web-assets.ts). Guarantee: read-only (GET
+// only, over the views of views.ts, never the daemon); a malformed parameter answers 400 naming
+// it, an unknown host 404, and a failing view 500 with its message, never a crash.
 import type { Registry } from 'prom-client';
-import { splitHostPort } from '../../common/runtime/http';
-import type { Aggregator } from './aggregator';
+import { type HttpServer, type Reply, startHttp } from '../../common/runtime/http';
 import { askPeer, FLEET_LISTS, mergeAnswers } from './fleet';
 import { OPENAPI } from './openapi';
+import type { AccountingQueries } from './views';
 import { webAssets } from './web-assets';
-
-export interface ApiServer {
-  server: Server;
-  address: string;
-  close(): Promise<void>;
-}
 
 export interface ApiOptions {
   listen: string;
   registry: Registry;
   notReady: () => string | null;
-  aggregator: Aggregator;
+  /** The read-only views of the accounting state (views.ts). */
+  views: AccountingQueries;
   /** The other instances' API base URLs, asked for /v1/fleet/ answers. */
   fleetPeers?: string[];
   fleetTimeoutMs?: number;
@@ -29,12 +24,6 @@ export interface ApiOptions {
 
 class BadRequest extends Error {}
 class NotFound extends Error {}
-
-interface Reply {
-  status?: number;
-  type?: string;
-  body: string | Buffer;
-}
 
 const json = (v: unknown, status = 200): Reply => ({
   status,
@@ -77,19 +66,9 @@ class Params {
 }
 
 function routes(
-  a: Aggregator,
-  o: ApiOptions,
+  a: AccountingQueries,
 ): Array<[RegExp, (m: RegExpMatchArray, p: Params) => Reply | Promise<Reply>]> {
   return [
-    [/^\/healthz$/, () => ({ body: 'ok\n' })],
-    [
-      /^\/readyz$/,
-      () => {
-        const why = o.notReady();
-        return why === null ? { body: 'ready\n' } : { status: 503, body: `not ready: ${why}\n` };
-      },
-    ],
-    [/^\/metrics$/, async () => ({ type: o.registry.contentType, body: await o.registry.metrics() })],
     [/^\/v1\/openapi\.json$/, () => json(OPENAPI)],
     [/^\/v1\/summary$/, () => json(a.summary())],
     [/^\/v1\/hosts$/, () => json({ hosts: a.hostRows() })],
@@ -152,8 +131,8 @@ function routes(
           advice: a.advice(
             p.str('host'),
             p.int('ssid', 0, 0xfffff),
-            p.int('minFaults', 1) ?? a.config.adviceMinFaults,
-            p.int('gapPages', 0) ?? a.config.adviceGapPages,
+            p.int('minFaults', 1) ?? a.settings.adviceMinFaults,
+            p.int('gapPages', 0) ?? a.settings.adviceGapPages,
           ),
         }),
     ],
@@ -193,9 +172,9 @@ function fleetRoute(
 
 const FLEET_PATH = new RegExp(`^/v1/fleet/(${Object.keys(FLEET_LISTS).join('|')}|hosts/[^/]+)$`);
 
-export async function startApi(o: ApiOptions): Promise<ApiServer> {
+export function startApi(o: ApiOptions): Promise<HttpServer> {
   const table: Array<[RegExp, (m: RegExpMatchArray, p: Params, url: URL) => Reply | Promise<Reply>]> = [
-    ...routes(o.aggregator, o),
+    ...routes(o.views),
     ...webAssets().routes,
   ];
   const dispatch = async (method: string, url: URL): Promise<Reply> => {
@@ -215,26 +194,10 @@ export async function startApi(o: ApiOptions): Promise<ApiServer> {
   };
   const local = (url: URL) => dispatch('GET', url).catch(errorReply);
   table.push([FLEET_PATH, fleetRoute(local, o.fleetPeers ?? [], o.fleetTimeoutMs ?? 3000)]);
-  const server = createServer((req, res) => {
-    dispatch(req.method ?? 'GET', new URL(req.url ?? '/', 'http://localhost'))
-      .catch(errorReply)
-      .then((r) => {
-        res.writeHead(r.status ?? 200, { 'content-type': r.type ?? 'text/plain; charset=utf-8' }).end(r.body);
-      });
+  return startHttp({
+    listen: o.listen,
+    registry: o.registry,
+    notReady: o.notReady,
+    handle: (method, url) => dispatch(method, url).catch(errorReply),
   });
-  const { host, port } = splitHostPort(o.listen);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const a = server.address() as AddressInfo;
-  return {
-    server,
-    address: `${a.address}:${a.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
 }

@@ -2,7 +2,8 @@
 // type), the vmstat-style `top` frame (one row per process, rates between two frames) and the
 // prefault advice.
 import { FAULT_KIND_BY_ID, FAULT_KIND_NAMES } from '../../common/smmu/event-ids';
-import type { FleetTotals, KindCounts } from './aggregate';
+import type { KindCounts } from './cells';
+import type { FleetTotals } from './fleet-totals';
 import type { FleetSummary, ProcessRow } from './query';
 
 export function formatFleetTable(t: FleetTotals, maxRows = 40): string {

@@ -47,7 +47,7 @@ export const EVENT_CLASS_NAMES: readonly string[] = [
 // ---- Allocation-free accessors for hot loops (w = index of the record's first word) ----
 
 export function eventId(words: Uint32Array, w: number): number {
-  return words[w] & 0xff;
+  return eventIdOfWord0(words[w]);
 }
 
 /** FaultKind (0 translation, 1 access, 2 permission, 3 other). */
@@ -67,8 +67,20 @@ export function hasSubstream(words: Uint32Array, w: number): boolean {
 
 /** SubstreamID (PASID), or 0 when it is not valid (Linux: IOMMU_NO_PASID). */
 export function substreamId(words: Uint32Array, w: number): number {
-  const lo = words[w];
+  return substreamIdOfWord0(words[w]);
+}
+
+/**
+ * substreamId from the record's first word, for loops that read that word once (a typed-array
+ * load is not shared across stores to other typed arrays, which might alias it).
+ */
+export function substreamIdOfWord0(lo: number): number {
   return (lo & SSV_BIT) !== 0 || (lo & 0xff) === EVT_C_BAD_SUBSTREAMID ? lo >>> 12 : 0;
+}
+
+/** eventId from the record's first word (see substreamIdOfWord0). */
+export function eventIdOfWord0(lo: number): number {
+  return lo & 0xff;
 }
 
 export function isStall(words: Uint32Array, w: number): boolean {
@@ -84,9 +96,14 @@ export function isRead(words: Uint32Array, w: number): boolean {
   return (words[w + 3] & RNW_BIT) !== 0;
 }
 
-/** InputAddr >> pageShift as a number (exact for addresses below 2^(53 + pageShift)). */
+/** 2^(32 - s) for page shifts s: a table load, where `**` would be a Math.pow per event. */
+const HI_SCALE = Float64Array.from({ length: 64 }, (_, s) => 2 ** (32 - s));
+
+/**
+ * InputAddr >> pageShift as a number (exact for addresses below 2^(53 + pageShift)).
+ */
 export function inputPage(words: Uint32Array, w: number, pageShift: number): number {
-  return words[w + 5] * 2 ** (32 - pageShift) + (words[w + 4] >>> pageShift);
+  return words[w + 5] * HI_SCALE[pageShift] + (words[w + 4] >>> pageShift);
 }
 
 // ---- Full decode ----

@@ -9,8 +9,8 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { credentials, status } from '@grpc/grpc-js';
 import Long from 'long';
-import type { HostTotalsRow } from '../../collector/accounting/aggregate';
 import { Aggregator, defaultAggregatorConfig } from '../../collector/accounting/aggregator';
+import type { HostTotalsRow } from '../../collector/accounting/rows';
 import { Collector, defaultCollectorConfig } from '../../collector/ingest/collector';
 import { silentLogger } from '../../common/runtime/log';
 import { type KafkaBroker, startKafka } from '../../deploy/kafka/container';
@@ -109,7 +109,7 @@ async function hosts(a: Aggregator): Promise<Map<string, HostTotalsRow>> {
 async function caughtUp(a: Aggregator, batches: number, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const s = a.summary();
+    const s = a.views.summary();
     const seen = s.batches + s.replayedBatches + s.conflictingBatches;
     const lag = s.partitions.reduce((n, p) => n + p.lag, 0);
     if (seen === batches && lag === 0 && s.partitions.length === 2) return;
@@ -204,7 +204,7 @@ test('64-bit identities, bounded losses, bad clocks and conflicts: exact through
   assert.deepEqual(pick(h.get('node-b')), [2, 20, 1, 0, 0]);
   assert.deepEqual(pick(h.get('node-a')), [2, 200, 0, 0, 0]);
   assert.equal(h.get('node-c')!.outOfRangeEvents, 1);
-  const s = second.summary();
+  const s = second.views.summary();
   assert.deepEqual(
     [s.hosts, s.events, s.lostEvents, s.outOfRangeEvents, s.conflictingBatches, s.conflictingEvents],
     [4, 626, 3, 1, 1, 7],

@@ -8,21 +8,17 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { SmmuModel } from '../../agent/src/source/model';
-import {
-  KIND_NAMES,
-  type KindCounts,
-  type SeriesTotalsRow,
-  STRIDE,
-  WIDTHS_NS,
-} from '../../collector/accounting/aggregate';
 import { Aggregator, defaultAggregatorConfig } from '../../collector/accounting/aggregator';
-import { TotalsTopicView } from '../../collector/accounting/consume';
+import { KIND_NAMES, type KindCounts, STRIDE } from '../../collector/accounting/cells';
 import {
   type DeviceRow,
   hostRowFromProto,
   type ProcessRow,
   seriesRowFromProto,
 } from '../../collector/accounting/query';
+import type { SeriesTotalsRow } from '../../collector/accounting/rows';
+import { TotalsTopicView } from '../../collector/accounting/totals-view';
+import { WIDTHS_NS } from '../../collector/accounting/windows';
 import { BatchPublisher } from '../../collector/ingest/publish';
 import { ensureTopics, rawTopic } from '../../common/kafka/topics';
 import { silentLogger } from '../../common/runtime/log';
@@ -169,7 +165,7 @@ function aggregator(name: string, overrides: Partial<typeof defaultAggregatorCon
 async function caughtUp(instances: Aggregator[], events: number, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const sums = instances.map((a) => a.summary());
+    const sums = instances.map((a) => a.views.summary());
     const counted = sums.reduce((s, x) => s + x.events, 0);
     const lag = sums.flatMap((x) => x.partitions).reduce((s, p) => s + p.lag, 0);
     if (counted === events && lag === 0) return;
@@ -274,7 +270,7 @@ test('exact fleet totals and windows despite replays and an aggregator crash mid
   await caughtUp([first], count(part(0, 3)));
   await publish(c.rawTopic, part(3, 4));
   await caughtUp([first], count(part(0, 4)));
-  const before = first.summary().partitions;
+  const before = first.views.summary().partitions;
   await first.abort();
   assert.ok(
     before.some((p) => p.nextOffset > p.checkpointedOffset),
@@ -291,7 +287,7 @@ test('exact fleet totals and windows despite replays and an aggregator crash mid
   // The crash recovery path ran: the new instance restored its partitions from checkpoints.
   const restored = (await second.metrics.restores.get()).values.reduce((n, v) => n + v.value, 0);
   assert.ok(restored >= 1, `partitions restored from a checkpoint: ${restored}`);
-  const summary = second.summary();
+  const summary = second.views.summary();
   assert.equal(summary.events, total);
   assert.deepEqual(summary.late, { '10s': 0, '1m': 0 }, 'batches arrived in order: nothing late');
 
@@ -424,8 +420,8 @@ test('two instances in one group split the partitions and count what one instanc
   // The group settles with every partition held by exactly one of the two.
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const a = pairA.summary().assignedPartitions;
-    const b = pairB.summary().assignedPartitions;
+    const a = pairA.views.summary().assignedPartitions;
+    const b = pairB.views.summary().assignedPartitions;
     if (a.length > 0 && b.length > 0 && [...a, ...b].sort().join() === '0,1,2,3') break;
     assert.ok(Date.now() < deadline, `partitions split: ${a} / ${b}`);
     await sleep(200);

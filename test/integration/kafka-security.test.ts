@@ -16,9 +16,9 @@ import { agentMetrics } from '../../agent/src/metrics';
 import { AgentPipeline } from '../../agent/src/pipeline';
 import { SmmuModelSource } from '../../agent/src/source/model';
 import { MemorySpool } from '../../agent/src/spool/memory-spool';
-import { FleetTotals } from '../../collector/accounting/aggregate';
 import { Aggregator, defaultAggregatorConfig } from '../../collector/accounting/aggregator';
 import { BatchConsumer } from '../../collector/accounting/consume';
+import { FleetTotals } from '../../collector/accounting/fleet-totals';
 import { Collector, defaultCollectorConfig } from '../../collector/ingest/collector';
 import type { KafkaSecurity } from '../../common/kafka/client';
 import {
@@ -306,12 +306,12 @@ test('aggregator: exact totals with exactly its ACLs; a missing one is named at 
   const agg = new Aggregator({ ...config, httpListen: '127.0.0.1:0' }, silentLogger);
   await agg.start();
   try {
-    const events = () => agg.hostRows().reduce((s, h) => s + h.events, 0);
+    const events = () => agg.views.hostRows().reduce((s, h) => s + h.events, 0);
     await until('the aggregator to count every event', async () => events() >= filled.events, 60_000);
     await until('a checkpoint', async () => (await agg.metrics.checkpoints.get()).values[0].value > 0);
     await sleep(500);
     assert.deepEqual(
-      agg.hostRows().map((h) => [h.host, h.events, h.lostEvents]),
+      agg.views.hostRows().map((h) => [h.host, h.events, h.lostEvents]),
       [[filled.host, filled.events, 0]],
     );
     assert.equal((await agg.metrics.errors.get()).values[0].value, 0, 'no checkpoint failed');

@@ -2,8 +2,8 @@
 // as the accounting counts it: for tests and benchmarks that check exact counts per host.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
-import { FleetTotals } from '../../collector/accounting/aggregate';
 import { BatchConsumer } from '../../collector/accounting/consume';
+import { FleetTotals } from '../../collector/accounting/fleet-totals';
 import { silentLogger } from '../../common/runtime/log';
 
 /**

@@ -6,9 +6,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import Long from 'long';
-import { AccountState, FleetTotals, WIDTHS_NS } from '../../collector/accounting/aggregate';
+import { AccountState } from '../../collector/accounting/aggregate';
 import { decodeCheckpoint, encodeCheckpoint } from '../../collector/accounting/checkpoint';
+import { fromCheckpoint, toCheckpoint } from '../../collector/accounting/checkpoint-codec';
 import { RECENT_DIGESTS, ReplayFilter } from '../../collector/accounting/dedup';
+import { FleetTotals } from '../../collector/accounting/fleet-totals';
+import { hostRow } from '../../collector/accounting/rows';
+import { openWindowRecords } from '../../collector/accounting/window-close';
+import { WIDTHS_NS } from '../../collector/accounting/windows';
 import {
   type Batch,
   BatchDecodeError,
@@ -56,7 +61,7 @@ function rejection(bytes: Uint8Array): string {
 }
 
 function restored(st: AccountState): AccountState {
-  return AccountState.fromCheckpoint(decodeCheckpoint(encodeCheckpoint(st.toCheckpoint())), st.opts);
+  return fromCheckpoint(decodeCheckpoint(encodeCheckpoint(toCheckpoint(st))), st.opts);
 }
 
 test('epochs and sequences at 2^53 - 1, 2^53 + 1 and 2^64 - 1 decode exactly', () => {
@@ -108,7 +113,7 @@ test('lost counts sum exactly beyond 2^32 across a checkpoint; unknown reasons l
   }
   st.add(decodeBatch(lossOnly(1n, 4n, [[77, 7n]])));
   const again = restored(st);
-  const row = again.hostRow(again.findHost('h')!);
+  const row = hostRow(again, again.findHost('h')!);
   assert.deepEqual(row.lost, { LOSS_REASON_SPOOL_FULL: 3 * max, LOSS_REASON_UNKNOWN_77: 7 });
   assert.equal(row.lostEvents, 3 * max + 7);
 });
@@ -127,7 +132,7 @@ test('agent epochs 2^60 + 1 and 2^60 + 2 are two agents; 2^64 - 1 stays one afte
   assert.equal(st.add(b), true);
   const again = restored(st);
   assert.equal(again.add(b), false, 'a replay after the restore');
-  const row = again.hostRow(again.findHost('h')!);
+  const row = hostRow(again, again.findHost('h')!);
   assert.deepEqual([row.batches, row.events, row.replayedBatches], [1, 3, 1]);
 });
 
@@ -141,7 +146,7 @@ test('a reused (agent, epoch, sequence) with other content is a conflict, also a
   const again = restored(st);
   assert.equal(again.offer(other), 'conflict', 'the digest is in the checkpoint');
   assert.equal(again.offer(first), 'replay');
-  const row = again.hostRow(again.findHost('h')!);
+  const row = hostRow(again, again.findHost('h')!);
   assert.deepEqual(
     [row.batches, row.events, row.replayedBatches, row.conflictingBatches, row.conflictingEvents],
     [1, 4, 2, 2, 12],
@@ -159,7 +164,7 @@ test(`content is compared for the latest ${RECENT_DIGESTS} sequences of an agent
 });
 
 function hostOf(st: AccountState, name = 'h') {
-  return st.hostRow(st.findHost(name)!);
+  return hostRow(st, st.findHost(name)!);
 }
 
 for (const [what, bad] of [
@@ -182,7 +187,7 @@ for (const [what, bad] of [
     assert.equal(row.firstEventUnixNs, String(t0));
     // Every normal event is in a 10 s window (closed or open), the held-apart one in none.
     const closed = st.drainClosed().hosts.filter((w) => w.width === 0);
-    const open = st.openWindows(st.findHost('h')!, 0).map((w) => w.host);
+    const open = openWindowRecords(st.table, st.findHost('h')!, 0).map((w) => w.host);
     const inWindows = [...closed, ...open].reduce((s, w) => s + w.cells[0] + w.cells[1], 0);
     assert.equal(inWindows, 401);
     const again = restored(st);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FleetTotals } from '../../collector/accounting/aggregate';
 import { ReplayFilter } from '../../collector/accounting/dedup';
+import { FleetTotals } from '../../collector/accounting/fleet-totals';
 import { formatFleetTable } from '../../collector/accounting/table';
 import type { Batch } from '../../proto/batch-codec';
 import { EventBlockBuilder } from '../../proto/event-block';

@@ -6,11 +6,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SmmuModel } from '../../agent/src/source/model';
-import { AccountState, STRIDE, WIDTHS_NS } from '../../collector/accounting/aggregate';
+import { AccountState } from '../../collector/accounting/aggregate';
+import { STRIDE } from '../../collector/accounting/cells';
 import { decodeCheckpoint, encodeCheckpoint } from '../../collector/accounting/checkpoint';
+import { fromCheckpoint, toCheckpoint } from '../../collector/accounting/checkpoint-codec';
 import { ReplayFilter } from '../../collector/accounting/dedup';
 import { adviseRanges, SpaceSaving } from '../../collector/accounting/hotpages';
 import { OPENAPI } from '../../collector/accounting/openapi';
+import { hostRow, hostRows, seriesRows } from '../../collector/accounting/rows';
+import { WIDTHS_NS } from '../../collector/accounting/windows';
 import { faultKind, isStall, streamId, substreamId } from '../../common/smmu/record';
 import type { Batch } from '../../proto/batch-codec';
 import { type EventBlock, EventBlockBuilder, timestampNs, WORDS_PER_RECORD } from '../../proto/event-block';
@@ -97,7 +101,7 @@ test('totals per series by kind and stall equal a per-event count; replays count
   for (const b of batches) assert.equal(st.add(b), true);
   for (const b of batches.slice(0, 5)) assert.equal(st.add(b), false, 'replay');
   assert.deepEqual(sorted(totalsOf(st)), sorted(reference(batches).totals));
-  const hosts = st.hostRows();
+  const hosts = hostRows(st);
   assert.deepEqual(
     hosts.map((h) => [h.host, h.batches, h.events, h.replayedBatches]),
     [
@@ -170,7 +174,7 @@ test('window boundaries, grace, late events and host windows with batches and lo
   assert.equal(hw.batches, 0, 'batch 1 belongs to the window of its latest event');
   // Batch 3: a late event for the closed window, and a loss report.
   st.add(batch('h', 3, block([[B - 5n * S, 0x13, 1, 5, false, 0x4000n]]), 4));
-  const h = st.hostRow(st.findHost('h')!);
+  const h = hostRow(st, st.findHost('h')!);
   assert.equal(h.late['10s'], 1, 'late for 10 s windows');
   assert.equal(h.kinds.permission, 1, 'late events are in the totals');
   assert.equal(h.lostEvents, 7);
@@ -200,7 +204,7 @@ test('events without a valid SubstreamID count under SSID 0; other events by eve
       ]),
     ),
   );
-  const rows = st.seriesRows().map((r) => [r.ssid, r.kinds, r.otherEvents]);
+  const rows = seriesRows(st).map((r) => [r.ssid, r.kinds, r.otherEvents]);
   assert.deepEqual(rows, [
     [0, { translation: 1, access: 0, permission: 0, other: 2 }, { C_BAD_STE: 2 }],
     [33, { translation: 0, access: 0, permission: 0, other: 1 }, { C_BAD_SUBSTREAMID: 1 }],
@@ -228,8 +232,8 @@ test('a checkpoint restores a state that continues exactly like one that never s
   batches.forEach((b, i) => {
     if (i === cut) {
       st.nextOffset = i;
-      const bytes = encodeCheckpoint({ ...st.toCheckpoint(), group_id: 'g', raw_topic: 't', partition: 0 });
-      st = AccountState.fromCheckpoint(decodeCheckpoint(bytes), opts);
+      const bytes = encodeCheckpoint({ ...toCheckpoint(st), group_id: 'g', raw_topic: 't', partition: 0 });
+      st = fromCheckpoint(decodeCheckpoint(bytes), opts);
       assert.equal(st.nextOffset, cut);
       for (const r of batches.slice(cut - 3, cut)) assert.equal(st.add(r), false, 'replays still dropped');
     }
@@ -239,11 +243,11 @@ test('a checkpoint restores a state that continues exactly like one that never s
   assert.deepEqual(closed, wholeClosed);
   assert.deepEqual(sorted(totalsOf(st)), sorted(totalsOf(whole)));
   assert.deepEqual(
-    st.hostRows().map((h) => ({ ...h, replayedBatches: 0 })),
-    whole.hostRows(),
+    hostRows(st).map((h) => ({ ...h, replayedBatches: 0 })),
+    hostRows(whole),
   );
   const strip = (st: AccountState) => {
-    const c = st.toCheckpoint();
+    const c = toCheckpoint(st);
     c.replay_duplicates = 0;
     c.next_offset = 0;
     c.hosts = (c.hosts ?? []).map((h) => ({ ...h, replayed_batches: 0 }));
@@ -254,8 +258,8 @@ test('a checkpoint restores a state that continues exactly like one that never s
 
 test('a checkpoint taken with other settings is refused', () => {
   const st = new AccountState(opts);
-  const c = decodeCheckpoint(encodeCheckpoint(st.toCheckpoint()));
-  assert.throws(() => AccountState.fromCheckpoint(c, { ...opts, sketchSlots: 32 }), /sketchSlots/);
+  const c = decodeCheckpoint(encodeCheckpoint(toCheckpoint(st)));
+  assert.throws(() => fromCheckpoint(c, { ...opts, sketchSlots: 32 }), /sketchSlots/);
 });
 
 test('Space-Saving keeps every heavy page with count - error <= true <= count', () => {

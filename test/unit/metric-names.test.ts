@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Registry } from 'prom-client';
 import { agentMetrics, registerFaultMetrics } from '../../agent/src/metrics';
-import { aggregatorMetrics } from '../../collector/accounting/aggregator';
+import { aggregatorMetrics } from '../../collector/accounting/metrics';
 import { collectorMetrics } from '../../collector/ingest/metrics';
 
 async function metrics(registry: Registry) {

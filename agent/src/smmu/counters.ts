@@ -4,8 +4,8 @@
 // Stall time is only known when something can say how long each stall lasted (the model's
 // latency model); the kernel's records do not carry it, so for real kernels it is null.
 
-import { EVT_C_BAD_SUBSTREAMID, FAULT_KIND_BY_ID, FAULT_KIND_NAMES } from '../../../common/smmu/event-ids';
-import { RECORD_BITS } from '../../../common/smmu/record';
+import { FAULT_KIND_NAMES } from '../../../common/smmu/event-ids';
+import { faultKind, isStall, streamId, substreamId } from '../../../common/smmu/record';
 import { type EventBlock, WORDS_PER_RECORD } from '../../../proto/event-block';
 
 /** Service time (ns) of the stalled record at words[w..w+8). */
@@ -66,11 +66,9 @@ export class FaultCounters {
     let lastSsid = -1;
     let ssidCell = streamCell;
     for (let i = 0, w = 0; i < n; i++, w += WORDS_PER_RECORD) {
-      const w0 = words[w];
-      const id = w0 & 0xff;
-      const kind = FAULT_KIND_BY_ID[id];
+      const kind = faultKind(words, w);
       const smmu = ids[smmuIndex[i]];
-      const streamKey = smmu * SID_SPAN + words[w + 1];
+      const streamKey = smmu * SID_SPAN + streamId(words, w);
       if (streamKey !== lastStreamKey) {
         let cell = streams.get(streamKey);
         if (cell === undefined) {
@@ -80,8 +78,7 @@ export class FaultCounters {
         streamCell = cell;
         lastStreamKey = streamKey;
       }
-      // SSV-aware SubstreamID; C_BAD_SUBSTREAMID has no SSV and always carries one.
-      const ssid = (w0 & RECORD_BITS.SSV) !== 0 || id === EVT_C_BAD_SUBSTREAMID ? w0 >>> 12 : 0;
+      const ssid = substreamId(words, w);
       if (ssid !== lastSsid) {
         let cell = ssids.get(ssid);
         if (cell === undefined) {
@@ -95,7 +92,7 @@ export class FaultCounters {
       smmuCell[kind]++;
       streamCell[kind]++;
       ssidCell[kind]++;
-      if ((words[w + 2] & RECORD_BITS.STALL) !== 0) {
+      if (isStall(words, w)) {
         smmuCell[STALLS]++;
         streamCell[STALLS]++;
         ssidCell[STALLS]++;

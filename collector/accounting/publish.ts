@@ -1,5 +1,7 @@
-// Accounting stage 3 (part): the records the aggregator publishes to Kafka, per
-// proto/smmu/accounting/v1/accounting.proto, and the producer that sends them.
+// Accounting stage 4: publish. The records the aggregator publishes to Kafka, per
+// proto/smmu/accounting/v1/accounting.proto, and the producer that sends them. Guarantee: acks
+// from all in-sync replicas from an idempotent producer, before the checkpoint that covers them
+// is written (aggregator.ts), so a crash republishes, never skips, a closed window or a total.
 //
 //  windows topic  WindowRecord   key "<host>/<smmu>/<sid>/<ssid>" (series) or "<host>" (host)
 //  totals topic   TotalsRecord   same keys, compacted
@@ -11,14 +13,11 @@ import Long from 'long';
 import { durableProducer } from '../../common/kafka/client';
 import { smmu } from '../../proto/gen/telemetry';
 import { SCHEMA_VERSION } from '../../proto/index';
-import {
-  type AccountState,
-  type HostAccount,
-  type HostWindowOut,
-  type SeriesWindowOut,
-  WIDTHS_NS,
-} from './aggregate';
+import type { AccountState } from './aggregate';
+import { rowEvents, rowStalls, STALLS } from './cells';
 import { CHECKPOINT_TYPE, checkpointHeaders } from './checkpoint';
+import type { HostAccount } from './host';
+import { type HostWindowOut, type SeriesWindowOut, WIDTHS_NS } from './windows';
 
 const pb = smmu.accounting.v1;
 export const WINDOW_RECORD_TYPE = 'smmu.accounting.v1.WindowRecord';
@@ -51,10 +50,10 @@ function buf(u: Uint8Array): Buffer {
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
-/** KindCount per kind with events, from STRIDE cells. */
-function kindCounts(c: ArrayLike<number>): smmu.accounting.v1.KindCount.$Properties[] {
+/** KindCount per kind with events, from a row of cells (cells.ts). */
+function kindCountsPb(c: ArrayLike<number>): smmu.accounting.v1.KindCount.$Properties[] {
   const out: smmu.accounting.v1.KindCount.$Properties[] = [];
-  for (let k = 0; k < 4; k++) if (c[k] > 0) out.push({ kind: k + 1, events: c[k], stalls: c[4 + k] });
+  for (let k = 0; k < 4; k++) if (c[k] > 0) out.push({ kind: k + 1, events: c[k], stalls: c[STALLS + k] });
   return out;
 }
 
@@ -65,9 +64,9 @@ function kindWindows(c: ArrayLike<number>, widthS: number): smmu.accounting.v1.K
       out.push({
         kind: k + 1,
         events: c[k],
-        stalls: c[4 + k],
+        stalls: c[STALLS + k],
         events_per_s: c[k] / widthS,
-        stalls_per_s: c[4 + k] / widthS,
+        stalls_per_s: c[STALLS + k] / widthS,
       });
     }
   }
@@ -88,7 +87,7 @@ function lostCounts(m: Map<number, number>): {
 export function seriesWindowMessage(w: SeriesWindowOut): OutMessage {
   const widthNs = WIDTHS_NS[w.width];
   const c = w.cells;
-  const events = c[0] + c[1] + c[2] + c[3];
+  const events = rowEvents(c);
   const rec = pb.WindowRecord.encode({
     series: {
       series: { host: w.host, smmu: w.smmu, stream_id: w.streamId, ssid: w.ssid },
@@ -98,7 +97,7 @@ export function seriesWindowMessage(w: SeriesWindowOut): OutMessage {
       other_events: Object.fromEntries(w.other ?? []),
       events,
       events_per_s: events / (widthNs / 1e9),
-      stalls: c[4] + c[5] + c[6] + c[7],
+      stalls: rowStalls(c),
     },
   }).finish();
   return { key: seriesKeyString(w), value: buf(rec), headers: recordHeaders(WINDOW_RECORD_TYPE, 'series') };
@@ -107,7 +106,7 @@ export function seriesWindowMessage(w: SeriesWindowOut): OutMessage {
 export function hostWindowMessage(w: HostWindowOut): OutMessage {
   const widthNs = WIDTHS_NS[w.width];
   const c = w.cells;
-  const events = c[0] + c[1] + c[2] + c[3];
+  const events = rowEvents(c);
   const { lost, total } = lostCounts(w.lost);
   const rec = pb.WindowRecord.encode({
     host: {
@@ -117,7 +116,7 @@ export function hostWindowMessage(w: HostWindowOut): OutMessage {
       kinds: kindWindows(c, widthNs / 1e9),
       events,
       events_per_s: events / (widthNs / 1e9),
-      stalls: c[4] + c[5] + c[6] + c[7],
+      stalls: rowStalls(c),
       batches: w.batches,
       lost,
       lost_events: total,
@@ -143,10 +142,10 @@ export function seriesTotalsMessage(st: AccountState, s: number, asOf: AsOf): Ou
   const rec = pb.TotalsRecord.encode({
     series: {
       series: { host: k.host, smmu: k.smmu, stream_id: k.streamId, ssid: k.ssid },
-      kinds: kindCounts(c),
+      kinds: kindCountsPb(c),
       other_events: Object.fromEntries(st.seriesOther(s)),
-      events: c[0] + c[1] + c[2] + c[3],
-      stalls: c[4] + c[5] + c[6] + c[7],
+      events: rowEvents(c),
+      stalls: rowStalls(c),
       as_of: position(asOf),
       last_event_unix_ns: u64(st.seriesLastNs(s)),
     },
@@ -162,7 +161,7 @@ export function hostTotalsMessage(st: AccountState, h: HostAccount, asOf: AsOf):
       host: h.name,
       batches: h.batches,
       events: h.events,
-      kinds: kindCounts(c),
+      kinds: kindCountsPb(c),
       lost,
       lost_events: total,
       replayed_batches: h.replayed,
