@@ -174,7 +174,7 @@ async function startFleet(name: string): Promise<Fleet> {
         if (s.events === want && lag === 0 && s.assignedPartitions.length === 3) break;
         const why = () =>
           `counted ${s.events} of ${want} events (lag ${lag}); raw topic: ${JSON.stringify([...inKafka])}; ` +
-          `aggregator: ${JSON.stringify({ hosts: aggregator.hostRows().map((r) => [r.host, r.events, r.batches, r.replayedBatches]), skipped: s.skippedOffsets, partitions: s.partitions })}`;
+          `aggregator: ${JSON.stringify({ agents: agents.map((a) => [a.host, a.pipeline.totals]), hosts: aggregator.hostRows().map((r) => [r.host, r.events, r.batches, r.replayedBatches, r.lost, r.conflictingBatches]), skipped: s.skippedOffsets, partitions: s.partitions })}`;
         assert.ok(s.events <= want, why());
         assert.ok(Date.now() < deadline, why());
         await sleep(200);
