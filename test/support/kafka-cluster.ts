@@ -139,7 +139,7 @@ export async function startKafkaCluster(
       },
       start: async () => {
         await docker().start();
-        await waitForKafka([address], 90_000);
+        await waitForKafka([address], 180_000);
       },
     };
   });
