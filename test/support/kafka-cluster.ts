@@ -69,7 +69,8 @@ function nodeEnv(n: NodePorts, all: NodePorts[], heapOpts: string): Record<strin
     KAFKA_TRANSACTION_STATE_LOG_MIN_ISR: String(MIN_ISR),
     KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR: String(REPLICATION),
     KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR: String(MIN_ISR),
-    // A crashed broker's replicas leave the ISR when its session expires (4 s, see kafka.ts).
+    // Topics are made by the programs, with their replication (a crashed broker's replicas
+    // leave the ISR once its session, 4 s in the image's defaults, expires).
     KAFKA_AUTO_CREATE_TOPICS_ENABLE: 'false',
     KAFKA_HEAP_OPTS: heapOpts,
   };
