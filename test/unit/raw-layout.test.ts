@@ -71,7 +71,7 @@ test('a misplaced host or a partition beyond the count stops that partition, and
   assert.equal(layout.accepts(1, 12, 'node-6'), false);
   assert.match(
     layout.refusal() ?? '',
-    /raw topic raw, group g: counting of partition 1 stopped: host node-6 at offset 12 belongs in partition 3 of 4: .*"Growing the raw topic"/,
+    /raw topic raw, group g: counting of partition 1 stopped: host node-6 at offset 12 belongs in partition 3 of 4: .*"Replication, partitions and growing the raw topic"/,
   );
   assert.equal(layout.accepts(1, 13, 'node-2'), false, 'nothing after the stop is counted');
   assert.equal(layout.accepts(2, 14, 'node-1'), true, 'other partitions count on');

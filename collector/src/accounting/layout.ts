@@ -9,7 +9,8 @@
 // it: a partition beyond that count, or a host found in another partition than the count places
 // it, stops that partition's counting at that offset. Everything before is counted exactly and
 // checkpointed; nothing after it is counted, the partition's lag grows, /readyz fails with the
-// reason and the error is logged. README.md "Growing the raw topic" gives the procedure.
+// reason and the error is logged. README.md "Replication, partitions and growing the raw topic" gives the
+// procedure.
 import { type Message, Partitioners } from 'kafkajs';
 import type { Logger } from '../../../agent/src/runtime/log';
 
@@ -103,7 +104,7 @@ export class RawTopicLayout {
   }
 
   private stop(p: number, why: string): void {
-    const msg = `raw topic ${this.topic}, group ${this.groupId}: counting of partition ${p} stopped: ${why}. Adding partitions moves hosts between partitions, which exact counting cannot follow; see README.md "Growing the raw topic"`;
+    const msg = `raw topic ${this.topic}, group ${this.groupId}: counting of partition ${p} stopped: ${why}. Adding partitions moves hosts between partitions, which exact counting cannot follow; see README.md "Replication, partitions and growing the raw topic"`;
     this.stopped.set(p, msg);
     this.log.error({ partition: p, partitions: this.count }, msg);
   }
