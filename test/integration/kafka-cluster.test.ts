@@ -29,7 +29,11 @@ before(async () => {
   if (!external) cluster = await startKafkaCluster();
 });
 
+/** Stops what a failed test left running (agents, collector, aggregator), newest first. */
+const leftovers: Array<() => Promise<unknown>> = [];
+
 after(async () => {
+  for (const stop of leftovers.reverse()) await stop().catch(() => undefined);
   await cluster?.stop();
 });
 
@@ -120,6 +124,10 @@ async function startFleet(name: string): Promise<Fleet> {
     silentLogger,
   );
   await aggregator.start();
+  leftovers.push(
+    () => collector.stop(0),
+    () => aggregator.abort(),
+  );
   const agents = Array.from({ length: AGENTS }, (_, i) => {
     const host = `${name}-node-${i + 1}`;
     const tally = new KindTally();
@@ -138,6 +146,7 @@ async function startFleet(name: string): Promise<Fleet> {
       silentLogger,
     );
     pipeline.start();
+    leftovers.push(() => pipeline.stop());
     return { host, tally, pipeline };
   });
   const m = collector.metrics;
