@@ -35,6 +35,7 @@ import { fromCheckpoint, toCheckpoint } from './checkpoint-codec';
 import type { AggregatorConfig } from './config';
 import { PartitionedConsumer } from './consume';
 import { bytesDigest } from './dedup';
+import { RawTopicLayout } from './layout';
 import { aggregatorMetrics } from './metrics';
 import {
   type AsOf,
@@ -78,6 +79,7 @@ export class Aggregator {
   private readonly store: CheckpointStore;
   private readonly out: OutputPublisher;
   private readonly parts = new Map<number, Partition>();
+  private readonly layout: RawTopicLayout;
   private api: HttpServer | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -112,6 +114,7 @@ export class Aggregator {
       },
       config,
     );
+    this.layout = new RawTopicLayout(config.rawTopic, config.groupId, log);
     this.out = new OutputPublisher(this.kafka);
     this.store = new CheckpointStore(
       this.kafka,
@@ -132,7 +135,10 @@ export class Aggregator {
           this.message(p, offset, timestampMs, bytes, b, err),
         flushed: (p, hw) => this.flushed(p, hw),
         revoked: (ps) => {
-          for (const p of ps) this.parts.delete(p);
+          for (const p of ps) {
+            this.parts.delete(p);
+            this.layout.forget(p);
+          }
         },
       },
       log,
@@ -246,9 +252,14 @@ export class Aggregator {
 
   private async open(p: number): Promise<number> {
     const cur = this.parts.get(p);
+    await this.layout.learn(
+      () => this.rawPartitionCount(),
+      async (q) => decodeCheckpoint((await this.store.latest(q)) ?? new Uint8Array()).raw_partitions,
+    );
     const bytes = await this.store.latest(p);
-    if (bytes) {
-      const c = decodeCheckpoint(bytes);
+    const c = bytes ? decodeCheckpoint(bytes) : undefined;
+    this.layout.open(p, c?.raw_partitions ?? 0);
+    if (c) {
       const next = Number(c.next_offset?.toString() ?? 0);
       if (!cur || next > cur.state.nextOffset) {
         const st = fromCheckpoint(c, this.accountOptions);
@@ -269,10 +280,24 @@ export class Aggregator {
     return -1;
   }
 
+  /** The raw topic's partition count now. */
+  private async rawPartitionCount(): Promise<number> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const md = await admin.fetchTopicMetadata({ topics: [this.config.rawTopic] });
+      return md.topics[0]?.partitions.length ?? 0;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   /** Why /readyz says no: not started, in a rebalance, or assigned partitions not restored. */
   private notReady(): string | null {
     if (!this.ready) return this.startError ?? 'connecting to Kafka';
     if (this.checkpointError) return this.checkpointError;
+    const refused = this.layout.refusal();
+    if (refused) return refused;
     if (this.consumer.rebalancing) return 'joining the consumer group';
     const waiting = this.consumer.partitions.filter((p) => !this.parts.has(p));
     return waiting.length > 0 ? `restoring partitions ${waiting.join(',')}` : null;
@@ -287,7 +312,7 @@ export class Aggregator {
     err?: Error,
   ): void {
     const part = this.parts.get(p);
-    if (!part) return;
+    if (!part || !this.layout.accepts(p, offset, b?.host)) return;
     const st = part.state;
     if (b === undefined) {
       st.malformed++;
@@ -392,6 +417,7 @@ export class Aggregator {
       raw_topic: c.rawTopic,
       partition: p.id,
       written_unix_ms: Date.now(),
+      raw_partitions: this.layout.partitions,
     });
     const key = checkpointKey(c.groupId, c.rawTopic, p.id);
     await this.out.sendCheckpoint(c.checkpointTopic, key, asOf.nextOffset, bytes);

@@ -199,7 +199,8 @@ export class AccountingViews implements AccountingQueries {
         nextOffset: Math.max(0, p.state.nextOffset),
         checkpointedOffset: p.checkpointedOffset,
         highWatermark: p.highWatermark,
-        lag: Math.max(0, p.highWatermark - p.state.nextOffset),
+        // nextOffset -1: nothing read yet (an empty partition has no lag).
+        lag: Math.max(0, p.highWatermark - Math.max(0, p.state.nextOffset)),
       }));
   }
 

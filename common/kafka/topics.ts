@@ -161,8 +161,12 @@ export async function verifyTopicConfig(
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t));
     if (missing.length > 0) {
-      throw new Error(
-        `Kafka topics ${missing.join(', ')} do not exist: create them with the configuration in common/kafka/topics.ts, or let the program create them`,
+      // Retriable: in a cluster, a topic just created may not be in every broker's metadata yet.
+      throw Object.assign(
+        new Error(
+          `Kafka topics ${missing.join(', ')} do not exist: create them with the configuration in common/kafka/topics.ts, or let the program create them`,
+        ),
+        { retriable: true },
       );
     }
     const res = await admin.describeConfigs({

@@ -55,8 +55,8 @@ interface Published {
 }
 
 /** Each host's batches in order: model events (250 events/s of simulated time: ~24 s per host). */
-function fleet(): Published[][] {
-  return Array.from({ length: HOSTS }, (_, h) => {
+function fleet(hostCount = HOSTS): Published[][] {
+  return Array.from({ length: hostCount }, (_, h) => {
     const host = `node-${h + 1}`;
     const m = new SmmuModel({
       seed: 100 + h,
@@ -232,6 +232,41 @@ async function readWindows(
   return out;
 }
 
+/**
+ * Every window whose end the host's event time passed is published, exactly once in content,
+ * with exactly its events; the others are still open. Returns how many closed.
+ */
+function assertWindows(
+  windows: Map<string, smmu.accounting.v1.WindowRecord>,
+  exp: ReturnType<typeof expected>,
+): number {
+  let closed = 0;
+  for (const [key, cells] of exp.windows) {
+    const [series, width, start] = key.split('|');
+    const host = series.split('/')[0];
+    const end = BigInt(start) + BigInt(width);
+    const rec = windows.get(`${series}|${width}|${start}`)?.series;
+    if (end > exp.lastNs.get(host)!) {
+      assert.equal(rec, undefined, `${key} is still open`);
+      continue;
+    }
+    closed++;
+    assert.ok(rec, `${key} published`);
+    assert.equal(BigInt(String(rec.start_unix_ns)) % BigInt(width), 0n, 'window start on a width boundary');
+    const got = new Array(STRIDE).fill(0);
+    for (const k of rec.kinds ?? []) {
+      const kind = k.kind ?? 0;
+      got[kind - 1] = Number(k.events);
+      got[kind + 3] = Number(k.stalls);
+    }
+    assert.deepEqual(got, cells, key);
+    assert.equal(rec.events_per_s, Number(rec.events) / (Number(width) / 1e9));
+  }
+  const seriesWindows = [...windows.values()].filter((w) => w.series).length;
+  assert.equal(seriesWindows, closed, 'no window beyond the expected ones');
+  return closed;
+}
+
 function assertTotals(
   rows: { series: SeriesTotalsRow[] },
   exp: ReturnType<typeof expected>,
@@ -342,30 +377,7 @@ test('exact fleet totals and windows despite replays and an aggregator crash mid
   // Windows: every window whose end the host's event time passed is published, exactly once in
   // content, with exactly its events; the others are still open.
   const windows = await readWindows(c.windowsTopic);
-  let closed = 0;
-  for (const [key, cells] of exp.windows) {
-    const [series, width, start] = key.split('|');
-    const host = series.split('/')[0];
-    const end = BigInt(start) + BigInt(width);
-    const rec = windows.get(`${series}|${width}|${start}`)?.series;
-    if (end > exp.lastNs.get(host)!) {
-      assert.equal(rec, undefined, `${key} is still open`);
-      continue;
-    }
-    closed++;
-    assert.ok(rec, `${key} published`);
-    assert.equal(BigInt(String(rec.start_unix_ns)) % BigInt(width), 0n, 'window start on a width boundary');
-    const got = new Array(STRIDE).fill(0);
-    for (const k of rec.kinds ?? []) {
-      const kind = k.kind ?? 0;
-      got[kind - 1] = Number(k.events);
-      got[kind + 3] = Number(k.stalls);
-    }
-    assert.deepEqual(got, cells, key);
-    assert.equal(rec.events_per_s, Number(rec.events) / (Number(width) / 1e9));
-  }
-  const seriesWindows = [...windows.values()].filter((w) => w.series).length;
-  assert.equal(seriesWindows, closed, 'no window beyond the expected ones');
+  const closed = assertWindows(windows, exp);
   assert.ok(closed > HOSTS * 10, `${closed} closed windows`);
   // Host windows: events add up to the host's closed series windows; lost events are all there.
   const hostWin = [...windows.values()].filter((w) => w.host).map((w) => w.host!);
@@ -435,4 +447,145 @@ test('two instances in one group split the partitions and count what one instanc
   assertTotals(two, exp, 'two instances');
   const byHost = (rows: typeof one.hosts) => rows.sort((a, b) => (a.host < b.host ? -1 : 1));
   assert.deepEqual(byHost(two.hosts), byHost(one.hosts));
+});
+
+/** Waits until the instances hold partitions 0..n-1 between them, each one some, none twice. */
+async function split(instances: Aggregator[], n: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const held = instances.map((a) => a.views.summary().assignedPartitions);
+    const all = held.flat().sort((x, y) => x - y);
+    if (held.every((h) => h.length > 0) && all.join() === Array.from({ length: n }, (_, i) => i).join())
+      return;
+    assert.ok(Date.now() < deadline, `partitions held: ${JSON.stringify(held)}`);
+    await sleep(200);
+  }
+}
+
+test('12 raw partitions, three instances, one killed mid-stream and started again: exact totals and windows', {
+  timeout: 300_000,
+}, async () => {
+  const hosts = fleet(24);
+  const exp = expected(hosts);
+  const count = (xs: Published[]) => xs.reduce((s, x) => s + x.batch.events.count, 0);
+  const quarter = (i: number) =>
+    hosts.flatMap((b) => b.slice(Math.floor((b.length * i) / 4), Math.floor((b.length * (i + 1)) / 4)));
+  const total = count(hosts.flat());
+  const instance = (id: string, interval = 500) =>
+    aggregator('scale', { clientId: `scale-${id}`, topicPartitions: 12, checkpointIntervalMs: interval });
+  // b checkpoints once at its first message, then not for a minute: its kill loses counted work.
+  const [a, b, c] = [instance('a'), instance('b', 60_000), instance('c')];
+  const raw = a.config.rawTopic;
+  await ensureTopics(kafka, [rawTopic(raw, 12, 1)]);
+  await publish(raw, quarter(0));
+  await Promise.all([a.start(), b.start(), c.start()]);
+  await split([a, b, c], 12);
+  await caughtUp([a, b, c], count(quarter(0)));
+
+  await publish(raw, quarter(1));
+  await caughtUp([a, b, c], count([...quarter(0), ...quarter(1)]));
+  const lostWork = b.views.summary().partitions.filter((p) => p.nextOffset > p.checkpointedOffset);
+  assert.ok(lostWork.length > 0, 'b counted work it never checkpointed');
+  await b.abort(); // first rebalance: a and c take b's partitions and restore them
+  await publish(raw, quarter(2));
+  await split([a, c], 12);
+  const b2 = instance('b');
+  await b2.start(); // second rebalance
+  await publish(raw, quarter(3));
+  await split([a, b2, c], 12);
+  await caughtUp([a, b2, c], total);
+  await sleep(1000); // anything counted twice would show up now
+  await caughtUp([a, b2, c], total);
+  const restored = await Promise.all(
+    [a, c, b2].map(async (x) => (await x.metrics.restores.get()).values.reduce((n, v) => n + v.value, 0)),
+  );
+  assert.ok(
+    restored[0] + restored[1] > 0 && restored[2] > 0,
+    `partitions restored from checkpoints: ${restored}`,
+  );
+  await Promise.all([a.stop(), b2.stop(), c.stop()]);
+
+  const topic = await readTotals(a.config.totalsTopic);
+  assertTotals(topic, exp, '12 partitions, 3 instances');
+  assert.deepEqual(
+    topic.hosts.map((h) => [h.host, h.events, h.replayedBatches]).sort(),
+    hosts.map((x) => [x[0].batch.host, EVENTS_PER_HOST, 0]).sort(),
+    'host totals',
+  );
+  const closed = assertWindows(await readWindows(a.config.windowsTopic), exp);
+  assert.ok(closed > 24 * 10, `${closed} closed windows`);
+});
+
+test('partitions added under a running aggregator: counting stops at the first misplaced batch, with the reason', {
+  timeout: 240_000,
+}, async () => {
+  // Kafka's default partitioner, 4 -> 6 partitions: node-4 stays in 0; node-6 moves from 3 to
+  // 1, node-2 and node-3 from 1 to 3, node-1 from 2 to 4, node-5 from 3 to 5 (test/unit/raw-layout.test.ts).
+  const hosts = fleet();
+  const half = (i: number) =>
+    hosts.flatMap((b) => b.slice(Math.floor((b.length * i) / 2), Math.floor((b.length * (i + 1)) / 2)));
+  const count = (xs: Published[]) => xs.reduce((s, x) => s + x.batch.events.count, 0);
+  const g = aggregator('grow', { topicPartitions: 4 });
+  const raw = g.config.rawTopic;
+  await ensureTopics(kafka, [rawTopic(raw, 4, 1)]);
+  await publish(raw, half(0));
+  await g.start();
+  await caughtUp([g], count(half(0)));
+  await sleep(500); // a checkpoint records the 4 partitions
+
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createPartitions({ topicPartitions: [{ topic: raw, count: 6 }] });
+  await admin.disconnect();
+  await publish(raw, half(1));
+  // Counted: everything before the growth, and node-4's later batches (still in partition 0).
+  const node4 = hosts[3];
+  const want = count(half(0)) + count(node4.slice(Math.floor(node4.length / 2)));
+  const stopped = async (x: Aggregator) => {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const res = await fetch(`http://${x.httpAddress}/readyz`);
+      const body = await res.text();
+      // Partitions 1 and 3 received moved hosts: they wait at the first of those.
+      const waiting = x.views
+        .summary()
+        .partitions.filter((p) => p.lag > 0)
+        .map((p) => p.partition);
+      // (4 and 5, new, wait too once the consumer has seen them; 0 and 2 count on.)
+      const ok =
+        res.status === 503 &&
+        body.includes('growing the raw topic') &&
+        waiting.includes(1) &&
+        waiting.includes(3) &&
+        !waiting.includes(0) &&
+        !waiting.includes(2);
+      if (ok && x.views.summary().events === want) return body;
+      assert.ok(
+        Date.now() < deadline,
+        `readyz ${res.status} ${body}; counted ${x.views.summary().events} of ${want}; waiting ${waiting}`,
+      );
+      await sleep(200);
+    }
+  };
+  const reason = await stopped(g);
+  assert.match(
+    reason,
+    /counting of partition [13] stopped: host node-[236] at offset \d+ belongs in partition [13] of 4/,
+  );
+  const rows = new Map(g.views.hostRows().map((r) => [r.host, r.events]));
+  assert.deepEqual(
+    hosts.map((b) => [b[0].batch.host, rows.get(b[0].batch.host)]),
+    hosts.map((b) => [
+      b[0].batch.host,
+      b[0].batch.host === 'node-4' ? EVENTS_PER_HOST : count(b.slice(0, Math.floor(b.length / 2))),
+    ]),
+    'hosts counted up to the growth, node-4 (not moved) to the end',
+  );
+  await g.stop();
+
+  // A restart restores the checkpoints (built with 4) and stops at the same batches again.
+  const again = aggregator('grow', {});
+  await again.start();
+  await stopped(again);
+  await again.stop();
 });

@@ -75,7 +75,11 @@ test('invalid config files are refused with exit 2 and a message naming the opti
 
 test('usage errors exit 2 in every program: unknown commands, fractional counts, missing URLs', () => {
   const cases: Array<[keyof typeof programs, string[], string]> = [
-    ['smmu-agent', ['frob'], 'smmu-agent: unknown command "frob": use run, replay, dump, faults or loadgen\n'],
+    [
+      'smmu-agent',
+      ['frob'],
+      'smmu-agent: unknown command "frob": use run, replay, dump, faults or loadgen\n',
+    ],
     ['smmu-fleet', ['frob'], 'smmu-fleet: unknown command "frob": use top, aggregate, advise or totals\n'],
     [
       'smmu-agent',
