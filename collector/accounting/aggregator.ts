@@ -21,6 +21,7 @@ import { explainKafkaError, isRetriable } from '../../common/kafka/errors';
 import {
   checkpointTopic,
   ensureTopics,
+  partitionCount,
   rawTopic,
   totalsTopic,
   verifyTopicConfig,
@@ -253,7 +254,7 @@ export class Aggregator {
   private async open(p: number): Promise<number> {
     const cur = this.parts.get(p);
     await this.layout.learn(
-      () => this.rawPartitionCount(),
+      () => partitionCount(this.kafka, this.config.rawTopic),
       async (q) => decodeCheckpoint((await this.store.latest(q)) ?? new Uint8Array()).raw_partitions,
     );
     const bytes = await this.store.latest(p);
@@ -278,18 +279,6 @@ export class Aggregator {
     this.parts.set(p, part);
     this.log.info({ partition: p }, 'partition without checkpoint: counting from the oldest retained batch');
     return -1;
-  }
-
-  /** The raw topic's partition count now. */
-  private async rawPartitionCount(): Promise<number> {
-    const admin = this.kafka.admin();
-    await admin.connect();
-    try {
-      const md = await admin.fetchTopicMetadata({ topics: [this.config.rawTopic] });
-      return md.topics[0]?.partitions.length ?? 0;
-    } finally {
-      await admin.disconnect();
-    }
   }
 
   /** Why /readyz says no: not started, in a rebalance, or assigned partitions not restored. */

@@ -11,23 +11,8 @@
 // checkpointed; nothing after it is counted, the partition's lag grows, /readyz fails with the
 // reason and the error is logged. README.md "Replication, partitions and growing the raw topic" gives the
 // procedure.
-import { type Message, Partitioners } from 'kafkajs';
+import { partitionOf } from '../../common/kafka/topics';
 import type { Logger } from '../../common/runtime/log';
-
-/** Kafka's default partitioner (Java-compatible murmur2), the one the collector's producer uses. */
-const place = Partitioners.DefaultPartitioner();
-
-/** Where Kafka's default partitioner puts `host` in a topic of `count` partitions. */
-export function partitionOf(topic: string, host: string, count: number): number {
-  const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({
-    partitionErrorCode: 0,
-    partitionId,
-    leader: 0,
-    replicas: [0],
-    isr: [0],
-  }));
-  return place({ topic, partitionMetadata, message: { key: host, value: null } as Message });
-}
 
 export class RawTopicLayout {
   /** The partition count the group's state was built with; 0 until learned. */

@@ -2,12 +2,17 @@
 // batch, byte for byte as the agent encoded it, keyed by host so a host's batches stay in one
 // partition and in order. Requests that arrive while a send is in progress are coalesced into
 // the next send (kafkajs has no linger of its own). A publish resolves only once the broker
-// acknowledged it with acks=all from an idempotent producer. Kafka-level compression (zstd by
+// acknowledged it with acks=all from an idempotent producer.
+// Each send holds the messages of one partition only (placed here by the default partitioner,
+// as kafkajs would): kafkajs 2.2.4 remembers a send's responses per broker, so when a partition
+// of a multi-partition send moves to a broker that already answered for another partition, its
+// retry skips that broker and reports success for messages never written. Kafka-level compression (zstd by
 // default) shrinks what the broker stores while consumers still get plain EventBatch values.
 import type { Kafka, Producer } from 'kafkajs';
 import { durableProducer } from '../../common/kafka/client';
 import { KAFKA_COMPRESSION, type KafkaCompression } from '../../common/kafka/codecs';
 import { explainKafkaError } from '../../common/kafka/errors';
+import { partitionCount, partitionOf } from '../../common/kafka/topics';
 import { EVENT_BATCH_TYPE, SCHEMA_VERSION } from '../../proto/index';
 
 export interface PublishRequest {
@@ -39,8 +44,13 @@ export class BatchPublisher {
   /** Why the last send failed; undefined once a send succeeds again (readiness). */
   lastError: string | undefined;
 
+  /** The raw topic's partition count; 0: read it before the next send. */
+  private partitions = 0;
+  /** host -> its partition under `partitions`. */
+  private readonly placed = new Map<string, number>();
+
   constructor(
-    kafka: Kafka,
+    private readonly kafka: Kafka,
     private readonly topic: string,
     private readonly compression: KafkaCompression = 'zstd',
     private readonly maxBatchesPerSend = 256,
@@ -48,8 +58,17 @@ export class BatchPublisher {
     this.producer = durableProducer(kafka);
   }
 
-  connect(): Promise<void> {
-    return this.producer.connect();
+  async connect(): Promise<void> {
+    await this.producer.connect();
+    await this.learnPartitions();
+  }
+
+  /** The raw topic's partition count, read again after a failed send (it may have grown). */
+  private async learnPartitions(): Promise<void> {
+    const n = await partitionCount(this.kafka, this.topic);
+    if (n === 0) throw new Error(`Kafka topic ${this.topic} does not exist`);
+    if (n !== this.partitions) this.placed.clear();
+    this.partitions = n;
   }
 
   disconnect(): Promise<void> {
@@ -71,27 +90,54 @@ export class BatchPublisher {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.maxBatchesPerSend);
         try {
-          await this.producer.send({
-            topic: this.topic,
-            acks: -1,
-            compression: KAFKA_COMPRESSION[this.compression],
-            messages: batch.map((r) => ({
-              key: r.host,
-              value: Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength),
-              headers: batchHeaders(r),
-            })),
-          });
-          this.lastError = undefined;
-          for (const r of batch) r.resolve();
+          if (this.partitions === 0) await this.learnPartitions();
         } catch (err) {
-          // A missing ACL is named (the collector needs WRITE on the raw topic, nothing else).
-          this.lastError = explainKafkaError(err, `WRITE on topic ${this.topic}`);
-          const e = new Error(this.lastError, { cause: err });
-          for (const r of batch) r.reject(e);
+          this.fail(batch, err);
+          continue;
         }
+        const perPartition = new Map<number, Waiting[]>();
+        for (const r of batch) {
+          let p = this.placed.get(r.host);
+          if (p === undefined) {
+            p = partitionOf(this.topic, r.host, this.partitions);
+            this.placed.set(r.host, p);
+          }
+          const group = perPartition.get(p);
+          if (group) group.push(r);
+          else perPartition.set(p, [r]);
+        }
+        await Promise.all([...perPartition].map(([p, group]) => this.send(p, group)));
       }
     } finally {
       this.sending = false;
     }
+  }
+
+  private async send(partition: number, group: Waiting[]): Promise<void> {
+    try {
+      await this.producer.send({
+        topic: this.topic,
+        acks: -1,
+        compression: KAFKA_COMPRESSION[this.compression],
+        messages: group.map((r) => ({
+          key: r.host,
+          partition,
+          value: Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength),
+          headers: batchHeaders(r),
+        })),
+      });
+      this.lastError = undefined;
+      for (const r of group) r.resolve();
+    } catch (err) {
+      this.fail(group, err);
+    }
+  }
+
+  private fail(group: Waiting[], err: unknown): void {
+    this.partitions = 0;
+    // A missing ACL is named (the collector needs WRITE on the raw topic, nothing else).
+    this.lastError = explainKafkaError(err, `WRITE on topic ${this.topic}`);
+    const e = new Error(this.lastError, { cause: err });
+    for (const r of group) r.reject(e);
   }
 }

@@ -7,7 +7,7 @@
 // | smmu-fleet.windows.v1      | aggregator  | host/smmu/sid/ssid or host  | delete         | 7 days    |
 // | smmu-fleet.totals.v1       | aggregator  | host/smmu/sid/ssid or host  | compact        | forever   |
 // | smmu-fleet.checkpoints.v1  | aggregator  | group/raw topic/partition   | compact        | forever   |
-import type { Admin, Kafka } from 'kafkajs';
+import { type Admin, type Kafka, type Message, Partitioners } from 'kafkajs';
 import { authorizationType } from './errors';
 
 /** Where every program looks for Kafka unless told otherwise. */
@@ -36,6 +36,33 @@ function compacted(maxMessageBytes: number): Array<{ name: string; value: string
     { name: 'delete.retention.ms', value: String(DAY_MS) },
     { name: 'max.message.bytes', value: String(maxMessageBytes) },
   ];
+}
+
+/** Kafka's default partitioner (Java-compatible murmur2), the one every producer here uses. */
+const place = Partitioners.DefaultPartitioner();
+
+/** Where Kafka's default partitioner puts messages keyed `key` in a topic of `count` partitions. */
+export function partitionOf(topic: string, key: string, count: number): number {
+  const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({
+    partitionErrorCode: 0,
+    partitionId,
+    leader: 0,
+    replicas: [0],
+    isr: [0],
+  }));
+  return place({ topic, partitionMetadata, message: { key, value: null } as Message });
+}
+
+/** A topic's partition count now (0: the topic does not exist). */
+export async function partitionCount(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const md = await admin.fetchTopicMetadata({ topics: [topic] });
+    return md.topics[0]?.partitions.length ?? 0;
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /** The raw-batches topic: one message per agent batch, keyed by host, kept for a week. */

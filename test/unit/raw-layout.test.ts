@@ -2,7 +2,8 @@
 // counting a partition because its partitions were changed.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { partitionOf, RawTopicLayout } from '../../collector/accounting/layout';
+import { RawTopicLayout } from '../../collector/accounting/layout';
+import { partitionOf } from '../../common/kafka/topics';
 import { silentLogger } from '../../common/runtime/log';
 
 test('hosts are placed as the Java client places them (murmur2 mod partitions)', () => {
