@@ -3,6 +3,7 @@
 // read here directly from 32-bit word halves (see EventColumns in telemetry.proto for the
 // delta/XOR coding). test/unit/batch-codec.test.ts checks the bytes against the generated code.
 import Long from 'long';
+import { BatchDecodeError, Column } from './batch-read';
 import { type EventBlock, EventBlockBuilder, WORDS_PER_RECORD } from './event-block';
 import { decodeFieldColumns, encodeFieldColumns, FIELD_CODING } from './field-columns';
 import { type LossReason, type SourceKind, v1 } from './index';
@@ -89,7 +90,7 @@ const TWO32 = 0x100000000;
 /** EventColumns codings (telemetry.proto, EventColumns.coding): 0 word columns, 2 field columns. */
 export const WORD_CODING = 0;
 export type ColumnCoding = typeof WORD_CODING | typeof FIELD_CODING;
-export { FIELD_CODING };
+export { BatchDecodeError, FIELD_CODING };
 
 /** `coding`: how the events are coded; field columns unless the readers know only word columns. */
 export function encodeBatch(b: Batch, coding: ColumnCoding = FIELD_CODING): Uint8Array {
@@ -179,16 +180,6 @@ function writeSint64(w: ByteWriter, v: bigint): void {
   w.varint64(Number(z & 0xffffffffn), Number(z >> 32n));
 }
 
-/** Why a batch is refused; `reason` labels the collector's rejection metric. */
-export class BatchDecodeError extends WireError {
-  constructor(
-    message: string,
-    readonly reason: 'malformed' | 'lost_out_of_range' | 'loss_reason_out_of_range' = 'malformed',
-  ) {
-    super(message);
-  }
-}
-
 /** Decodes and validates a batch; throws BatchDecodeError saying what is wrong. */
 export function decodeBatch(bytes: Uint8Array, limits: DecodeLimits = { maxEvents: 1 << 20 }): Batch {
   const r = new ByteReader(bytes);
@@ -265,24 +256,6 @@ function addLost(lost: Map<LossReason, number>, reason: number, count: U64): voi
     );
   }
   lost.set(reason, sum);
-}
-
-/** Columns as read: packed or unpacked elements land in the same growing arrays. */
-export class Column {
-  lo: Uint32Array;
-  hi: Uint32Array;
-  n = 0;
-  constructor(cap: number) {
-    this.lo = new Uint32Array(cap);
-    this.hi = new Uint32Array(cap);
-  }
-  push(r: ByteReader, field: string): void {
-    if (this.n >= this.lo.length) throw new BatchDecodeError(`${field} has more elements than count`);
-    r.varint64();
-    this.lo[this.n] = r.lo;
-    this.hi[this.n] = r.hi;
-    this.n++;
-  }
 }
 
 const COLUMN_NAMES = [

@@ -5,7 +5,7 @@
 // their stream (an accelerator walks pages of one mapping, interleaved with other streams);
 // timestamps in units of their deltas' common divisor (text captures hold microseconds).
 // Lossless for any record: every bit of the four words lands in exactly one field.
-import { BatchDecodeError, Column } from './batch-codec';
+import { BatchDecodeError, Column } from './batch-read';
 import { type EventBlock, EventBlockBuilder, WORDS_PER_RECORD } from './event-block';
 import { addDelta64, ByteReader, type ByteWriter, sum64, WIRE_LEN, WIRE_VARINT, writeDelta64 } from './wire';
 

@@ -1,0 +1,31 @@
+// What the readers of both EventColumns codings share (batch-codec.ts, field-columns.ts): the
+// error that refuses a batch and the growing column a varint field is read into.
+import { type ByteReader, WireError } from './wire';
+
+/** Why a batch is refused; `reason` labels the collector's rejection metric. */
+export class BatchDecodeError extends WireError {
+  constructor(
+    message: string,
+    readonly reason: 'malformed' | 'lost_out_of_range' | 'loss_reason_out_of_range' = 'malformed',
+  ) {
+    super(message);
+  }
+}
+
+/** Columns as read: packed or unpacked elements land in the same growing arrays. */
+export class Column {
+  lo: Uint32Array;
+  hi: Uint32Array;
+  n = 0;
+  constructor(cap: number) {
+    this.lo = new Uint32Array(cap);
+    this.hi = new Uint32Array(cap);
+  }
+  push(r: ByteReader, field: string): void {
+    if (this.n >= this.lo.length) throw new BatchDecodeError(`${field} has more elements than count`);
+    r.varint64();
+    this.lo[this.n] = r.lo;
+    this.hi[this.n] = r.hi;
+    this.n++;
+  }
+}
