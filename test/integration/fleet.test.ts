@@ -18,7 +18,7 @@ import { Collector, defaultCollectorConfig } from '../../collector/ingest/collec
 import { silentLogger } from '../../common/runtime/log';
 import { eventId, eventName } from '../../common/smmu/record';
 import { type KafkaBroker, startKafka } from '../../deploy/kafka/container';
-import { type EventBlock, WORDS_PER_RECORD, word64 } from '../../proto/event-block';
+import { type EventBlock, timestampNs, WORDS_PER_RECORD, word64 } from '../../proto/event-block';
 import { repoRoot } from '../support/paths';
 import { finishDrained } from '../support/pipeline-drain';
 
@@ -172,7 +172,15 @@ test('a raw-topic message decodes with protoc and the .proto alone', { timeout: 
   assert.match(text, /kind: SOURCE_KIND_MODEL/);
   assert.match(text, /event: "model:smmu_evtq_event"/);
   assert.match(text, /count: 40\n/);
-  // Event 0 is XOR-coded against zero: the first evt0_xor is the raw evt0 of the first event.
-  assert.match(text, new RegExp(`evt0_xor: ${word64(first, 0, 0)}\n`));
-  assert.equal(text.match(/evt2_delta: /g)?.length, 40);
+  // The field coding (coding 2): event 0's fields are readable as they are from the text.
+  const w0 = word64(first, 0, 0);
+  assert.match(text, /coding: 2\n/);
+  assert.match(text, new RegExp(`timestamp_ns: ${timestampNs(first, 0)}\n`));
+  assert.match(text, new RegExp(`stream_word0_hi: ${w0 >> 32n}\n`));
+  assert.match(text, new RegExp(`stream_ssid: ${(w0 >> 12n) & 0xfffffn}\n`));
+  assert.match(text, new RegExp(`shape_word0_lo: ${w0 & 0xfffn}\n`));
+  assert.equal(text.match(/addr_offset: (\d+)/)?.[1], String(word64(first, 0, 2) & 0xfffn));
+  assert.equal(text.match(/timestamp_delta_units: /g)?.length, 39);
+  for (const perEvent of ['stream_index', 'shape_index', 'addr_page_delta', 'addr_offset'])
+    assert.equal(text.match(new RegExp(`${perEvent}: `, 'g'))?.length, 40, perEvent);
 });
