@@ -14,19 +14,10 @@
 // whole state with the raw offset it covers to the compacted checkpoint topic. A partition that
 // is assigned is restored from its latest checkpoint and read on from that offset. See
 // README.md "Exactly-once" for why totals neither lose nor double-count anything.
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import { kafkaClient } from '../../common/kafka/client';
-import { explainKafkaError, isRetriable } from '../../common/kafka/errors';
-import {
-  checkpointTopic,
-  ensureTopics,
-  partitionCount,
-  rawTopic,
-  totalsTopic,
-  verifyTopicConfig,
-  windowsTopic,
-} from '../../common/kafka/topics';
+import { explainKafkaError, retryWhileRetriable } from '../../common/kafka/errors';
+import { partitionCount } from '../../common/kafka/topics';
 import type { HttpServer } from '../../common/runtime/http';
 import type { Logger } from '../../common/runtime/log';
 import type { Batch } from '../../proto/batch-codec';
@@ -47,6 +38,7 @@ import {
   seriesWindowMessage,
 } from './publish';
 import { startApi } from './serve';
+import { kafkaPermissions, prepareTopics } from './topic-setup';
 import { AccountingViews } from './views';
 import type { ClosedWindows } from './windows';
 
@@ -146,17 +138,11 @@ export class Aggregator {
     );
   }
 
-  /** What the aggregator needs from Kafka, for error messages naming a missing ACL. */
-  private needs(): string {
-    const c = this.config;
-    return `READ on topics ${c.rawTopic} and ${c.checkpointTopic}, READ on consumer groups with the prefix ${c.groupId}, WRITE on topics ${c.windowsTopic}, ${c.totalsTopic} and ${c.checkpointTopic}, DESCRIBE_CONFIGS on ${c.checkpointTopic} and ${c.totalsTopic}`;
-  }
-
   async start(): Promise<void> {
     try {
       await this.startKafka();
     } catch (err) {
-      this.startError = explainKafkaError(err, this.needs());
+      this.startError = explainKafkaError(err, kafkaPermissions(this.config));
       throw new Error(this.startError, { cause: err });
     }
   }
@@ -173,25 +159,8 @@ export class Aggregator {
       });
       this.httpAddress = this.api.address;
     }
-    // Two instances starting together race to create the topics; Kafka then answers "does not
-    // host this topic-partition" until the new topics' metadata has spread.
-    await retryTransient(async () => {
-      if (c.createTopics) {
-        await ensureTopics(this.kafka, [
-          // Normally the collector creates it; the same specification either way.
-          rawTopic(c.rawTopic, c.topicPartitions, c.topicReplication),
-          windowsTopic(c.windowsTopic, c.topicPartitions, c.topicReplication, c.windowsRetentionMs),
-          totalsTopic(c.totalsTopic, c.topicPartitions, c.topicReplication),
-          checkpointTopic(c.checkpointTopic, c.topicReplication),
-        ]);
-      }
-      // A checkpoint topic that deletes old checkpoints would make a restore start from nothing.
-      await verifyTopicConfig(this.kafka, [
-        { topic: c.checkpointTopic, name: 'cleanup.policy', value: 'compact' },
-        { topic: c.totalsTopic, name: 'cleanup.policy', value: 'compact' },
-      ]);
-    });
-    await retryTransient(() => this.out.connect());
+    await prepareTopics(this.kafka, c);
+    await retryWhileRetriable(() => this.out.connect());
     await this.store.start();
     this.running = true;
     await this.consumer.start();
@@ -373,7 +342,7 @@ export class Aggregator {
 
   private fail(p: Partition, err: Error): void {
     this.metrics.errors.inc();
-    this.checkpointError = `checkpoint failed: ${explainKafkaError(err, this.needs())}`;
+    this.checkpointError = `checkpoint failed: ${explainKafkaError(err, kafkaPermissions(this.config))}`;
     this.log.error({ partition: p.id, err }, 'checkpoint failed; retrying at the next one');
   }
 
@@ -418,17 +387,5 @@ export class Aggregator {
     p.dirty = false;
     this.checkpointError = undefined;
     if (st.nextOffset >= 0) await this.consumer.commit(p.id, st.nextOffset);
-  }
-}
-
-/** Runs op again (up to 5 tries, 0.5 s, 1 s, ... apart) while Kafka calls its failure retriable. */
-async function retryTransient<T>(op: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await op();
-    } catch (err) {
-      if (attempt >= 5 || !isRetriable(err)) throw err;
-      await sleep(500 * attempt);
-    }
   }
 }

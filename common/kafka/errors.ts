@@ -2,6 +2,7 @@
 // ACL that is missing, the TLS or SASL option that is wrong. Anything else keeps its own message.
 // kafkajs wraps the cause in retry errors and aggregates per-topic errors, so the whole chain of
 // `cause` and `errors` is inspected.
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const AUTHZ = {
   TOPIC_AUTHORIZATION_FAILED: 'topic',
@@ -74,4 +75,16 @@ export function explainKafkaError(err: unknown, needs?: string): string {
     }
   }
   return message;
+}
+
+/** Runs op again (up to 5 tries, 0.5 s, 1 s, ... apart) while Kafka calls its failure retriable. */
+export async function retryWhileRetriable<T>(op: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      if (attempt >= 5 || !isRetriable(err)) throw err;
+      await sleep(500 * attempt);
+    }
+  }
 }
