@@ -80,8 +80,7 @@ export function ingestHandler(
       }
     };
     metrics.streams.inc();
-    // Headers at once: the agent then knows its batches reach a collector (before them, it may
-    // drop a queued batch for its spool budget without counting it twice).
+    // Headers at once: the agent writes no batch before them (the Ingest contract in the proto).
     call.sendMetadata(new Metadata());
     call.on('close', () => metrics.streams.dec());
     call.on('error', () => {

@@ -101,9 +101,10 @@ export interface Spool {
   /** Registers a callback run with the events of every batch the spool loses, by reason. */
   onLoss(cb: (l: Losses) => void): void;
   /**
-   * Names the batches the budget must not drop: those on the open stream awaiting their ack.
-   * The collector may publish such a batch whatever the agent does, so counting it lost would
-   * count its events twice; the spool may exceed its budget by the transport's window instead.
+   * Names the batches the budget must not drop: those sent on any stream and not acknowledged.
+   * The collector may have published such a batch (its stream can break between the publish and
+   * the ack), so counting it lost could count its events twice; the spool may exceed its budget
+   * by the transport's window instead.
    */
   protect(inFlight: (sequence: number) => boolean): void;
   close(): Promise<void>;

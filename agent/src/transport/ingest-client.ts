@@ -1,6 +1,7 @@
 // Stage 5: streams spooled batches to a collector and removes them from the spool when the
 // collector acknowledges them (it does so only once Kafka has them). At most `window` batches
-// are in flight. A broken stream is reopened with exponential backoff and jitter, rotating
+// are in flight, written only once the collector's response headers arrived; a batch written
+// and not acknowledged is never dropped for the spool's budget. A broken stream is reopened with exponential backoff and jitter, rotating
 // through the configured collector addresses, and every unacknowledged batch is sent again:
 // delivery is at-least-once; consumers drop repeats by (agent_id, epoch, sequence).
 import {
@@ -63,8 +64,14 @@ export class IngestClient {
   private current = 0;
   private stream: Stream | undefined;
   private inFlight = new Map<number, number>(); // sequence -> send time
-  /** The current stream got the collector's response headers (it reached a collector). */
+  /** The current stream got the collector's response headers: only then are batches written. */
   private connected = false;
+  /**
+   * Sequences written to a stream and not acknowledged: the collector may have published them
+   * (a stream can break between its publish and its ack), so the spool must not drop them.
+   * At most `window`: a fresh stream resends these, the oldest pending, before anything new.
+   */
+  private unsettled = new Set<number>();
   private lastSent = 0;
   private stopped = false;
   private backoff: number;
@@ -77,9 +84,10 @@ export class IngestClient {
     private readonly opts: IngestClientOptions,
     private readonly spool: Spool,
   ) {
-    // Only a stream the collector has answered can have delivered a batch: before its headers
-    // arrive, dropping a batch cannot count it twice (it is still in the channel's queue).
-    spool.protect((sequence) => this.connected && this.inFlight.has(sequence));
+    // Dropping a batch whose fate is unknown could count it twice (published and lost). Writing
+    // only once the collector answered keeps that set empty while no collector does, so the
+    // budget then holds exactly (batches queued on a stream that never connected would not be).
+    spool.protect((sequence) => this.unsettled.has(sequence));
     if (opts.addresses.length === 0) throw new Error('no collector address configured');
     const creds = opts.credentials ?? credentials.createInsecure();
     this.clients = opts.addresses.map(
@@ -145,11 +153,12 @@ export class IngestClient {
       this.pump();
     });
     s.on('metadata', () => {
-      if (s === this.stream) this.connected = true;
+      if (s !== this.stream) return;
+      this.connected = true;
       this.opts.onConnection?.(true, address);
       this.opts.logger.info({ collector: address }, 'connected to collector');
+      this.pump();
     });
-    this.pump();
   }
 
   private onAck(seq: number): void {
@@ -158,6 +167,7 @@ export class IngestClient {
       this.inFlight.delete(seq);
       this.opts.onAck?.(performance.now() - sent);
     }
+    this.unsettled.delete(seq);
     this.spool.ack(seq);
     this.backoff = this.opts.backoffMinMs;
     this.pump();
@@ -188,15 +198,19 @@ export class IngestClient {
   /** Sends spooled batches that are not yet on this stream, oldest first, within the window. */
   private pump(): void {
     const s = this.stream;
-    if (!s || !this.writable) return;
+    if (!s || !this.connected || !this.writable) return;
     // Sequences are consecutive; acked or dropped ones leave holes. Start after what this
     // stream has sent, or at the oldest pending batch on a fresh stream.
     let seq = Math.max(this.lastSent + 1, this.spool.oldestPending() ?? Number.POSITIVE_INFINITY);
     const end = this.spool.nextSequence();
     for (; seq < end && this.inFlight.size < this.opts.window; seq++) {
       const e = this.spool.entry(seq);
-      if (!e) continue;
+      if (!e) {
+        this.unsettled.delete(seq); // lost from the spool (damaged on disk): nothing to resend
+        continue;
+      }
       this.inFlight.set(seq, performance.now());
+      this.unsettled.add(seq);
       this.lastSent = seq;
       if (!s.write(e.bytes)) {
         this.writable = false;
