@@ -25,6 +25,7 @@
 // count there: this binds before the payload budget only when they add up to more than a segment
 // while the payloads are near the budget (4 KiB batches: headers are 1.8%).
 import { type Logger, rateLimitedWarn } from '../../../common/runtime/log';
+import { LiveBatches } from './live-batches';
 import { encodeRecordHeader, RECORD_HEADER_BYTES } from './segment-file';
 import { SegmentFiles, SpooledBatch } from './segment-files';
 import {
@@ -36,7 +37,8 @@ import {
   type SpoolEntry,
   totalLosses,
 } from './spool';
-import { ackedState, currentBootId, type SpoolMeta, writeMeta } from './spool-meta';
+import { ackedState, currentBootId, LEASE, resumePoint, type SpoolMeta, writeMeta } from './spool-meta';
+import { SpoolOps } from './spool-ops';
 import { recoverLog, recoverMeta, type SegmentName } from './spool-recovery';
 import {
   emptyStats,
@@ -48,19 +50,14 @@ import {
 
 export type { FsyncMode, SegmentSpoolOptions, SegmentSpoolStats } from './spool-settings';
 
-/** How many sequence numbers one lease covers (fsync 'interval'/'never'). */
-const LEASE = 256;
 export class SegmentSpool implements Spool {
   readonly epoch: number;
   readonly durable = true;
   readonly dir: string;
   readonly stats: SegmentSpoolStats = emptyStats();
   private readonly log: Logger;
-  /** Unacknowledged, undropped batches in sequence order (Map keeps insertion order). */
-  private readonly live = new Map<number, SpooledBatch>();
+  private readonly live: LiveBatches;
   private readonly files: SegmentFiles;
-  private held = 0;
-  private heldEvents = 0;
   /** The caller's view, advanced when append is called (so a second caller sees the next number). */
   private next = 1;
   private offset = 0;
@@ -71,18 +68,11 @@ export class SegmentSpool implements Spool {
   private durableCarried = 0;
   private durableOwed = losses();
   private leaseThrough = 0;
-  /** Payloads held in memory, oldest first. */
-  private readonly cache = new Map<number, SpooledBatch>();
-  private cachedBytes = 0;
   /** Changes since the meta was last written are those with version > persisted. */
   private version = 0;
   private persisted = -1;
-  /** Every file operation runs in this chain, one at a time. */
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly ops: SpoolOps;
   private closed = false;
-  private deletionQueued = false;
-  private metaTimer: NodeJS.Timeout | undefined;
-  private syncTimer: NodeJS.Timeout | undefined;
   private listeners: Array<() => void> = [];
   private lossListeners: Array<(l: Losses) => void> = [];
   private inFlight: (sequence: number) => boolean = () => false;
@@ -97,6 +87,8 @@ export class SegmentSpool implements Spool {
     this.dir = o.dir;
     this.log = o.logger;
     this.files = new SegmentFiles(o.dir, o.segmentBytes, o.fsync);
+    this.live = new LiveBatches(o.memoryBytes);
+    this.ops = new SpoolOps(o.logger);
     this.dropLog = rateLimitedWarn(o.logger, 'spool full: dropped the oldest unacknowledged batches');
     this.failLog = rateLimitedWarn(o.logger, 'spool write failed: batches counted as lost');
   }
@@ -127,8 +119,7 @@ export class SegmentSpool implements Spool {
     for (const f of r.files) {
       const seg = await this.files.adopt(f.first, f.path, f.size);
       for (const x of f.live) {
-        this.live.set(
-          x.sequence,
+        this.live.add(
           new SpooledBatch(
             x.sequence,
             x.events,
@@ -141,37 +132,20 @@ export class SegmentSpool implements Spool {
             x.offset,
           ),
         );
-        this.held += x.payloadLength;
-        this.heldEvents += x.events;
-        seg.live++;
       }
     }
 
-    this.durableLast = r.last;
-    this.durableOffset = r.lastOffset;
-    this.durableCarried = r.lastCarried ?? 0;
-    if (m.lastSequence > r.last) {
-      // Records the meta had seen are gone: acknowledged and deleted, lost without fsync, or
-      // damaged (then counted by recoverLog).
-      this.durableLast = m.lastSequence;
-      this.durableOffset = m.lastSourceOffset;
-      this.durableCarried = m.carriedThrough ?? this.durableCarried;
-    }
-    this.durableLast = Math.max(this.durableLast, m.ackedThrough, m.ackedRanges.at(-1)?.[1] ?? 0);
     const bootId = currentBootId();
-    if (rebuilt) {
-      // Sequences after the last record may have been handed out (a batch the disk refused, a
-      // record not yet synced): skip a lease's worth rather than reuse one.
-      this.stats.skippedSequences = LEASE;
-      this.durableLast += LEASE;
-    } else if (!m.clean && m.leaseThrough > this.durableLast && (bootId === '' || bootId !== m.bootId)) {
-      this.stats.skippedSequences = m.leaseThrough - this.durableLast;
+    const at = resumePoint(r, m, rebuilt, bootId);
+    if (at.powerLoss)
       this.log.warn(
-        { from: this.durableLast + 1, through: m.leaseThrough },
+        { from: at.last - at.skipped + 1, through: at.last },
         'spool: possible power loss without fsync; skipping sequences that may have been sent',
       );
-      this.durableLast = m.leaseThrough;
-    }
+    this.stats.skippedSequences = at.skipped;
+    this.durableLast = at.last;
+    this.durableOffset = at.sourceOffset;
+    this.durableCarried = at.carried;
     this.leaseThrough = Math.max(m.leaseThrough, this.durableLast);
     this.durableOwed = r.owed;
     this.next = this.durableLast + 1;
@@ -182,8 +156,9 @@ export class SegmentSpool implements Spool {
     await this.persistMeta();
     await this.deleteDeadSegments(true);
     if (this.o.fsync === 'interval') {
-      this.syncTimer = setInterval(() => this.syncSoon(), this.o.fsyncIntervalMs);
-      this.syncTimer.unref();
+      this.ops.every(this.o.fsyncIntervalMs, () => {
+        if (this.files.hasUnsynced) this.ops.background(() => this.files.syncActive());
+      });
     }
   }
 
@@ -213,7 +188,7 @@ export class SegmentSpool implements Spool {
     this.offset = e.sourceOffset;
     addLosses(this.inflightReports, e.reports);
     try {
-      await this.run(() => this.write(e));
+      await this.ops.run(() => this.write(e));
     } catch (err) {
       // The disk refused the batch: it is owed as lost, the sequence stays spent (a hole the
       // collector never sees filled), and the agent goes on; the next append tries again.
@@ -223,7 +198,7 @@ export class SegmentSpool implements Spool {
       this.noteLoss(losses({ writeFailed: e.events }));
       this.failLog(1, e.events, { err: (err as Error).message });
       this.version++;
-      this.background(() => this.flushMeta());
+      this.ops.background(() => this.flushMeta());
       return;
     }
     for (const cb of this.listeners) cb();
@@ -238,11 +213,11 @@ export class SegmentSpool implements Spool {
   }
 
   pendingEvents(): number {
-    return this.heldEvents;
+    return this.live.events;
   }
 
   oldestPending(): number | undefined {
-    return this.live.keys().next().value;
+    return this.live.oldest();
   }
 
   /**
@@ -278,7 +253,7 @@ export class SegmentSpool implements Spool {
   }
 
   bytes(): number {
-    return this.held;
+    return this.live.bytes;
   }
 
   /** Bytes of the segment files. */
@@ -296,7 +271,7 @@ export class SegmentSpool implements Spool {
 
   /** Persists acknowledgements now rather than within metaFlushMs (and frees drained files). */
   async flush(): Promise<void> {
-    await this.run(() => this.flushMeta());
+    await this.ops.run(() => this.flushMeta());
   }
 
   private async flushMeta(): Promise<void> {
@@ -307,14 +282,14 @@ export class SegmentSpool implements Spool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.metaTimer);
-    clearInterval(this.syncTimer);
-    await this.run(async () => {
-      await this.files.syncActive();
-      this.meta.clean = true;
-      this.version++;
-      await this.persistMeta();
-    })
+    this.ops.stop();
+    await this.ops
+      .run(async () => {
+        await this.files.syncActive();
+        this.meta.clean = true;
+        this.version++;
+        await this.persistMeta();
+      })
       .catch((err: Error) => this.log.error({ err: err.message }, 'spool: could not record a clean close'))
       .finally(() => this.files.closeAll());
   }
@@ -345,30 +320,21 @@ export class SegmentSpool implements Spool {
     this.durableCarried = carried;
     addLosses(this.durableOwed, e.reports, -1);
     addLosses(this.inflightReports, e.reports, -1);
-    const b = new SpooledBatch(
-      e.sequence,
-      e.events,
-      e.sourceOffset,
-      e.reports,
-      carried,
-      RECORD_HEADER_BYTES,
-      e.bytes.length,
-      seg,
-      at,
+    const { sequence, events, sourceOffset, reports } = e;
+    this.live.add(
+      new SpooledBatch(
+        sequence,
+        events,
+        sourceOffset,
+        reports,
+        carried,
+        RECORD_HEADER_BYTES,
+        e.bytes.length,
+        seg,
+        at,
+      ),
+      e.bytes,
     );
-    b.cached = e.bytes;
-    this.live.set(b.sequence, b);
-    this.held += b.length;
-    this.heldEvents += b.events;
-    seg.live++;
-    this.cache.set(b.sequence, b);
-    this.cachedBytes += b.length;
-    for (const [seq, old] of this.cache) {
-      if (this.cachedBytes <= this.o.memoryBytes) break;
-      this.cache.delete(seq);
-      this.cachedBytes -= old.length;
-      old.cached = undefined;
-    }
     this.version++;
     // A rotation may have left the previous file with nothing live: it goes now (the meta,
     // written first, keeps the sequence and offset it held).
@@ -387,7 +353,7 @@ export class SegmentSpool implements Spool {
     let batches = 0;
     let events = 0;
     for (const b of this.live.values()) {
-      const overBudget = this.held + payloadBytes > this.o.budgetBytes;
+      const overBudget = this.live.bytes + payloadBytes > this.o.budgetBytes;
       if (!overBudget && disk <= diskLimit) break;
       if (this.inFlight(b.sequence)) continue;
       if (!overBudget) this.stats.droppedForDisk++;
@@ -398,7 +364,7 @@ export class SegmentSpool implements Spool {
     }
     if (batches === 0) return false;
     this.stats.droppedBatches += batches;
-    this.dropLog(batches, events, { heldBytes: this.held, budgetBytes: this.o.budgetBytes });
+    this.dropLog(batches, events, { heldBytes: this.live.bytes, budgetBytes: this.o.budgetBytes });
     return true;
   }
 
@@ -415,11 +381,7 @@ export class SegmentSpool implements Spool {
   }
 
   private remove(b: SpooledBatch): void {
-    this.live.delete(b.sequence);
-    this.held -= b.length;
-    this.heldEvents -= b.events;
-    b.segment.live--;
-    if (this.cache.delete(b.sequence)) this.cachedBytes -= b.length;
+    this.live.remove(b);
     this.version++;
   }
 
@@ -449,37 +411,11 @@ export class SegmentSpool implements Spool {
     this.persisted = version;
   }
 
-  private syncSoon(): void {
-    if (this.files.hasUnsynced) this.background(() => this.files.syncActive());
-  }
-
   private armMetaFlush(): void {
-    if (this.metaTimer || this.closed) return;
-    this.metaTimer = setTimeout(() => {
-      this.metaTimer = undefined;
-      this.background(() => this.flushMeta());
-    }, this.o.metaFlushMs);
-    this.metaTimer.unref();
+    this.ops.once('meta', this.o.metaFlushMs, () => this.flushMeta());
   }
 
   private queueDeletion(): void {
-    if (this.deletionQueued) return;
-    this.deletionQueued = true;
-    this.background(async () => {
-      this.deletionQueued = false;
-      await this.deleteDeadSegments();
-    });
-  }
-
-  /** Runs housekeeping in the chain; its failure is logged (the next append or close retries it). */
-  private background(op: () => Promise<void>): void {
-    if (this.closed) return;
-    this.run(op).catch((err: Error) => this.log.error({ err }, 'spool housekeeping failed'));
-  }
-
-  private run<T>(op: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(op);
-    this.queue = p.catch(() => {});
-    return p;
+    this.ops.once('delete', 0, () => this.deleteDeadSegments());
   }
 }

@@ -67,6 +67,50 @@ export function freshMeta(epoch: number): SpoolMeta {
   };
 }
 
+/** How many sequence numbers one lease covers (fsync 'interval'/'never'). */
+export const LEASE = 256;
+
+/** Where a reopened spool continues: its last sequence, with that record's offset and carriedThrough. */
+export interface ResumePoint {
+  last: number;
+  sourceOffset: number;
+  carried: number;
+  /** Sequences skipped rather than reused because they may have been handed out. */
+  skipped: number;
+  /** True when the skip is for a possible power loss without fsync (a reboot after an unclean stop). */
+  powerLoss: boolean;
+}
+
+/**
+ * The resume point from the log's last intact record (`log`) and the meta: never below a sequence
+ * the meta saw or acknowledged; after a rebuilt meta a lease's worth above the log, and after an
+ * unclean stop and a reboot above the meta's lease (records not yet synced may have been sent).
+ */
+export function resumePoint(
+  log: { last: number; lastOffset: number; lastCarried: number | undefined },
+  m: SpoolMeta,
+  rebuilt: boolean,
+  bootId: string,
+): ResumePoint {
+  let last = log.last;
+  let sourceOffset = log.lastOffset;
+  let carried = log.lastCarried ?? 0;
+  if (m.lastSequence > last) {
+    // Records the meta had seen are gone: acknowledged and deleted, lost without fsync, or
+    // damaged (then counted by recoverLog).
+    last = m.lastSequence;
+    sourceOffset = m.lastSourceOffset;
+    carried = m.carriedThrough ?? carried;
+  }
+  last = Math.max(last, m.ackedThrough, m.ackedRanges.at(-1)?.[1] ?? 0);
+  // Sequences after the last record may have been handed out (a batch the disk refused, a
+  // record not yet synced): skip a lease's worth rather than reuse one.
+  if (rebuilt) return { last: last + LEASE, sourceOffset, carried, skipped: LEASE, powerLoss: false };
+  if (!m.clean && m.leaseThrough > last && (bootId === '' || bootId !== m.bootId))
+    return { last: m.leaseThrough, sourceOffset, carried, skipped: m.leaseThrough - last, powerLoss: true };
+  return { last, sourceOffset, carried, skipped: 0, powerLoss: false };
+}
+
 /** What the meta needs to know of each unacknowledged batch, oldest first. */
 export interface LiveRecord {
   readonly sequence: number;

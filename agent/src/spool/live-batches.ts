@@ -1,0 +1,60 @@
+// The batches a segment spool still owes the collector (neither acknowledged nor dropped), in
+// sequence order, with the payload bytes and events they add up to (what the budget counts), and
+// the newest payloads kept in memory up to memoryBytes; older ones are read back from their
+// segment file when sent again.
+import type { SpooledBatch } from './segment-files';
+
+export class LiveBatches {
+  /** Map keeps insertion order, which is sequence order. */
+  private readonly batches = new Map<number, SpooledBatch>();
+  /** The cached ones, oldest first. */
+  private readonly cache = new Map<number, SpooledBatch>();
+  private cachedBytes = 0;
+  bytes = 0;
+  events = 0;
+
+  constructor(private readonly memoryBytes: number) {}
+
+  get size(): number {
+    return this.batches.size;
+  }
+
+  get(sequence: number): SpooledBatch | undefined {
+    return this.batches.get(sequence);
+  }
+
+  /** Oldest first; removing while iterating is safe. */
+  values(): IterableIterator<SpooledBatch> {
+    return this.batches.values();
+  }
+
+  oldest(): number | undefined {
+    return this.batches.keys().next().value;
+  }
+
+  /** Adds the newest batch; a payload given stays in memory until newer ones push it out. */
+  add(b: SpooledBatch, payload?: Uint8Array): void {
+    this.batches.set(b.sequence, b);
+    this.bytes += b.length;
+    this.events += b.events;
+    b.segment.live++;
+    if (!payload) return;
+    b.cached = payload;
+    this.cache.set(b.sequence, b);
+    this.cachedBytes += b.length;
+    for (const [sequence, old] of this.cache) {
+      if (this.cachedBytes <= this.memoryBytes) break;
+      this.cache.delete(sequence);
+      this.cachedBytes -= old.length;
+      old.cached = undefined;
+    }
+  }
+
+  remove(b: SpooledBatch): void {
+    this.batches.delete(b.sequence);
+    this.bytes -= b.length;
+    this.events -= b.events;
+    b.segment.live--;
+    if (this.cache.delete(b.sequence)) this.cachedBytes -= b.length;
+  }
+}
