@@ -1,6 +1,8 @@
 // Page states of the processes' mappings, one byte per page in a single array, and the
 // fault decision the SMMU's stage-1 walk makes for one access.
+import type { ModelConfig } from './config';
 import type { Rng } from './rng';
+import type { ModelProcess } from './topology';
 
 /** The page has a valid translation. */
 export const PAGE_PRESENT = 1;
@@ -99,4 +101,46 @@ export function age(pages: Uint8Array, from: number, count: number): void {
 /** Writeback: dirty pages become clean (write-protected again unless the SMMU has HD). */
 export function clean(pages: Uint8Array, from: number, count: number): void {
   for (let i = from; i < from + count; i++) pages[i] &= ~PAGE_DIRTY;
+}
+
+/** Every mapping's pages, one state byte each (mapping m's pages at m * mappingPages). */
+export class MappedPages {
+  readonly states: Uint8Array;
+  /** Byte address of each mapping's first page. */
+  readonly base: Float64Array;
+  /** The state a (re)created page gets: prefaultState for MAP_POPULATE mappings, else 0. */
+  private readonly fresh: Uint8Array;
+
+  constructor(
+    processes: readonly ModelProcess[],
+    private readonly m: ModelConfig['memory'],
+    written: boolean,
+    rng: Rng,
+  ) {
+    const mappings = processes.length * m.mappingsPerProcess;
+    this.states = new Uint8Array(mappings * m.mappingPages);
+    this.fresh = new Uint8Array(mappings);
+    this.base = new Float64Array(mappings);
+    for (const p of processes) {
+      for (const mp of p.mappings) {
+        this.fresh[mp.global] = mp.prefault ? prefaultState(written) : 0;
+        this.base[mp.global] = mp.basePage * 2 ** m.pageShift;
+        this.remap(mp.global, rng);
+      }
+    }
+  }
+
+  /** munmap + mmap at the same address: the mapping's pages start over. */
+  remap(mapping: number, rng: Rng): void {
+    const n = this.m.mappingPages;
+    populate(this.states, mapping * n, n, this.fresh[mapping], this.m.initialPages, rng);
+  }
+
+  /** The configured churn when a job on `mapping` ends: remap, age (reclaim scan), clean (writeback). */
+  churn(mapping: number, churn: ModelConfig['workload']['churn'], rng: Rng): void {
+    const n = this.m.mappingPages;
+    if (rng.float() < churn.remap) this.remap(mapping, rng);
+    if (rng.float() < churn.age) age(this.states, mapping * n, n);
+    if (rng.float() < churn.clean) clean(this.states, mapping * n, n);
+  }
 }

@@ -17,16 +17,7 @@ import {
   RECORD_BITS,
 } from '../../../../common/smmu/record';
 import { type EventBlock, EventBlockBuilder } from '../../../../proto/event-block';
-import {
-  accessFault,
-  afterAccess,
-  afterFault,
-  age,
-  clean,
-  NO_FAULT,
-  populate,
-  prefaultState,
-} from './address-space';
+import { accessFault, afterAccess, afterFault, MappedPages, NO_FAULT } from './address-space';
 import {
   type ModelConfig,
   type ModelConfigInput,
@@ -37,6 +28,7 @@ import {
 import { createStallTimeModel, type StallTimeFn } from './latency';
 import { type RareEventContext, writeRareEvent } from './rare-events';
 import { cumulative, Rng } from './rng';
+import { SimClock } from './sim-clock';
 import { buildTopology, type Topology } from './topology';
 import { Job } from './workload';
 
@@ -49,8 +41,6 @@ const TOUCHES_PER_SLOT = 1 << 16;
 const MAX_EMPTY_SLOTS = 1000;
 /** 'work' pace: generate() gives up after as many touches without an event as events pace allows. */
 const MAX_IDLE_TOUCHES = MAX_EMPTY_SLOTS * TOUCHES_PER_SLOT;
-/** Keep the float clock well inside the exact-integer range of a double. */
-const REBASE_NS = 2 ** 50;
 
 export interface ModelStats {
   /** Events emitted. */
@@ -65,6 +55,19 @@ export interface ModelStats {
   emptySlots: number;
   /** Jobs started. */
   jobs: number;
+}
+
+/** What every page touch reads, resolved once from the config. */
+interface TouchParams {
+  readonly mappingPages: number;
+  readonly pageBytes: number;
+  /** Byte offsets within a page, 64-byte aligned. */
+  readonly offsetMask: number;
+  readonly ha: boolean;
+  readonly hd: boolean;
+  readonly hot: number;
+  /** A touch writes when a uniform u32 is below this. */
+  readonly writeThreshold: number;
 }
 
 export class SmmuModel {
@@ -82,10 +85,10 @@ export class SmmuModel {
   };
 
   private readonly rng: Rng;
-  private readonly timeRng: Rng;
+  private readonly clock: SimClock;
+  private readonly memory: MappedPages;
+  /** memory.states. */
   private readonly pages: Uint8Array;
-  private readonly mappingPrefault: Uint8Array;
-  private readonly mappingBase: Float64Array;
   private readonly jobs: Job[];
   private readonly jobDevice: Int32Array;
   private readonly jobPasid: Int32Array;
@@ -97,16 +100,9 @@ export class SmmuModel {
   private readonly builder = new EventBlockBuilder(1024);
   private readonly blockSmmuIds: Int32Array;
 
-  // Simulated clock: epochNs + clockNs, clockNs a float kept below REBASE_NS.
-  private epochNs: bigint;
-  private clockNs = 0;
-  private windowStart = 0;
+  private readonly touchParams: TouchParams;
   /** Clock offset of the current block's base (an integer). */
   private blockBase = 0;
-  private readonly meanGapNs: number;
-  private stormStart = -1;
-  private stormEnd = -1;
-  private nextStorm = Number.POSITIVE_INFINITY;
 
   // 'work' pace only: the job whose touches run now, touches left before the next pick,
   // touches left before the next rare event (geometric, from its own stream so the rare
@@ -123,33 +119,23 @@ export class SmmuModel {
     const c = resolveModelConfig(input);
     this.config = c;
     this.rng = new Rng(c.seed, 'events');
-    this.timeRng = new Rng(c.seed, 'clock');
     this.topology = buildTopology(c, new Rng(c.seed, 'topology'));
     this.stallTimeNs = createStallTimeModel(c.latency, c.seed);
-    this.epochNs = c.startTimeNs;
-    this.meanGapNs = 1e9 / (c.rate > 0 ? c.rate : c.clockRate);
-    if (c.bursts) this.nextStorm = this.timeRng.exp(c.bursts.meanIntervalMs * 1e6);
+    const meanGapNs = 1e9 / (c.rate > 0 ? c.rate : c.clockRate);
+    this.clock = new SimClock(c.startTimeNs, meanGapNs, c.bursts, new Rng(c.seed, 'clock'));
 
     const m = c.memory;
-    const nMappings = c.topology.processes * m.mappingsPerProcess;
-    this.pages = new Uint8Array(nMappings * m.mappingPages);
-    this.mappingPrefault = new Uint8Array(nMappings);
-    this.mappingBase = new Float64Array(nMappings);
-    const written = c.workload.writeFraction > 0;
-    for (const p of this.topology.processes) {
-      for (const mp of p.mappings) {
-        this.mappingPrefault[mp.global] = mp.prefault ? prefaultState(written) : 0;
-        this.mappingBase[mp.global] = mp.basePage * 2 ** m.pageShift;
-        populate(
-          this.pages,
-          mp.global * m.mappingPages,
-          m.mappingPages,
-          this.mappingPrefault[mp.global],
-          m.initialPages,
-          this.rng,
-        );
-      }
-    }
+    this.memory = new MappedPages(this.topology.processes, m, c.workload.writeFraction > 0, this.rng);
+    this.pages = this.memory.states;
+    this.touchParams = {
+      mappingPages: m.mappingPages,
+      pageBytes: 2 ** m.pageShift,
+      offsetMask: (1 << m.pageShift) - 64,
+      ha: m.hardwareAccessFlag,
+      hd: m.hardwareDirty,
+      hot: c.workload.hotSetProbability,
+      writeThreshold: c.workload.writeFraction * 4294967296,
+    };
 
     this.patternCum = cumulative(PATTERN_NAMES.map((k) => c.workload.patterns[k]));
     this.rareCum = cumulative(RARE_EVENT_NAMES.map((k) => c.rareEvents[k]));
@@ -183,12 +169,13 @@ export class SmmuModel {
 
   /** Simulated time of the next event slot, ns since the Unix epoch. */
   get nowNs(): bigint {
-    return this.epochNs + BigInt(Math.floor(this.clockNs));
+    return this.clock.epochNs + BigInt(Math.floor(this.clock.now));
   }
 
   /** Simulated ns from the configured start to the end of the last block's window. */
   get simulatedNs(): bigint {
-    return this.epochNs + BigInt(Math.floor(this.windowStart)) - this.config.startTimeNs;
+    const k = this.clock;
+    return k.epochNs + BigInt(Math.floor(k.windowStart)) - this.config.startTimeNs;
   }
 
   /** The configured event limit has been reached. */
@@ -198,19 +185,19 @@ export class SmmuModel {
 
   /** Up to n events as one block, regardless of time windows (fewer only at maxEvents or when quiescent). */
   generate(n: number): EventBlock {
-    this.beginBlock(Math.floor(this.clockNs));
+    this.beginBlock(Math.floor(this.clock.now));
     if (this.work) {
       this.runWork(Number.POSITIVE_INFINITY, n, true);
-      this.windowStart = Math.floor(this.clockNs);
+      this.clock.windowStart = Math.floor(this.clock.now);
       return this.endBlock();
     }
     let empty = 0;
     while (this.builder.count < n && !this.exhausted && empty < MAX_EMPTY_SLOTS) {
-      if (this.emitAt(this.clockNs)) empty = 0;
+      if (this.emitAt(this.clock.now)) empty = 0;
       else empty++;
-      this.advanceClock();
+      this.clock.advance();
     }
-    this.windowStart = Math.floor(this.clockNs);
+    this.clock.windowStart = Math.floor(this.clock.now);
     return this.endBlock();
   }
 
@@ -219,54 +206,30 @@ export class SmmuModel {
    * `maxChunkEvents` events or at `maxEvents`.
    */
   nextBlock(): EventBlock {
-    const start = this.windowStart;
-    const end = start + this.config.chunkNs;
-    this.beginBlock(start);
+    this.beginBlock(this.clock.windowStart);
+    const end = this.clock.windowStart + this.config.chunkNs;
     const max = this.config.maxChunkEvents;
     if (this.work) {
       this.runWork(end, max, false);
     } else {
-      while (this.clockNs < end && this.builder.count < max && !this.exhausted) {
-        this.emitAt(this.clockNs);
-        this.advanceClock();
+      while (this.clock.now < end && this.builder.count < max && !this.exhausted) {
+        this.emitAt(this.clock.now);
+        this.clock.advance();
       }
     }
-    this.windowStart = this.clockNs < end ? Math.floor(this.clockNs) : end;
+    this.clock.windowStart = this.clock.now < end ? Math.floor(this.clock.now) : end;
     return this.endBlock();
   }
 
   private beginBlock(baseOffset: number): void {
-    if (baseOffset >= REBASE_NS) {
-      const shift = Math.floor(baseOffset);
-      this.epochNs += BigInt(shift);
-      this.clockNs -= shift;
-      this.windowStart -= shift;
-      this.stormStart -= shift;
-      this.stormEnd -= shift;
-      this.nextStorm -= shift;
-      baseOffset -= shift;
-    }
-    this.builder.setBase(this.epochNs + BigInt(baseOffset));
-    this.blockBase = baseOffset;
+    const base = this.clock.rebase(baseOffset);
+    this.builder.setBase(this.clock.epochNs + BigInt(base));
+    this.blockBase = base;
     this.blockSmmuIds.fill(-1);
   }
 
   private endBlock(): EventBlock {
     return this.builder.finish();
-  }
-
-  private advanceClock(): void {
-    let mult = 1;
-    const b = this.config.bursts;
-    if (b) {
-      while (this.clockNs >= this.nextStorm) {
-        this.stormStart = this.nextStorm;
-        this.stormEnd = this.stormStart + b.durationMs * 1e6;
-        this.nextStorm = this.stormEnd + this.timeRng.exp(b.meanIntervalMs * 1e6);
-      }
-      if (this.clockNs >= this.stormStart && this.clockNs < this.stormEnd) mult = b.rateMultiplier;
-    }
-    this.clockNs += this.timeRng.exp(this.meanGapNs / mult);
   }
 
   /** Touches before the next rare event: geometric with success probability rareTotal. */
@@ -284,24 +247,15 @@ export class SmmuModel {
   private runWork(end: number, max: number, giveUp: boolean): void {
     const c = this.config;
     const rng = this.rng;
-    const pages = this.pages;
     const jobs = this.jobs;
     const stats = this.stats;
-    const n = c.memory.mappingPages;
-    const pageShift = c.memory.pageShift;
-    const pageBytes = 2 ** pageShift;
-    const offsetMask = (1 << pageShift) - 64;
-    const ha = c.memory.hardwareAccessFlag;
-    const hd = c.memory.hardwareDirty;
-    const hot = c.workload.hotSetProbability;
-    const writeThreshold = c.workload.writeFraction * 4294967296;
     const maxEvents = c.maxEvents > 0 ? c.maxEvents : Number.POSITIVE_INFINITY;
     const builder = this.builder;
     const idleLimit = giveUp ? MAX_IDLE_TOUCHES : Number.POSITIVE_INFINITY;
     let idle = 0;
     let j = this.pickJob;
-    while (this.clockNs < end && builder.count < max && stats.events < maxEvents && idle < idleLimit) {
-      const t = this.clockNs;
+    while (this.clock.now < end && builder.count < max && stats.events < maxEvents && idle < idleLimit) {
+      const t = this.clock.now;
       stats.touches++;
       if (this.rareLeft <= 0) {
         // The transaction is aborted by a configuration error before any page-table walk.
@@ -309,7 +263,7 @@ export class SmmuModel {
         this.rareLeft = this.rareGap();
         this.idleTouches = 0;
         idle = 0;
-        this.advanceClock();
+        this.clock.advance();
         continue;
       }
       this.rareLeft--;
@@ -319,26 +273,39 @@ export class SmmuModel {
         this.pickLeft = TOUCHES_PER_PICK;
       }
       this.pickLeft--;
-      if (j.remaining <= 0) this.endJob(j);
-      const p = j.nextPage(n, hot, rng);
-      const r = rng.u32();
-      const write = r < writeThreshold;
-      const idx = j.mapping * n + p;
-      const s = pages[idx];
-      const fault = accessFault(s, write, ha, hd);
-      if (fault === NO_FAULT) {
-        pages[idx] = afterAccess(s, write, ha, hd);
-        idle++;
-        if (++this.idleTouches % TOUCHES_PER_SLOT === 0) stats.emptySlots++;
-      } else {
-        pages[idx] = afterFault(s, write);
-        const offset = j.pattern <= 1 ? 0 : r & offsetMask;
-        this.writeFault(t, j, fault, write, this.mappingBase[j.mapping] + p * pageBytes + offset);
+      if (this.touch(t, j)) {
         this.idleTouches = 0;
         idle = 0;
+      } else {
+        idle++;
+        if (++this.idleTouches % TOUCHES_PER_SLOT === 0) stats.emptySlots++;
       }
-      this.advanceClock();
+      this.clock.advance();
     }
+  }
+
+  /**
+   * One DMA page touch by job j at clock offset t: the page's state moves on and, when the touch
+   * faults, its event is written. True if it faulted.
+   */
+  private touch(t: number, j: Job): boolean {
+    const m = this.touchParams;
+    if (j.remaining <= 0) this.endJob(j);
+    const p = j.nextPage(m.mappingPages, m.hot, this.rng);
+    const r = this.rng.u32();
+    const write = r < m.writeThreshold;
+    const idx = j.mapping * m.mappingPages + p;
+    const s = this.pages[idx];
+    const fault = accessFault(s, write, m.ha, m.hd);
+    if (fault === NO_FAULT) {
+      this.pages[idx] = afterAccess(s, write, m.ha, m.hd);
+      return false;
+    }
+    this.pages[idx] = afterFault(s, write);
+    // Sequential and strided streams cross into a page at its start; the others land anywhere.
+    const offset = j.pattern <= 1 ? 0 : r & m.offsetMask;
+    this.writeFault(t, j, fault, write, this.memory.base[j.mapping] + p * m.pageBytes + offset);
+    return true;
   }
 
   private nextStag(smmu: number): number {
@@ -376,15 +343,7 @@ export class SmmuModel {
 
   /** Applies the configured churn to the job's mapping, then starts the binding's next job. */
   private endJob(j: Job): void {
-    const c = this.config;
-    const n = c.memory.mappingPages;
-    const from = j.mapping * n;
-    const churn = c.workload.churn;
-    if (this.rng.float() < churn.remap) {
-      populate(this.pages, from, n, this.mappingPrefault[j.mapping], c.memory.initialPages, this.rng);
-    }
-    if (this.rng.float() < churn.age) age(this.pages, from, n);
-    if (this.rng.float() < churn.clean) clean(this.pages, from, n);
+    this.memory.churn(j.mapping, this.config.workload.churn, this.rng);
     this.startJob(j);
   }
 
@@ -416,37 +375,12 @@ export class SmmuModel {
   }
 
   private emitFault(t: number): boolean {
-    const c = this.config;
-    const rng = this.rng;
-    const pages = this.pages;
-    const n = c.memory.mappingPages;
-    const pageShift = c.memory.pageShift;
-    const offsetMask = (1 << pageShift) - 64;
-    const ha = c.memory.hardwareAccessFlag;
-    const hd = c.memory.hardwareDirty;
-    const hot = c.workload.hotSetProbability;
-    const writeThreshold = c.workload.writeFraction * 4294967296;
     let budget = TOUCHES_PER_SLOT;
     while (budget > 0) {
-      const j = this.jobs[rng.int(this.jobs.length)];
+      const j = this.jobs[this.rng.int(this.jobs.length)];
       for (let k = 0; k < TOUCHES_PER_PICK && budget > 0; k++, budget--) {
-        if (j.remaining <= 0) this.endJob(j);
-        const p = j.nextPage(n, hot, rng);
-        const r = rng.u32();
-        const write = r < writeThreshold;
-        const idx = j.mapping * n + p;
-        const s = pages[idx];
-        const fault = accessFault(s, write, ha, hd);
         this.stats.touches++;
-        if (fault === NO_FAULT) {
-          pages[idx] = afterAccess(s, write, ha, hd);
-          continue;
-        }
-        pages[idx] = afterFault(s, write);
-        // Sequential and strided streams cross into a page at its start; the others land anywhere.
-        const offset = j.pattern <= 1 ? 0 : r & offsetMask;
-        this.writeFault(t, j, fault, write, this.mappingBase[j.mapping] + p * 2 ** pageShift + offset);
-        return true;
+        if (this.touch(t, j)) return true;
       }
     }
     this.stats.emptySlots++;
