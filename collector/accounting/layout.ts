@@ -11,14 +11,12 @@
 // checkpointed; nothing after it is counted, the partition's lag grows, /readyz fails with the
 // reason and the error is logged. README.md "Replication, partitions and growing the raw topic" gives the
 // procedure.
-import { partitionOf } from '../../common/kafka/topics';
+import { HostPlacement } from '../../common/kafka/topics';
 import type { Logger } from '../../common/runtime/log';
 
 export class RawTopicLayout {
-  /** The partition count the group's state was built with; 0 until learned. */
-  private count = 0;
-  /** host -> its partition under `count` (cached: a murmur2 per batch is cheap, none is cheaper). */
-  private readonly placed = new Map<string, number>();
+  /** Placement under the partition count the group's state was built with (0 until learned). */
+  private readonly placement: HostPlacement;
   /** Stopped partitions and why. */
   private readonly stopped = new Map<number, string>();
 
@@ -26,7 +24,13 @@ export class RawTopicLayout {
     private readonly topic: string,
     private readonly groupId: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.placement = new HostPlacement(topic);
+  }
+
+  private get count(): number {
+    return this.placement.count;
+  }
 
   /** The count to record in checkpoints (0 while unknown). */
   get partitions(): number {
@@ -44,11 +48,11 @@ export class RawTopicLayout {
     for (let q = 0; q < now; q++) {
       const n = await recorded(q);
       if (n > 0) {
-        this.count = n;
+        this.placement.count = n;
         return;
       }
     }
-    this.count = now;
+    this.placement.count = now;
   }
 
   /** A partition is (re)opened; `recorded` is its checkpoint's count (0: none, or older format). */
@@ -65,11 +69,7 @@ export class RawTopicLayout {
   accepts(p: number, offset: number, host: string | undefined): boolean {
     if (this.stopped.has(p)) return false;
     if (host === undefined) return true;
-    let want = this.placed.get(host);
-    if (want === undefined) {
-      want = partitionOf(this.topic, host, this.count);
-      this.placed.set(host, want);
-    }
+    const want = this.placement.of(host);
     if (want === p) return true;
     this.stop(
       p,

@@ -12,7 +12,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import { durableProducer } from '../../common/kafka/client';
 import { KAFKA_COMPRESSION, type KafkaCompression } from '../../common/kafka/codecs';
 import { explainKafkaError } from '../../common/kafka/errors';
-import { partitionCount, partitionOf } from '../../common/kafka/topics';
+import { HostPlacement, partitionCount } from '../../common/kafka/topics';
 import { EVENT_BATCH_TYPE, SCHEMA_VERSION } from '../../proto/index';
 
 export interface PublishRequest {
@@ -44,10 +44,10 @@ export class BatchPublisher {
   /** Why the last send failed; undefined once a send succeeds again (readiness). */
   lastError: string | undefined;
 
-  /** The raw topic's partition count; 0: read it before the next send. */
-  private partitions = 0;
-  /** host -> its partition under `partitions`. */
-  private readonly placed = new Map<string, number>();
+  /** Where each host's batches go under the raw topic's partition count. */
+  private readonly placement: HostPlacement;
+  /** Read the partition count again before the next send. */
+  private stale = true;
 
   constructor(
     private readonly kafka: Kafka,
@@ -56,6 +56,7 @@ export class BatchPublisher {
     private readonly maxBatchesPerSend = 256,
   ) {
     this.producer = durableProducer(kafka);
+    this.placement = new HostPlacement(topic);
   }
 
   async connect(): Promise<void> {
@@ -67,8 +68,8 @@ export class BatchPublisher {
   private async learnPartitions(): Promise<void> {
     const n = await partitionCount(this.kafka, this.topic);
     if (n === 0) throw new Error(`Kafka topic ${this.topic} does not exist`);
-    if (n !== this.partitions) this.placed.clear();
-    this.partitions = n;
+    this.placement.count = n;
+    this.stale = false;
   }
 
   disconnect(): Promise<void> {
@@ -90,18 +91,14 @@ export class BatchPublisher {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.maxBatchesPerSend);
         try {
-          if (this.partitions === 0) await this.learnPartitions();
+          if (this.stale) await this.learnPartitions();
         } catch (err) {
           this.fail(batch, err);
           continue;
         }
         const perPartition = new Map<number, Waiting[]>();
         for (const r of batch) {
-          let p = this.placed.get(r.host);
-          if (p === undefined) {
-            p = partitionOf(this.topic, r.host, this.partitions);
-            this.placed.set(r.host, p);
-          }
+          const p = this.placement.of(r.host);
           const group = perPartition.get(p);
           if (group) group.push(r);
           else perPartition.set(p, [r]);
@@ -134,7 +131,7 @@ export class BatchPublisher {
   }
 
   private fail(group: Waiting[], err: unknown): void {
-    this.partitions = 0;
+    this.stale = true;
     // A missing ACL is named (the collector needs WRITE on the raw topic, nothing else).
     this.lastError = explainKafkaError(err, `WRITE on topic ${this.topic}`);
     const e = new Error(this.lastError, { cause: err });

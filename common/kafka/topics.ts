@@ -53,6 +53,36 @@ export function partitionOf(topic: string, key: string, count: number): number {
   return place({ topic, partitionMetadata, message: { key, value: null } as Message });
 }
 
+/**
+ * partitionOf for the hosts of one topic at one partition count, cached per host (a murmur2 per
+ * batch is cheap, none is cheaper). Setting another count forgets every placement.
+ */
+export class HostPlacement {
+  private readonly placed = new Map<string, number>();
+  private n = 0;
+
+  constructor(readonly topic: string) {}
+
+  /** The partition count placements are for; 0 until set. */
+  get count(): number {
+    return this.n;
+  }
+
+  set count(n: number) {
+    if (n !== this.n) this.placed.clear();
+    this.n = n;
+  }
+
+  of(host: string): number {
+    let p = this.placed.get(host);
+    if (p === undefined) {
+      p = partitionOf(this.topic, host, this.n);
+      this.placed.set(host, p);
+    }
+    return p;
+  }
+}
+
 /** A topic's partition count now (0: the topic does not exist). */
 export async function partitionCount(kafka: Kafka, topic: string): Promise<number> {
   const admin = kafka.admin();
