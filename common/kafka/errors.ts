@@ -42,6 +42,10 @@ function chain(err: unknown): ErrorLike[] {
   return out;
 }
 
+/** TLS alerts a broker sends when it requires a client certificate and got none, or one it does not trust. */
+const CLIENT_CERT_REFUSED =
+  /ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN)|alert (certificate required|bad certificate|unknown ca|certificate unknown)/i;
+
 /** True when Kafka said the failure may pass by itself (e.g. a new topic's metadata spreading). */
 export function isRetriable(err: unknown): boolean {
   return chain(err).some((e) => e.retriable === true);
@@ -69,6 +73,9 @@ export function explainKafkaError(err: unknown, needs?: string): string {
     }
     if (e.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
       return `Kafka TLS: the broker's certificate does not name the address connected to (${e.message}): use a broker address the certificate names, or --kafka-tls-verify-hostname false`;
+    }
+    if (CLIENT_CERT_REFUSED.test(`${e.code ?? ''} ${e.message ?? ''}`)) {
+      return `Kafka TLS: the broker refused this client's TLS certificate (${e.code ?? e.message}): set --kafka-tls-cert and --kafka-tls-key to a certificate and key issued by a CA the brokers trust`;
     }
     if (typeof e.code === 'string' && (UNTRUSTED.has(e.code) || e.code.startsWith('CERT_'))) {
       return `Kafka TLS: the broker's certificate is not trusted (${e.code}: ${e.message}): set --kafka-tls-ca to the CA bundle that issued it`;

@@ -53,7 +53,7 @@ export interface ContainerSecurity {
   /** Broker environment (KAFKA_* settings with the JAAS configs, SCRAM_USERS). */
   env(port: number, host: string): Record<string, string>;
   /** kafkajs ssl/sasl of a user (the readiness check connects as 'admin'). */
-  kafkajs(user: string): { ssl: { ca: string }; sasl: SASLOptions };
+  kafkajs(user: string): { ssl: { ca: string; cert?: string; key?: string }; sasl: SASLOptions };
 }
 
 export interface StartKafkaOptions {

@@ -1,5 +1,5 @@
-// Production-style Kafka: a SASL_SSL broker with StandardAuthorizer and only the admin as super
-// user. Each program works with exactly the ACLs the README lists; a missing ACL, a wrong password
+// Production-style Kafka: a SASL_SSL broker that requires client certificates (mutual TLS), with
+// StandardAuthorizer and only the admin as super user. Each program works with exactly the ACLs the README lists; a missing ACL, a wrong password
 // and an untrusted CA each give a clear error naming the permission or option, the collector
 // stays up and not ready while agents keep their batches, and nothing is lost once it is fixed.
 import assert from 'node:assert/strict';
@@ -266,6 +266,30 @@ test('collector: a wrong password and an untrusted CA name the option to fix; fi
   });
 });
 
+test('collector: without a client certificate, or with one from another CA, the broker refuses it and the error names --kafka-tls-cert', {
+  timeout: 240_000,
+}, async (t) => {
+  if (broker.external) return t.skip(OWN_BROKER);
+  const good = sec.client('collector');
+  const [rogueCert, rogueKey] = makePki('rogue').client('collector');
+  for (const [name, security] of [
+    ['no certificate', { ...good, tlsCert: '', tlsKey: '' }],
+    ['another CA', { ...good, tlsCert: rogueCert, tlsKey: rogueKey }],
+  ] as const) {
+    const c = collector(filled.topic, await freePort(), security);
+    await whileRunning(c, async () => {
+      const why = await notReadyWith(c, /refused this client's TLS certificate/);
+      assert.match(why, /--kafka-tls-cert and --kafka-tls-key/, name);
+    });
+  }
+  // The same settings with the CA's certificate are accepted.
+  const c = collector(filled.topic, await freePort(), good);
+  await whileRunning(c, async (started) => {
+    await started;
+    assert.equal((await readiness(c)).status, 200);
+  });
+});
+
 test('aggregator: exact totals with exactly its ACLs; a missing one is named at start', {
   timeout: 240_000,
 }, async (t) => {
@@ -344,6 +368,10 @@ test('smmu-fleet totals over SASL PLAIN (password from the environment) and OAUT
       args: [
         '--kafka-tls-ca',
         sec.pki.ca,
+        '--kafka-tls-cert',
+        sec.client('reader').tlsCert,
+        '--kafka-tls-key',
+        sec.client('reader').tlsKey,
         '--kafka-sasl-mechanism',
         'plain',
         '--kafka-sasl-username',
@@ -356,6 +384,8 @@ test('smmu-fleet totals over SASL PLAIN (password from the environment) and OAUT
       args: [],
       env: {
         SMMU_FLEET_KAFKA_TLS_CA: sec.pki.ca,
+        SMMU_FLEET_KAFKA_TLS_CERT: sec.client('token-reader').tlsCert,
+        SMMU_FLEET_KAFKA_TLS_KEY: sec.client('token-reader').tlsKey,
         SMMU_FLEET_KAFKA_SASL_MECHANISM: 'oauthbearer',
         SMMU_FLEET_KAFKA_OAUTH_TOKEN_FILE: tokenFile,
       },

@@ -1,6 +1,7 @@
 /**
  * A Kafka broker that enforces what production clusters do, for tests: a SASL_SSL client listener
- * (certificate made by the test's own CA, for 127.0.0.1), SASL PLAIN, SCRAM-SHA-256/512 and
+ * (certificate made by the test's own CA, for 127.0.0.1) that also requires a client certificate
+ * from that CA (mutual TLS; the principal is still the SASL user), SASL PLAIN, SCRAM-SHA-256/512 and
  * OAUTHBEARER (the broker's unsecured-JWT validator: the token's `sub` is the principal),
  * StandardAuthorizer with no ACLs, and `super.users` only the admin. SCRAM users are created when
  * the log dir is formatted (SCRAM_USERS, see test/infra/kafka/start-kafka.sh). Brokers talk to
@@ -32,7 +33,7 @@ export interface BrokerSecurity extends ContainerSecurity {
   /** Passwords of every user, including 'admin' (PLAIN and SCRAM-SHA-512). */
   passwords: Record<string, string>;
   scram: Record<string, ScramMechanism>;
-  /** Client settings of a user, e.g. for kafkaClient() or a program's options. */
+  /** Client settings of a user (with its client certificate), for kafkaClient() or a program's options. */
   client(user: string): KafkaSecurity;
 }
 
@@ -80,6 +81,15 @@ export function brokerSecurity(users: BrokerUsers): BrokerSecurity {
     writeFileSync(f, `${passwords[u]}\n`);
     return f;
   };
+  const certs = new Map<string, [string, string]>();
+  const certOf = (u: string) => {
+    let c = certs.get(u);
+    if (!c) {
+      c = pki.client(u);
+      certs.set(u, c);
+    }
+    return c;
+  };
   const mechanismOf = (u: string) => (scram[u] ?? 'PLAIN').toLowerCase() as KafkaSecurity['saslMechanism'];
 
   return {
@@ -102,7 +112,7 @@ export function brokerSecurity(users: BrokerUsers): BrokerSecurity {
       KAFKA_SSL_KEYSTORE_LOCATION: `${SECRETS_DIR}/broker.pem`,
       KAFKA_SSL_TRUSTSTORE_TYPE: 'PEM',
       KAFKA_SSL_TRUSTSTORE_LOCATION: `${SECRETS_DIR}/ca.pem`,
-      KAFKA_LISTENER_NAME_CLIENT_SSL_CLIENT_AUTH: 'requested',
+      KAFKA_LISTENER_NAME_CLIENT_SSL_CLIENT_AUTH: 'required',
       KAFKA_AUTHORIZER_CLASS_NAME: 'org.apache.kafka.metadata.authorizer.StandardAuthorizer',
       KAFKA_SUPER_USERS: 'User:admin',
       KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND: 'false',
@@ -115,12 +125,18 @@ export function brokerSecurity(users: BrokerUsers): BrokerSecurity {
     client: (user) => ({
       ...noKafkaSecurity,
       tlsCa: pki.ca,
+      tlsCert: certOf(user)[0],
+      tlsKey: certOf(user)[1],
       saslMechanism: mechanismOf(user),
       saslUsername: user,
       saslPasswordFile: passwordFile(user),
     }),
     kafkajs: (user) => ({
-      ssl: { ca: readFileSync(pki.ca, 'utf8') },
+      ssl: {
+        ca: readFileSync(pki.ca, 'utf8'),
+        cert: readFileSync(certOf(user)[0], 'utf8'),
+        key: readFileSync(certOf(user)[1], 'utf8'),
+      },
       sasl: { mechanism: mechanismOf(user), username: user, password: passwords[user] } as SASLOptions,
     }),
   };
