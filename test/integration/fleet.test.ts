@@ -1,12 +1,13 @@
 // The walking skeleton end to end, with real parts: model agents -> gRPC -> collector ->
 // Apache Kafka -> accounting consumer group. Totals must equal what the agents generated.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { agentMetrics } from '../../agent/src/metrics';
 import { AgentPipeline } from '../../agent/src/pipeline';
@@ -18,7 +19,9 @@ import { Collector, defaultCollectorConfig } from '../../collector/ingest/collec
 import { silentLogger } from '../../common/runtime/log';
 import { eventId, eventName } from '../../common/smmu/record';
 import { type KafkaBroker, startKafka } from '../../deploy/kafka/container';
+import { decodeBatch } from '../../proto/batch-codec';
 import { type EventBlock, timestampNs, WORDS_PER_RECORD, word64 } from '../../proto/event-block';
+import { v1 } from '../../proto/index';
 import { repoRoot } from '../support/paths';
 import { finishDrained } from '../support/pipeline-drain';
 
@@ -183,4 +186,57 @@ test('a raw-topic message decodes with protoc and the .proto alone', { timeout: 
   assert.equal(text.match(/timestamp_delta_units: /g)?.length, 39);
   for (const perEvent of ['stream_index', 'shape_index', 'addr_page_delta', 'addr_offset'])
     assert.equal(text.match(new RegExp(`${perEvent}: `, 'g'))?.length, 40, perEvent);
+});
+
+test('smmu-agent --column-coding words sends word columns (coding 0) that consumers decode exactly', {
+  timeout: 90_000,
+}, async () => {
+  const host = 'node-words';
+  const events = 5_000;
+  const agentCli = join(repoRoot(), 'dist', 'agent', 'src', 'cli.js');
+  const args = ['--collector', collector.address, '--host', host, '--agent-id', `${host}-agent`];
+  await promisify(execFile)(
+    process.execPath,
+    [
+      agentCli,
+      ...args,
+      '--http-listen',
+      '',
+      '--rate',
+      '0',
+      '--max-events',
+      String(events),
+      '--column-coding',
+      'words',
+    ],
+    { timeout: 60_000, env: { ...process.env, LOG_LEVEL: 'warn' } },
+  );
+  // The same events through the default coding, in process, for the expected per-kind totals.
+  const expected = new Tally();
+  const model = new SmmuModelSource({ rate: 0, maxEvents: events });
+  for await (const c of model.read(new AbortController().signal, 0)) expected.add(c.events);
+
+  const kafka = new Kafka({ clientId: 'words-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `words-${Date.now()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const codings = new Set<number>();
+  const got = new Tally();
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      if (message.key?.toString() !== host || !message.value) return;
+      codings.add(v1.EventBatch.decode(message.value).events?.coding ?? -1);
+      got.add(decodeBatch(message.value).events);
+    },
+  });
+  const deadline = Date.now() + 30_000;
+  const count = () => [...got.byEvent.values()].reduce((s, n) => s + n, 0);
+  while (count() < events && Date.now() < deadline) await sleep(100);
+  await sleep(500);
+  await consumer.disconnect();
+  assert.deepEqual([...codings], [0], 'every batch in word columns');
+  assert.deepEqual(
+    Object.fromEntries([...got.byEvent].sort()),
+    Object.fromEntries([...expected.byEvent].sort()),
+  );
 });
