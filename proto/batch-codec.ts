@@ -5,7 +5,7 @@
 import Long from 'long';
 import { BatchDecodeError } from './batch-read';
 import { type EventBlock, EventBlockBuilder } from './event-block';
-import { decodeFieldColumns, encodeFieldColumns, FIELD_CODING } from './field-columns';
+import { checkFieldColumns, decodeFieldColumns, encodeFieldColumns, FIELD_CODING } from './field-columns';
 import { type LossReason, type SourceKind, v1 } from './index';
 import { ByteReader, ByteWriter, WIRE_LEN, WIRE_VARINT } from './wire';
 import {
@@ -231,8 +231,7 @@ function columnHeader(
 function checkColumns(buf: Uint8Array, start: number, end: number, limits: DecodeLimits): EventBlock {
   const [count, names, coding] = columnHeader(buf, start, end, limits);
   if (coding === FIELD_CODING) {
-    // No cheaper check of the field columns yet: decode, keep count and names only.
-    decodeFieldColumns(buf, start, end, count, names);
+    checkFieldColumns(buf, start, end, count, names);
     return headerOnly(count, names);
   }
   checkWordColumns(buf, start, end, count, names);

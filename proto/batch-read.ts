@@ -12,17 +12,27 @@ export class BatchDecodeError extends WireError {
   }
 }
 
-/** Columns as read: packed or unpacked elements land in the same growing arrays. */
+/** Columns as read: packed or unpacked elements land in the same arrays, at most `cap` of them. */
 export class Column {
-  lo: Uint32Array;
-  hi: Uint32Array;
+  lo = new Uint32Array(0);
+  hi = new Uint32Array(0);
   n = 0;
+  cap = 0;
   constructor(cap: number) {
-    this.lo = new Uint32Array(cap);
-    this.hi = new Uint32Array(cap);
+    this.reset(cap);
+  }
+  /** Empties the column for a message with room for `cap` elements, keeping its memory when it fits. */
+  reset(cap: number): this {
+    if (this.lo.length < cap) {
+      this.lo = new Uint32Array(cap);
+      this.hi = new Uint32Array(cap);
+    }
+    this.n = 0;
+    this.cap = cap;
+    return this;
   }
   push(r: ByteReader, field: string): void {
-    if (this.n >= this.lo.length) throw new BatchDecodeError(`${field} has more elements than count`);
+    if (this.n >= this.cap) throw new BatchDecodeError(`${field} has more elements than count`);
     r.varint64();
     this.lo[this.n] = r.lo;
     this.hi[this.n] = r.hi;

@@ -150,10 +150,18 @@ function unzigzag(lo: number, hi: number, what: string): number {
   return neg ? -m - 1 : m;
 }
 
+/**
+ * Columns reused by every read of a batch of up to SCRATCH_EVENTS events (reading is synchronous
+ * and single-threaded, and nothing read is kept in them); a larger batch gets its own.
+ */
+const SCRATCH_EVENTS = 1 << 16;
+const scratchColumns: Column[] = [];
+
 /** The coding 2 columns of buf[start, end): every repeated field 12..23, and the scalars. */
 function readColumns(buf: Uint8Array, start: number, end: number, count: number) {
   const cols: Column[] = [];
-  for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++) cols[f] = new Column(count);
+  for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++)
+    cols[f] = count > SCRATCH_EVENTS ? new Column(count) : (scratchColumns[f] ??= new Column(0)).reset(count);
   let t0 = 0n;
   let unit = 0;
   const r = new ByteReader(buf, start, end);
@@ -199,9 +207,32 @@ export function decodeFieldColumns(
   names: readonly string[],
 ): EventBlock {
   const out = new EventBlockBuilder(count);
-  const ids = names.map((n) => out.smmuId(n));
+  readFieldColumns(buf, start, end, count, names, out);
+  return out.finish();
+}
+
+/** decodeFieldColumns' checks, every one of them, without building the events (the collector's check). */
+export function checkFieldColumns(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  count: number,
+  names: readonly string[],
+): void {
+  readFieldColumns(buf, start, end, count, names, null);
+}
+
+function readFieldColumns(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  count: number,
+  names: readonly string[],
+  out: EventBlockBuilder | null,
+): void {
+  const ids = out ? names.map((n) => out.smmuId(n)) : [];
   const { cols: c, t0, unit } = readColumns(buf, start, end, count);
-  if (count === 0) return out.finish();
+  if (count === 0) return;
   if (unit < 1) throw new BatchDecodeError('timestamp_unit_ns missing or 0');
   expect(c[F.timestamp_delta_units], count - 1, F.timestamp_delta_units, 'count - 1');
   for (const f of [F.stream_index, F.shape_index, F.stag, F.addr_page_delta, F.addr_offset, F.evt3_delta])
@@ -221,7 +252,7 @@ export function decodeFieldColumns(
     index(c[F.shape_word0_lo], h, 4096, F.shape_word0_lo);
     if (c[F.shape_word1_hi].hi[h] >= TWO16) throw new BatchDecodeError('shape_word1_hi beyond 2^48');
   }
-  out.setBase(t0);
+  out?.setBase(t0);
   const pages = new Float64Array(streams);
   const w3 = new Uint32Array(2 * streams);
   const stags = new Int32Array(names.length);
@@ -239,10 +270,6 @@ export function decodeFieldColumns(
     const s = index(si, i, streams, F.stream_index);
     const h = index(hi, i, shapes, F.shape_index);
     const smmu = smmuOf[s];
-    const w = out.appendOffset(offset, ids[smmu]);
-    const words = out.wordArray;
-    words[w] = ((ssid[s] << 12) | lo12[h]) >>> 0;
-    words[w + 1] = sid[s];
     let stag = 0;
     if (st.hi[i] !== 0 || st.lo[i] > 2 * TWO16) throw new BatchDecodeError(`stag ${st.lo[i]} out of range`);
     if (st.lo[i] !== 0) {
@@ -251,18 +278,22 @@ export function decodeFieldColumns(
       if (stag < 1 || stag >= TWO16) throw new BatchDecodeError(`STAG ${stag} out of range`);
       stags[smmu] = stag;
     }
-    // shape_word1_hi = word1 bits 63:16: its low 16 bits go to word1 bits 31:16.
-    words[w + 2] = (((h1.lo[h] & 0xffff) << 16) | stag) >>> 0;
-    words[w + 3] = ((h1.lo[h] >>> 16) | (h1.hi[h] << 16)) >>> 0;
     const page = pages[s] + unzigzag(pd.lo[i], pd.hi[i], 'addr_page_delta');
     if (page < 0 || page >= 2 ** 52) throw new BatchDecodeError(`address page ${page} out of range`);
     pages[s] = page;
     const offs = index(ao, i, 4096, F.addr_offset);
+    if (out === null) continue;
+    const w = out.appendOffset(offset, ids[smmu]);
+    const words = out.wordArray;
+    words[w] = ((ssid[s] << 12) | lo12[h]) >>> 0;
+    words[w + 1] = sid[s];
+    // shape_word1_hi = word1 bits 63:16: its low 16 bits go to word1 bits 31:16.
+    words[w + 2] = (((h1.lo[h] & 0xffff) << 16) | stag) >>> 0;
+    words[w + 3] = ((h1.lo[h] >>> 16) | (h1.hi[h] << 16)) >>> 0;
     words[w + 4] = ((page % TWO20) * 4096 + offs) >>> 0;
     words[w + 5] = Math.floor(page / TWO20);
     addDelta64(d3.lo[i], d3.hi[i], w3[2 * s], w3[2 * s + 1]);
     words[w + 6] = w3[2 * s] = sum64.lo;
     words[w + 7] = w3[2 * s + 1] = sum64.hi;
   }
-  return out.finish();
 }

@@ -38,3 +38,11 @@ report(
     }),
   ),
 );
+report(
+  'check_events_per_s',
+  median(7, () =>
+    rate(events, () => {
+      for (const e of encoded) decodeBatch(e, { maxEvents: 1 << 20, structureOnly: true });
+    }),
+  ),
+);
