@@ -35,6 +35,7 @@ import { makePki } from '../support/certs';
 import { type BrokerSecurity, brokerSecurity, unsecuredJwt } from '../support/kafka-security';
 import { repoRoot } from '../support/paths';
 import { finishDrained } from '../support/pipeline-drain';
+import { until } from '../support/until';
 
 let broker: KafkaBroker;
 let sec: BrokerSecurity;
@@ -163,14 +164,6 @@ async function whileRunning(c: Collector, body: (started: Promise<void>) => Prom
   }
 }
 
-async function until(what: string, f: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await f())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 test('collector: topic creation refused without CREATE (clear error, not ready, agent spools), done once granted', {
   timeout: 240_000,
 }, async (t) => {
@@ -182,7 +175,7 @@ test('collector: topic creation refused without CREATE (clear error, not ready, 
     const why = await notReadyWith(c, /not allowed to create Kafka topics/);
     assert.match(why, new RegExp(`${topic}.*TOPIC_AUTHORIZATION_FAILED.*grant DESCRIBE and CREATE`));
     const a = agent('node-create', port, 3_000);
-    await until('the agent to spool', async () => (await a.spooledBytes()) > 0);
+    await until('the agent to spool', async () => (await a.spooledBytes()) > 0, 20_000);
 
     await grant(
       admin,
@@ -216,7 +209,7 @@ test('collector: WRITE on the raw topic is all it needs; without it the error na
     const a = agent(host, port, events);
     const why = await notReadyWith(c, /lacks WRITE on topic/);
     assert.match(why, new RegExp(`(CLUSTER|TOPIC)_AUTHORIZATION_FAILED.*lacks WRITE on topic ${topic}`));
-    await until('the agent to spool', async () => (await a.spooledBytes()) > 0);
+    await until('the agent to spool', async () => (await a.spooledBytes()) > 0, 20_000);
 
     await revoke(admin, describe);
     await grant(admin, ...collectorAcls('collector', topic));
@@ -332,7 +325,11 @@ test('aggregator: exact totals with exactly its ACLs; a missing one is named at 
   try {
     const events = () => agg.views.hostRows().reduce((s, h) => s + h.events, 0);
     await until('the aggregator to count every event', async () => events() >= filled.events, 60_000);
-    await until('a checkpoint', async () => (await agg.metrics.checkpoints.get()).values[0].value > 0);
+    await until(
+      'a checkpoint',
+      async () => (await agg.metrics.checkpoints.get()).values[0].value > 0,
+      20_000,
+    );
     await sleep(500);
     assert.deepEqual(
       agg.views.hostRows().map((h) => [h.host, h.events, h.lostEvents]),

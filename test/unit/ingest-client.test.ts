@@ -11,6 +11,7 @@ import { losses, totalLosses } from '../../agent/src/spool/spool';
 import { IngestClient } from '../../agent/src/transport/ingest-client';
 import { silentLogger } from '../../common/runtime/log';
 import { ingestService } from '../../proto/ingest-service';
+import { until as untilTrue } from '../support/until';
 
 type Mode = 'take-then-break' | 'refuse' | 'ack';
 const EVENTS_PER_BATCH = 10;
@@ -20,13 +21,7 @@ const BATCH_BYTES = 100;
 const payload = (seq: number) => Buffer.alloc(BATCH_BYTES).fill(0).fill(String(seq), 0, String(seq).length);
 const sequenceOf = (b: Buffer) => Number(b.toString('latin1').replace(/\0+$/, ''));
 
-async function until(what: string, f: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = (what: string, ok: () => boolean) => untilTrue(what, ok, 10_000, 5);
 
 test('a batch sent on a stream that broke before its ack is never dropped as lost', async () => {
   let mode: Mode = 'take-then-break';

@@ -9,6 +9,7 @@ import { after, test } from 'node:test';
 import { MemorySpool } from '../../agent/src/spool/memory-spool';
 import { SegmentSpool } from '../../agent/src/spool/segment-spool';
 import { losses, type Spool, type SpoolEntry } from '../../agent/src/spool/spool';
+import { rng } from '../support/rng';
 
 const dirs: string[] = [];
 after(() => {
@@ -45,18 +46,6 @@ const subjects: Subject[] = [
       }),
   },
 ];
-
-/** Deterministic 32-bit PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function entry(sequence: number, size: number, events: number, dropped = 0): SpoolEntry {
   return {
@@ -194,7 +183,7 @@ async function lockstep(
   /** Share of acks that pick any pending batch rather than one of the oldest three. */
   ackAnywhere: number,
 ) {
-  const rnd = prng(seed);
+  const rnd = rng(seed);
   const int = (n: number) => Math.floor(rnd() * n);
   const dir = tempDir();
   const mem = new MemorySpool(budget, 1);

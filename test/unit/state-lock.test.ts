@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { until } from '../support/until';
 
 const CLI = join(__dirname, '../../agent/src/cli.js');
 const dir = mkdtempSync(join(tmpdir(), 'state-lock-'));
@@ -43,14 +43,6 @@ function agent(): { child: ChildProcess; stderr: () => string; exit: Promise<num
   });
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, stderr: () => err, exit };
-}
-
-async function until(what: string, ok: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 test('a second agent on the same state dir is refused, naming the holder; a SIGKILLed holder is taken over', async () => {
