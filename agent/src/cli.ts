@@ -318,7 +318,7 @@ runMain(
     const stop = async () => {
       stopped ??= pipeline.stop();
       const r = await stopped;
-      http?.server.close();
+      await http?.close();
       lock?.release();
       log.info({ ...pipeline.totals, ...r }, 'agent stopped');
       return r.lostEvents > 0 ? 4 : r.drained ? 0 : 3;

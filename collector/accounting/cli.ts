@@ -153,6 +153,9 @@ const specs = {
     type: 'number',
     default: a.hotPageShift,
     min: 12,
+    // inputPage (common/smmu/record.ts) shifts a 32-bit word, and `>>>` takes its count mod 32;
+    // 30 (1 GiB) is also the largest page-table block.
+    max: 30,
     integer: true,
     help: 'aggregate: hot pages are aligned blocks of 2^N bytes (12: 4 KiB pages, 16: 64 KiB, 21: 2 MiB)',
   },

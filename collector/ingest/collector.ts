@@ -184,6 +184,6 @@ export class Collector {
       });
     });
     await this.publisher.disconnect().catch(() => {});
-    await new Promise<void>((resolve) => (this.http ? this.http.server.close(() => resolve()) : resolve()));
+    await this.http?.close();
   }
 }

@@ -11,6 +11,8 @@ export interface OptionSpec {
   help: string;
   /** Lowest accepted number. */
   min?: number;
+  /** Highest accepted number. */
+  max?: number;
   /** Only whole numbers (counts). */
   integer?: boolean;
   /** Accepted string values. */
@@ -84,6 +86,8 @@ function coerce(
         throw new OptionError(`${where}: expected a whole number, got ${n}`);
       if (spec.min !== undefined && n < spec.min)
         throw new OptionError(`${where}: must be >= ${spec.min}, got ${n}`);
+      if (spec.max !== undefined && n > spec.max)
+        throw new OptionError(`${where}: must be <= ${spec.max}, got ${n}`);
       return n;
     }
     case 'boolean':

@@ -69,6 +69,12 @@ test('bad values name the option and what is expected', () => {
     new OptionError('option --rate (flag): expected a number, got "fast"'),
   );
   assert.throws(() => parseOptions(program, specs, ['--rate=-1'], {}), /must be >= 0, got -1/);
+  const shift = { shift: { type: 'number', default: 16, min: 12, max: 30, help: 'x' } } as const;
+  assert.throws(
+    () => parseOptions(program, shift, ['--shift', '32'], {}),
+    new OptionError('option --shift (flag): must be <= 30, got 32'),
+  );
+  assert.equal(parseOptions(program, shift, ['--shift', '30'], {}).options.shift, 30);
   assert.throws(
     () => parseOptions(program, specs, ['--limit', '2.5'], {}),
     new OptionError('option --limit (flag): expected a whole number, got 2.5'),
