@@ -160,8 +160,13 @@ const scratchColumns: Column[] = [];
 /** The coding 2 columns of buf[start, end): every repeated field 12..23, and the scalars. */
 function readColumns(buf: Uint8Array, start: number, end: number, count: number) {
   const cols: Column[] = [];
-  for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++)
-    cols[f] = count > SCRATCH_EVENTS ? new Column(count) : (scratchColumns[f] ??= new Column(0)).reset(count);
+  for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++) {
+    if (count > SCRATCH_EVENTS) cols[f] = new Column(count);
+    else {
+      scratchColumns[f] ??= new Column(0);
+      cols[f] = scratchColumns[f].reset(count);
+    }
+  }
   let t0 = 0n;
   let unit = 0;
   const r = new ByteReader(buf, start, end);
