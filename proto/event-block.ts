@@ -150,18 +150,41 @@ export class EventBlockBuilder {
   }
 }
 
-/** Concatenates blocks into one (renumbering SMMU names). */
+/**
+ * Concatenates blocks into one (renumbering SMMU names), based at the first event's timestamp.
+ * Block by block, not event by event: the batcher joins every source chunk this way.
+ */
 export function concatBlocks(blocks: readonly EventBlock[]): EventBlock {
-  const total = blocks.reduce((s, b) => s + b.count, 0);
-  const out = new EventBlockBuilder(total);
+  const count = blocks.reduce((s, b) => s + b.count, 0);
+  const offsetNs = new Float64Array(count);
+  const words = new Uint32Array(count * WORDS_PER_RECORD);
+  const smmuIndex = new Uint16Array(count);
+  const names: string[] = [];
+  const index = new Map<string, number>();
+  let base: bigint | undefined;
+  let n = 0;
   for (const b of blocks) {
-    const ids = b.smmuNames.map((n) => out.smmuId(n));
+    const ids = b.smmuNames.map((name) => {
+      let id = index.get(name);
+      if (id === undefined) {
+        if (names.length >= 0xffff) throw new RangeError('more than 65535 SMMU names in one block');
+        id = names.push(name) - 1;
+        index.set(name, id);
+      }
+      return id;
+    });
+    if (b.count === 0) continue;
+    base ??= b.baseNs + BigInt(b.offsetNs[0]);
+    // Offsets are whole ns below 2^53, so the float sum is exact.
+    const shift = Number(b.baseNs - base);
     for (let i = 0; i < b.count; i++) {
-      const w = out.append(timestampNs(b, i), ids[b.smmuIndex[i]]);
-      out.wordArray.set(b.words.subarray(i * WORDS_PER_RECORD, (i + 1) * WORDS_PER_RECORD), w);
+      offsetNs[n + i] = b.offsetNs[i] + shift;
+      smmuIndex[n + i] = ids[b.smmuIndex[i]];
     }
+    words.set(b.words.subarray(0, b.count * WORDS_PER_RECORD), n * WORDS_PER_RECORD);
+    n += b.count;
   }
-  return out.finish();
+  return { count, baseNs: base ?? 0n, offsetNs, words, smmuIndex, smmuNames: names };
 }
 
 /** Events [start, end) of a block as a new block (copies). */
