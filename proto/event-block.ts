@@ -159,20 +159,12 @@ export function concatBlocks(blocks: readonly EventBlock[]): EventBlock {
   const offsetNs = new Float64Array(count);
   const words = new Uint32Array(count * WORDS_PER_RECORD);
   const smmuIndex = new Uint16Array(count);
-  const names: string[] = [];
-  const index = new Map<string, number>();
+  // The names go through a builder's dictionary (same numbering and limit as appending).
+  const dict = new EventBlockBuilder(1);
   let base: bigint | undefined;
   let n = 0;
   for (const b of blocks) {
-    const ids = b.smmuNames.map((name) => {
-      let id = index.get(name);
-      if (id === undefined) {
-        if (names.length >= 0xffff) throw new RangeError('more than 65535 SMMU names in one block');
-        id = names.push(name) - 1;
-        index.set(name, id);
-      }
-      return id;
-    });
+    const ids = b.smmuNames.map((name) => dict.smmuId(name));
     if (b.count === 0) continue;
     base ??= b.baseNs + BigInt(b.offsetNs[0]);
     // Offsets are whole ns below 2^53, so the float sum is exact.
@@ -184,7 +176,7 @@ export function concatBlocks(blocks: readonly EventBlock[]): EventBlock {
     words.set(b.words.subarray(0, b.count * WORDS_PER_RECORD), n * WORDS_PER_RECORD);
     n += b.count;
   }
-  return { count, baseNs: base ?? 0n, offsetNs, words, smmuIndex, smmuNames: names };
+  return { count, baseNs: base ?? 0n, offsetNs, words, smmuIndex, smmuNames: dict.finish().smmuNames };
 }
 
 /** Events [start, end) of a block as a new block (copies). */

@@ -87,8 +87,6 @@ export class SmmuModel {
   private readonly rng: Rng;
   private readonly clock: SimClock;
   private readonly memory: MappedPages;
-  /** memory.states. */
-  private readonly pages: Uint8Array;
   private readonly jobs: Job[];
   private readonly jobDevice: Int32Array;
   private readonly jobPasid: Int32Array;
@@ -126,7 +124,6 @@ export class SmmuModel {
 
     const m = c.memory;
     this.memory = new MappedPages(this.topology.processes, m, c.workload.writeFraction > 0, this.rng);
-    this.pages = this.memory.states;
     this.touchParams = {
       mappingPages: m.mappingPages,
       pageBytes: 2 ** m.pageShift,
@@ -295,13 +292,14 @@ export class SmmuModel {
     const r = this.rng.u32();
     const write = r < m.writeThreshold;
     const idx = j.mapping * m.mappingPages + p;
-    const s = this.pages[idx];
+    const pages = this.memory.states;
+    const s = pages[idx];
     const fault = accessFault(s, write, m.ha, m.hd);
     if (fault === NO_FAULT) {
-      this.pages[idx] = afterAccess(s, write, m.ha, m.hd);
+      pages[idx] = afterAccess(s, write, m.ha, m.hd);
       return false;
     }
-    this.pages[idx] = afterFault(s, write);
+    pages[idx] = afterFault(s, write);
     // Sequential and strided streams cross into a page at its start; the others land anywhere.
     const offset = j.pattern <= 1 ? 0 : r & m.offsetMask;
     this.writeFault(t, j, fault, write, this.memory.base[j.mapping] + p * m.pageBytes + offset);
