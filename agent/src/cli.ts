@@ -11,6 +11,7 @@ import { OptionError, type Options } from '../../common/runtime/options';
 import { formatTraceLine } from '../../common/smmu/format';
 import { FIELD_CODING, WORD_CODING } from '../../proto/batch-codec';
 import { LossReason } from '../../proto/index';
+import { defaultBatchOptions } from './batch/batcher';
 import { resolveIdentity } from './identity';
 import { startLoadgen } from './loadgen/command';
 import { loadgenSpecs } from './loadgen/plan';
@@ -97,10 +98,15 @@ const specs = {
     default: '127.0.0.1:9470',
     help: 'HTTP address for /healthz, /readyz, /metrics, /faults (empty: off)',
   },
-  batchMaxEvents: { type: 'number', default: 16384, min: 1, help: 'close a batch at this many events' },
+  batchMaxEvents: {
+    type: 'number',
+    default: defaultBatchOptions.maxEvents,
+    min: 1,
+    help: 'close a batch at this many events',
+  },
   batchMaxDelayMs: {
     type: 'number',
-    default: 500,
+    default: defaultBatchOptions.maxDelayMs,
     min: 1,
     help: 'close a batch when its oldest event waited this long',
   },

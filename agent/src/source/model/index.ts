@@ -17,6 +17,6 @@ export {
   validateModelConfig,
 } from './config';
 export { createStallTimeModel, type StallTimeFn } from './latency';
-export { MODEL_EVENT, SmmuModelSource } from './model-source';
+export { MODEL_EVENT, SmmuModelSource, wakeIntervalNs } from './model-source';
 export { type ModelStats, SmmuModel } from './smmu-model';
 export type { ModelBinding, ModelDevice, ModelMapping, ModelProcess, ModelSmmu, Topology } from './topology';
