@@ -1,17 +1,11 @@
 // The agent's own telemetry, declared in one place: smmu_agent_<object>_<verb>[_<unit>]_total for
 // counters, smmu_agent_<object>[_<unit>] for gauges; labels are named after what the metric names.
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { processRegistry } from '../../common/runtime/process-metrics';
 import type { CounterRow } from './smmu/counters';
 
 export function agentMetrics() {
-  const registry = new Registry();
-  // Event-loop delay sampled every 100 ms, not prom-client's 10 ms: ten wake-ups a second
-  // instead of a hundred keep an idle agent's CPU floor low; the lag figures stay exact.
-  collectDefaultMetrics({
-    register: registry,
-    prefix: 'smmu_agent_',
-    eventLoopMonitoringPrecision: 100,
-  });
+  const registry = processRegistry('smmu_agent_');
   const r = [registry];
   return {
     registry,

@@ -1,5 +1,6 @@
 // The aggregator's Prometheus metrics (smmu_fleet_aggregator_*); gauges are read at scrape time.
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
+import { processRegistry } from '../../common/runtime/process-metrics';
 
 /** What the gauges read at scrape time. */
 export interface AggregatorGaugeSource {
@@ -8,8 +9,7 @@ export interface AggregatorGaugeSource {
 }
 
 export function aggregatorMetrics(gauges: AggregatorGaugeSource) {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'smmu_fleet_aggregator_' });
+  const registry = processRegistry('smmu_fleet_aggregator_');
   const r = [registry];
   return {
     registry,

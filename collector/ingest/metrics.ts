@@ -1,10 +1,10 @@
 // The collector's own telemetry, declared in one place: smmu_collector_<object>_<verb>[_<unit>]_total
 // for counters, smmu_collector_<object>[_<unit>] for gauges.
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { processRegistry } from '../../common/runtime/process-metrics';
 
 export function collectorMetrics() {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'smmu_collector_' });
+  const registry = processRegistry('smmu_collector_');
   const r = [registry];
   return {
     registry,
