@@ -11,6 +11,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Kafka, type KafkaConfig, logLevel, type Producer, type SASLOptions } from 'kafkajs';
+// Stops kafkajs 2.2.4's 1 ms poll of idle connections (see request-queue.ts) for every client made here.
+import './request-queue';
 
 export const SASL_MECHANISMS = ['none', 'plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer'] as const;
 export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
