@@ -7,7 +7,8 @@ Rules: the file is a dashboard (uid, title, panels with unique ids on a 24-colum
 every query uses the ${datasource} variable; parentheses, brackets and braces balance in each
 expression; every smmu_* metric in an expression is declared in one of the METRICS.ts files
 (`name: 'smmu_...'`; a histogram's _bucket/_sum/_count series count as the histogram), or is
-one of prom-client's default process metrics under a program's prefix (smmu_<program>_).
+one of prom-client's default process metrics under a program's prefix (smmu_<program>_, given
+as `processRegistry('smmu_<program>_')` or `prefix: 'smmu_<program>_'`).
 Prints what it checked; exits 1 on any failure.
 """
 
@@ -52,7 +53,7 @@ def main():
         text = open(src).read()
         for m in re.finditer(r"new (Counter|Gauge|Histogram|Summary)\(\{\s*name:\s*'(smmu_[a-z0-9_]+)'", text):
             declared[m.group(2)] = m.group(1)
-        for m in re.finditer(r"prefix:\s*'(smmu_[a-z0-9_]+_)'", text):
+        for m in re.finditer(r"(?:prefix:\s*|processRegistry\()'(smmu_[a-z0-9_]+_)'", text):
             for d in DEFAULT_METRICS:
                 declared[m.group(1) + d] = "default"
     check(bool(declared), f"metrics declared in {', '.join(sources)}")
