@@ -64,9 +64,10 @@ for target in agent collector fleet; do
   log "$image: built, $(podman image inspect --format '{{.Size}}' "$image" | awk '{ printf "%.0f MB", $1 / 1e6 }'): $(elapsed "$t")"
 done
 
-podman run --rm "localhost/smmu-fleet-agent:$TAG" --help | head -1
-podman run --rm "localhost/smmu-fleet-collector:$TAG" --help | head -1
-podman run --rm "localhost/smmu-fleet-fleet:$TAG" --help | head -1
+# sed, not head: head exits after one line, podman then writes into a closed pipe and fails.
+podman run --rm "localhost/smmu-fleet-agent:$TAG" --help | sed -n 1p
+podman run --rm "localhost/smmu-fleet-collector:$TAG" --help | sed -n 1p
+podman run --rm "localhost/smmu-fleet-fleet:$TAG" --help | sed -n 1p
 podman run --rm "localhost/smmu-fleet-agent:$TAG" dump --source model --rate 0 --dump-limit 3
 uid=$(podman run --rm --entrypoint id "localhost/smmu-fleet-collector:$TAG" -u 2>/dev/null || echo '?')
 log "collector image runs as uid $uid"
