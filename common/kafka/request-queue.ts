@@ -11,21 +11,29 @@ import { createRequire } from 'node:module';
 /** kafkajs's CHECK_PENDING_REQUESTS_INTERVAL. */
 const CHECK_PENDING_MS = 10;
 
-interface RequestQueue {
+/** The parts of kafkajs's (untyped, internal) RequestQueue that the patch touches. */
+export interface RequestQueue {
   pending: unknown[];
   throttledUntil: number;
   throttleCheckTimeoutId: NodeJS.Timeout | null;
   checkPendingRequests(): void;
   scheduleCheckPendingRequests(): void;
+  destroy(): void;
+}
+
+const kafkajsRequire = createRequire(require.resolve('kafkajs'));
+
+/** kafkajs's RequestQueue class, from the installed package's sources. */
+export function requestQueueClass(): new (options: object) => RequestQueue {
+  return kafkajsRequire('./src/network/requestQueue');
 }
 
 /** True when the queue of the installed kafkajs was patched (the version this fix is for). */
 export const requestQueuePatched = patch();
 
 function patch(): boolean {
-  const req = createRequire(require.resolve('kafkajs'));
-  if ((req('./package.json') as { version: string }).version !== '2.2.4') return false;
-  const proto = (req('./src/network/requestQueue') as { prototype: RequestQueue }).prototype;
+  if ((kafkajsRequire('./package.json') as { version: string }).version !== '2.2.4') return false;
+  const proto = requestQueueClass().prototype;
   proto.scheduleCheckPendingRequests = function (this: RequestQueue) {
     if (this.throttleCheckTimeoutId) return;
     const untilThrottleEnds = this.throttledUntil - Date.now();

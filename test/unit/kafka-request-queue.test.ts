@@ -2,25 +2,19 @@
 // an idle queue arms no timer (kafkajs 2.2.4 armed a 1 ms one for ever); a queue with a request
 // waiting, or one throttled by the broker, is still checked when it should be.
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { test } from 'node:test';
-import { requestQueuePatched } from '../../common/kafka/request-queue';
+import { type RequestQueue, requestQueueClass, requestQueuePatched } from '../../common/kafka/request-queue';
 
-interface Queue {
-  pending: unknown[];
-  throttledUntil: number;
-  throttleCheckTimeoutId: NodeJS.Timeout | null;
-  scheduleCheckPendingRequests(): void;
-  checkPendingRequests(): void;
-  destroy(): void;
-}
-
-function queue(): Queue {
-  const RequestQueue = createRequire(require.resolve('kafkajs'))('./src/network/requestQueue') as new (
-    o: object,
-  ) => Queue;
+function queue(): RequestQueue {
+  const RequestQueue = requestQueueClass();
   const logger = { debug() {}, info() {}, warn() {}, error() {} };
-  return new RequestQueue({ maxInFlightRequests: 1, requestTimeout: 1000, clientId: 't', broker: 'b', logger });
+  return new RequestQueue({
+    maxInFlightRequests: 1,
+    requestTimeout: 1000,
+    clientId: 't',
+    broker: 'b',
+    logger,
+  });
 }
 
 /** Armed timer's delay in ms (Node's Timeout keeps it as _idleTimeout). */
