@@ -1,6 +1,6 @@
 // What the readers of both EventColumns codings share (batch-codec.ts, field-columns.ts): the
 // error that refuses a batch and the growing column a varint field is read into.
-import { type ByteReader, WireError } from './wire';
+import { type ByteReader, readVarint, varint, WireError } from './wire';
 
 /** Why a batch is refused; `reason` labels the collector's rejection metric. */
 export class BatchDecodeError extends WireError {
@@ -30,6 +30,27 @@ export class Column {
     this.n = 0;
     this.cap = cap;
     return this;
+  }
+  /** Appends the elements of a packed field, buf[start, end): one-byte varints without a call. */
+  pushPacked(buf: Uint8Array, start: number, end: number, field: string): void {
+    const { lo, hi, cap } = this;
+    let n = this.n;
+    let p = start;
+    while (p < end) {
+      if (n >= cap) throw new BatchDecodeError(`${field} has more elements than count`);
+      const b = buf[p];
+      if (b < 0x80) {
+        lo[n] = b;
+        hi[n] = 0;
+        p++;
+      } else {
+        p = readVarint(buf, p, end);
+        lo[n] = varint.lo;
+        hi[n] = varint.hi;
+      }
+      n++;
+    }
+    this.n = n;
   }
   push(r: ByteReader, field: string): void {
     if (this.n >= this.cap) throw new BatchDecodeError(`${field} has more elements than count`);

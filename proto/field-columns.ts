@@ -178,8 +178,7 @@ function readColumns(buf: Uint8Array, start: number, end: number, count: number)
       const c = cols[field];
       if (wire === WIRE_LEN) {
         const [s, e] = r.len();
-        const inner = new ByteReader(buf, s, e);
-        while (!inner.done) c.push(inner, NAMES[field]);
+        c.pushPacked(buf, s, e, NAMES[field]);
       } else if (wire === WIRE_VARINT) c.push(r, NAMES[field]);
       else throw new BatchDecodeError(`${NAMES[field]} has the wrong wire type`);
     } else if (field === F.timestamp_ns && wire === WIRE_VARINT) {

@@ -108,6 +108,35 @@ export class WireError extends Error {
   }
 }
 
+/** Where readVarint leaves the value it read (no allocation per call). */
+export const varint = { lo: 0, hi: 0 };
+
+/** Reads the varint at buf[p] (ending before `end`) into `varint`; returns the position after it. */
+export function readVarint(buf: Uint8Array, p: number, end: number): number {
+  let lo = 0;
+  let hi = 0;
+  let shift = 0;
+  let byte: number;
+  do {
+    if (p >= end) throw new WireError('truncated varint');
+    byte = buf[p++];
+    if (shift < 28) {
+      lo |= (byte & 0x7f) << shift;
+    } else if (shift === 28) {
+      lo |= (byte & 0x0f) << 28;
+      hi |= (byte & 0x7f) >>> 4;
+    } else if (shift < 64) {
+      hi |= (byte & 0x7f) << (shift - 32);
+    } else {
+      throw new WireError('varint longer than 10 bytes');
+    }
+    shift += 7;
+  } while (byte & 0x80);
+  varint.lo = lo >>> 0;
+  varint.hi = hi >>> 0;
+  return p;
+}
+
 export class ByteReader {
   pos: number;
   /** Low and high halves of the last varint64() result. */
@@ -128,30 +157,9 @@ export class ByteReader {
 
   /** Reads a varint into lo/hi. */
   varint64(): void {
-    const b = this.buf;
-    let p = this.pos;
-    let lo = 0;
-    let hi = 0;
-    let shift = 0;
-    let byte: number;
-    do {
-      if (p >= this.end) throw new WireError('truncated varint');
-      byte = b[p++];
-      if (shift < 28) {
-        lo |= (byte & 0x7f) << shift;
-      } else if (shift === 28) {
-        lo |= (byte & 0x0f) << 28;
-        hi |= (byte & 0x7f) >>> 4;
-      } else if (shift < 64) {
-        hi |= (byte & 0x7f) << (shift - 32);
-      } else {
-        throw new WireError('varint longer than 10 bytes');
-      }
-      shift += 7;
-    } while (byte & 0x80);
-    this.pos = p;
-    this.lo = lo >>> 0;
-    this.hi = hi >>> 0;
+    this.pos = readVarint(this.buf, this.pos, this.end);
+    this.lo = varint.lo;
+    this.hi = varint.hi;
   }
 
   /** Unsigned varint as a number; throws above 2^53. */

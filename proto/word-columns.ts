@@ -200,8 +200,7 @@ export function decodeWordColumns(
       const c = cols[field];
       if (wire === WIRE_LEN) {
         const [s, e] = r.len();
-        const inner = new ByteReader(buf, s, e);
-        while (!inner.done) c.push(inner, COLUMN_NAMES[field]);
+        c.pushPacked(buf, s, e, COLUMN_NAMES[field]);
       } else if (wire === WIRE_VARINT) {
         c.push(r, COLUMN_NAMES[field]);
       } else throw new BatchDecodeError(`${COLUMN_NAMES[field]} has the wrong wire type`);

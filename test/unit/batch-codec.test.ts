@@ -14,9 +14,11 @@ import {
   u64Long,
   WORD_CODING,
 } from '../../proto/batch-codec';
+import { Column } from '../../proto/batch-read';
 import { EventBlockBuilder, timestampNs, word64 } from '../../proto/event-block';
 import { FIELD_COLUMN_FIELDS } from '../../proto/field-columns';
 import { LossReason, v1 } from '../../proto/index';
+import { ByteWriter } from '../../proto/wire';
 import { modelBatch } from '../support/batches';
 import { repoRoot } from '../support/paths';
 import { rng } from '../support/rng';
@@ -282,3 +284,30 @@ for (const coding of [WORD_CODING, FIELD_CODING] as const)
     }
     assert.ok(rejected > 1000, `only ${rejected} of ${variants.length} variants were malformed`);
   });
+
+test('a packed column reads one-byte and longer varints alike, and refuses more elements than count', () => {
+  const values: [number, number][] = [
+    [0, 0],
+    [0x7f, 0],
+    [0x80, 0],
+    [0xffffffff, 0],
+    [5, 1],
+    [0xffffffff, 0xffffffff],
+    [1, 0],
+  ];
+  const w = new ByteWriter();
+  for (const [lo, hi] of values) w.varint64(lo, hi);
+  const bytes = w.finish();
+  const c = new Column(values.length);
+  c.pushPacked(bytes, 0, bytes.length, 'f');
+  assert.deepEqual(
+    Array.from({ length: c.n }, (_, i) => [c.lo[i], c.hi[i]]),
+    values,
+  );
+  assert.throws(
+    () => new Column(values.length - 1).pushPacked(bytes, 0, bytes.length, 'f'),
+    (err) => err instanceof BatchDecodeError && err.message === 'f has more elements than count',
+  );
+  // A varint cut by the field's end is truncated, even when the buffer goes on.
+  assert.throws(() => new Column(9).pushPacked(bytes, 0, 3, 'f'), /truncated varint/);
+});
