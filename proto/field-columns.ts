@@ -83,6 +83,12 @@ export function encodeFieldColumns(e: EventBlock, out: ByteWriter, newWriter: ()
   const shapesByLo = new Map<number, Map<number, number>>();
   let shapeCount = 0;
   const stags = new Int32Array(e.smmuNames.length);
+  let lastKey = -1;
+  let lastSmmu = -1;
+  let lastStream = 0;
+  let lastLo12 = -1;
+  let lastHi48 = -1;
+  let lastShape = 0;
   for (let i = 0; i < n; i++) {
     const w = i * WORDS_PER_RECORD;
     if (i > 0) c[F.timestamp_delta_units].sint((off[i] - off[i - 1]) / unit);
@@ -90,7 +96,8 @@ export function encodeFieldColumns(e: EventBlock, out: ByteWriter, newWriter: ()
     const a0 = words[w];
     const sid = words[w + 1];
     const key = sid * TWO20 + (a0 >>> 12);
-    let s = streams[smmu].get(key);
+    // Events come in runs from one stream and shape: look the map up only when they change.
+    let s = key === lastKey && smmu === lastSmmu ? lastStream : streams[smmu].get(key);
     if (s === undefined) {
       s = streamCount++;
       streams[smmu].set(key, s);
@@ -102,24 +109,32 @@ export function encodeFieldColumns(e: EventBlock, out: ByteWriter, newWriter: ()
       pages[s] = 0;
       w3[2 * s] = w3[2 * s + 1] = 0;
     }
+    lastKey = key;
+    lastSmmu = smmu;
+    lastStream = s;
     c[F.stream_index].uint(s);
     const lo12 = a0 & 0xfff;
     const a1 = words[w + 2];
     const b1 = words[w + 3];
     const hi48 = b1 * TWO16 + (a1 >>> 16);
-    let byHi = shapesByLo.get(lo12);
-    if (!byHi) {
-      byHi = new Map();
-      shapesByLo.set(lo12, byHi);
+    if (lo12 !== lastLo12 || hi48 !== lastHi48) {
+      let byHi = shapesByLo.get(lo12);
+      if (!byHi) {
+        byHi = new Map();
+        shapesByLo.set(lo12, byHi);
+      }
+      let h = byHi.get(hi48);
+      if (h === undefined) {
+        h = shapeCount++;
+        byHi.set(hi48, h);
+        c[F.shape_word0_lo].uint(lo12);
+        c[F.shape_word1_hi].uint(hi48);
+      }
+      lastLo12 = lo12;
+      lastHi48 = hi48;
+      lastShape = h;
     }
-    let h = byHi.get(hi48);
-    if (h === undefined) {
-      h = shapeCount++;
-      byHi.set(hi48, h);
-      c[F.shape_word0_lo].uint(lo12);
-      c[F.shape_word1_hi].uint(hi48);
-    }
-    c[F.shape_index].uint(h);
+    c[F.shape_index].uint(lastShape);
     const stag = a1 & 0xffff;
     if (stag === 0) c[F.stag].uint(0);
     else {

@@ -28,6 +28,10 @@ export class ByteWriter {
 
   /** Unsigned varint of a non-negative integer below 2^53. */
   uint(v: number): void {
+    if (v >= 0 && v < 0x80 && this.pos < this.buf.length) {
+      this.buf[this.pos++] = v;
+      return;
+    }
     this.ensure(10);
     if (v < TWO32) {
       this.varint64(v >>> 0, 0);
