@@ -11,8 +11,15 @@ import { promisify } from 'node:util';
 import { inflate } from 'node:zlib';
 import { decompress as zstdDecompress } from '@mongodb-js/zstd';
 import { ByteCursor, DatError, type DatFile, MAX_BLOCK_BYTES } from './dat-bytes';
+import { zstdFrame } from './zstd-frame';
 
 const inflateAsync = promisify(inflate);
+
+/**
+ * Most a zstd block may inflate to by its block headers (the binding has no output limit, so this
+ * is checked first). Twice the largest block: a compressed block counts as its 128 KiB maximum.
+ */
+const MAX_ZSTD_BOUND = 2 * MAX_BLOCK_BYTES;
 
 export type Compression = 'none' | 'zlib' | 'zstd';
 
@@ -31,8 +38,18 @@ export async function inflateBlock(
   if (expected > MAX_BLOCK_BYTES) throw new DatError(`${what}: uncompressed size ${expected} is too large`);
   let out: Buffer;
   try {
-    if (kind === 'zstd') out = await zstdDecompress(data);
-    else if (kind === 'zlib') out = await inflateAsync(data, { maxOutputLength: Math.max(1, expected) });
+    if (kind === 'zstd') {
+      const frame = zstdFrame(data, what);
+      if (frame.contentSize !== undefined && frame.contentSize !== expected)
+        throw new DatError(
+          `${what}: zstd frame states ${frame.contentSize} bytes, the file states ${expected}`,
+        );
+      if (frame.maxOutput > MAX_ZSTD_BOUND)
+        throw new DatError(
+          `${what}: zstd blocks could inflate to ${frame.maxOutput} bytes, above ${MAX_ZSTD_BOUND}`,
+        );
+      out = await zstdDecompress(data);
+    } else if (kind === 'zlib') out = await inflateAsync(data, { maxOutputLength: Math.max(1, expected) });
     else throw new DatError(`${what}: marked compressed but the file names no compression`);
   } catch (err) {
     if (err instanceof DatError) throw err;
