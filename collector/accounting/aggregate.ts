@@ -24,14 +24,8 @@
 // events come in runs from one device and process, so the series, window and sketch lookups
 // are cached across the run. It is the one long function of the accounting, kept whole so that
 // V8 optimises it as one unit.
-import {
-  eventIdOfWord0,
-  FAULT_KIND_BY_ID,
-  inputPage,
-  isStall,
-  streamId,
-  substreamIdOfWord0,
-} from '../../common/smmu/record';
+import { FAULT_KIND_BY_ID } from '../../common/smmu/event-ids';
+import { eventIdOfWord0, inputPage, isStall, streamId, substreamIdOfWord0 } from '../../common/smmu/record';
 import type { Batch } from '../../proto/batch-codec';
 import { WORDS_PER_RECORD } from '../../proto/event-block';
 import { countEvent, OTHER, STRIDE } from './cells';

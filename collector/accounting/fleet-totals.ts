@@ -1,7 +1,7 @@
 // The one-shot view the `totals` command, the demo and the tests use: fleet totals over
 // everything offered, per host x SMMU x StreamID x SSID x event type, from one AccountState
 // (so it counts exactly as the aggregator does, replays and conflicts dropped).
-import { EVT_F_ACCESS, EVT_F_PERMISSION, EVT_F_TRANSLATION, eventName } from '../../common/smmu/record';
+import { EVT_F_ACCESS, EVT_F_PERMISSION, EVT_F_TRANSLATION, eventName } from '../../common/smmu/event-ids';
 import type { Batch } from '../../proto/batch-codec';
 import { type AccountOptions, AccountState } from './aggregate';
 import { OTHER } from './cells';

@@ -1,7 +1,7 @@
 // Views over totals, shared by the HTTP API (from the aggregator's state) and the CLI (from the
 // API or from the totals topic), so both show the same numbers by construction: per process,
 // per device and fleet summaries are sums over series rows.
-import { eventName } from '../../common/smmu/record';
+import { eventName } from '../../common/smmu/event-ids';
 import type { smmu } from '../../proto/gen/telemetry';
 import { KIND_NAMES, type KindCounts, kindCounts, rowEvents, rowStalls, STALLS } from './cells';
 import { type HostTotalsRow, lossName, type SeriesTotalsRow } from './rows';

@@ -1,6 +1,6 @@
 // The accounting state as JSON rows: series and host totals the HTTP API, the CLI and the
 // tests read. Read-only over the state; numbers beyond 2^53 (event times) are decimal strings.
-import { eventName } from '../../common/smmu/record';
+import { eventName } from '../../common/smmu/event-ids';
 import { LossReason } from '../../proto/index';
 import type { AccountState } from './aggregate';
 import { type KindCounts, kindCounts, rowEvents, rowStalls, STALLS } from './cells';

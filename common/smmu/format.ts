@@ -3,8 +3,6 @@
 // a one-line summary, and a trace_pipe-like line for `--dump`.
 import { type EventBlock, timestampNs, WORDS_PER_RECORD } from '../../proto/event-block';
 import {
-  DecodedEvent,
-  EVENT_CLASS_NAMES,
   EVT_F_ACCESS,
   EVT_F_ADDR_SIZE,
   EVT_F_CD_FETCH,
@@ -14,7 +12,8 @@ import {
   EVT_F_VMS_FETCH,
   Field,
   linuxEventName,
-} from './record';
+} from './event-ids';
+import { DecodedEvent, EVENT_CLASS_NAMES } from './record';
 
 /** C printf "%#x" / "%#llx": 0 prints as "0", anything else with a 0x prefix. */
 function altHex(v: number | bigint): string {

@@ -9,13 +9,8 @@
 // makes touches until one faults; 'work' advances the clock once per DMA page touch and
 // emits an event only for a touch that faults or draws a rare event, so the event rate
 // follows the page states (prefault, HA/HD) of a fixed amount of work.
-
-import {
-  EVT_F_ACCESS,
-  EVT_F_PERMISSION,
-  EVT_F_TRANSLATION,
-  RECORD_BITS,
-} from '../../../../common/smmu/record';
+import { EVT_F_ACCESS, EVT_F_PERMISSION, EVT_F_TRANSLATION } from '../../../../common/smmu/event-ids';
+import { RECORD_BITS } from '../../../../common/smmu/record';
 import { type EventBlock, EventBlockBuilder } from '../../../../proto/event-block';
 import { accessFault, afterAccess, afterFault, MappedPages, NO_FAULT } from './address-space';
 import {
