@@ -83,6 +83,16 @@ export function encodeFieldColumns(e: EventBlock, out: ByteWriter, newWriter: ()
   const shapesByLo = new Map<number, Map<number, number>>();
   let shapeCount = 0;
   const stags = new Int32Array(e.smmuNames.length);
+  // The per-event columns, out of the array once (the loop writes seven varints per event).
+  const [tsCol, streamCol, shapeCol, stagCol, pageCol, offsetCol, evt3Col] = [
+    F.timestamp_delta_units,
+    F.stream_index,
+    F.shape_index,
+    F.stag,
+    F.addr_page_delta,
+    F.addr_offset,
+    F.evt3_delta,
+  ].map((f) => c[f]);
   let lastKey = -1;
   let lastSmmu = -1;
   let lastStream = 0;
@@ -91,7 +101,7 @@ export function encodeFieldColumns(e: EventBlock, out: ByteWriter, newWriter: ()
   let lastShape = 0;
   for (let i = 0; i < n; i++) {
     const w = i * WORDS_PER_RECORD;
-    if (i > 0) c[F.timestamp_delta_units].sint((off[i] - off[i - 1]) / unit);
+    if (i > 0) tsCol.sint((off[i] - off[i - 1]) / unit);
     const smmu = e.smmuIndex[i];
     const a0 = words[w];
     const sid = words[w + 1];
@@ -112,7 +122,7 @@ export function encodeFieldColumns(e: EventBlock, out: ByteWriter, newWriter: ()
     lastKey = key;
     lastSmmu = smmu;
     lastStream = s;
-    c[F.stream_index].uint(s);
+    streamCol.uint(s);
     const lo12 = a0 & 0xfff;
     const a1 = words[w + 2];
     const b1 = words[w + 3];
@@ -134,22 +144,22 @@ export function encodeFieldColumns(e: EventBlock, out: ByteWriter, newWriter: ()
       lastHi48 = hi48;
       lastShape = h;
     }
-    c[F.shape_index].uint(lastShape);
+    shapeCol.uint(lastShape);
     const stag = a1 & 0xffff;
-    if (stag === 0) c[F.stag].uint(0);
+    if (stag === 0) stagCol.uint(0);
     else {
       const d = stag - stags[smmu];
-      c[F.stag].uint(((d << 1) ^ (d >> 31)) + 1);
+      stagCol.uint(((d << 1) ^ (d >> 31)) + 1);
       stags[smmu] = stag;
     }
     const a2 = words[w + 4];
     const page = words[w + 5] * TWO20 + (a2 >>> 12);
-    c[F.addr_page_delta].sint(page - pages[s]);
+    pageCol.sint(page - pages[s]);
     pages[s] = page;
-    c[F.addr_offset].uint(a2 & 0xfff);
+    offsetCol.uint(a2 & 0xfff);
     const a3 = words[w + 6];
     const b3 = words[w + 7];
-    writeDelta64(c[F.evt3_delta], a3, b3, w3[2 * s], w3[2 * s + 1]);
+    writeDelta64(evt3Col, a3, b3, w3[2 * s], w3[2 * s + 1]);
     w3[2 * s] = a3;
     w3[2 * s + 1] = b3;
   }
