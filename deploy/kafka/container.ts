@@ -30,6 +30,7 @@ import {
   GenericContainer,
   getContainerRuntimeClient,
   ImageName,
+  type PortWithOptionalBinding,
   type StartedTestContainer,
   Wait,
 } from 'testcontainers';
@@ -142,6 +143,25 @@ function advertisedHostFor(engineHost: string): string {
   if (dockerHost === '' || dockerHost.startsWith('unix://') || dockerHost.startsWith('npipe://'))
     return '127.0.0.1';
   return engineHost === 'localhost' ? '127.0.0.1' : engineHost;
+}
+
+/**
+ * A container whose published ports listen on one host address only: testcontainers 11 publishes
+ * on every address of the host, and a broker for tests on this host needs only the loopback.
+ */
+class BoundContainer extends GenericContainer {
+  constructor(
+    image: string,
+    private readonly hostIp: string,
+  ) {
+    super(image);
+  }
+  override withExposedPorts(...ports: PortWithOptionalBinding[]): this {
+    super.withExposedPorts(...ports);
+    for (const bindings of Object.values(this.hostConfig.PortBindings ?? {}))
+      for (const binding of bindings as { HostIp?: string }[]) binding.HostIp = this.hostIp;
+    return this;
+  }
 }
 
 /** A TCP port that is free on 127.0.0.1 right now. */
@@ -279,7 +299,10 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
   for (let attempt = 1; attempt <= 3 && container === undefined; attempt++) {
     port = opts.port ?? (await freePort());
     const name = opts.name ?? `smmu-kafka-${port}-${randomBytes(3).toString('hex')}`;
-    let builder = new GenericContainer(image)
+    // A broker on this host's engine is published on the loopback only; a remote engine's on all.
+    let builder = (
+      advertisedHost === '127.0.0.1' ? new BoundContainer(image, advertisedHost) : new GenericContainer(image)
+    )
       .withName(name)
       .withLabels({ [KAFKA_CONTAINER_LABEL]: process.env.SMMU_TEST_RUN_ID ?? 'adhoc' })
       .withExposedPorts(

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Admin, Kafka, logLevel, Partitioners } from 'kafkajs';
@@ -162,6 +163,27 @@ test('produces and consumes 1000 messages through a consumer group', { timeout: 
   assert.equal(received.length, MESSAGES, 'exactly 1000 messages, no duplicates');
   const expected = Array.from({ length: MESSAGES }, (_, i) => payload(i));
   assert.deepEqual([...received].sort(), [...expected].sort(), 'exact payloads');
+});
+
+/** Local addresses (kernel hex, e.g. 0100007F) of the sockets listening on TCP `port`, IPv4 and IPv6. */
+function listeningAddresses(port: number): string[] {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  return ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((file) =>
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/))
+      .filter((f) => f.length > 3 && f[3] === '0A' && f[1].endsWith(`:${hexPort}`))
+      .map((f) => f[1].split(':')[0]),
+  );
+}
+
+test('the broker is published on the loopback only, not on every address of the host', (t) => {
+  const b = broker;
+  assert.ok(b);
+  if (b.external) return t.skip('KAFKA_BROKERS names an existing cluster');
+  const port = Number(b.brokers[0].split(':').pop());
+  assert.deepEqual(listeningAddresses(port), ['0100007F']);
 });
 
 test('a stopped and restarted broker keeps its address and its data', { timeout: 150_000 }, async (t) => {
