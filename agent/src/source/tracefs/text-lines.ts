@@ -200,8 +200,8 @@ export class TraceTextParser {
   parse(b: Buffer, start: number, end: number): [number, number] {
     let records = 0;
     let s = start;
-    for (let i = start; i < end; i++) {
-      if (b[i] !== NL) continue;
+    // Line ends found by the native memchr of indexOf, not a byte loop (a line is ~170 bytes).
+    for (let i = b.indexOf(NL, s); i >= 0 && i < end; i = b.indexOf(NL, s)) {
       records += this.line(b, s, i);
       s = i + 1;
     }
