@@ -274,6 +274,7 @@ test('overview: the numbers on both instances’ pages equal the fleet API', asy
   // Both pages refresh every 2 s; once a window closes between their renders they differ for
   // one refresh, so they must agree within a few.
   const text = (p: Page) =>
+    // biome-ignore lint/performance/useDomNodeTextContent: Page.innerText is the browser driver's call, and the rendered text is what both pages must agree on
     Promise.all(['.cards', '#hosts', '#lost'].map((sel) => p.innerText(sel))).then((t) => t.join('\n'));
   await until(
     'both instances show the same fleet',
