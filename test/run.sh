@@ -3,7 +3,7 @@
 #   1. npm ci when node_modules is missing or older than package-lock.json
 #   2. host setup (podman API service, packages)       test/infra/setup-host.sh   } skipped when
 #   3. the local Kafka image                            test/infra/kafka-image.sh  } KAFKA_BROKERS is set
-#   4. npm run build
+#   4. npm run build, then lint (biome) and the deployment-file checks
 #   5. node --test over dist/test/unit/ and dist/test/integration/
 # The exit code is the test runner's. Set-up timings are printed before the tests run; every broker
 # container that this run's tests leave behind is removed on exit.
@@ -27,6 +27,11 @@ if [ -d dist/test ]; then
     fi
   done < <(find dist/test -name '*.test.js')
 fi
+
+# Lint and format (biome.json): warnings fail too, so none accumulate unseen.
+t=$(now)
+npx biome check --error-on-warnings . >&2
+step "lint" "$(elapsed "$t")"
 
 # Deployment files: systemd-analyze verify, Kubernetes schemas, dashboard and configs.
 t=$(now)
