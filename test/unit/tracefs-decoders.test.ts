@@ -92,6 +92,25 @@ describe('arm_smmu_v3:smmu_evtq_event decoder', () => {
     assert.deepEqual(b.smmuNames, ['arm-smmu-v3.0.auto', 'smmu1']);
   });
 
+  it('takes upper-case hex digits and refuses every byte that is not a hex digit', () => {
+    const d = smmu();
+    const out = new EventBlockBuilder(4);
+    out.setBase(0n);
+    const line = (w2: string) =>
+      `smmu0 evt: 0x0000004200001810 0x0000000880000007 0x${w2} 0x0000000012345000`;
+    assert.ok(d.decodeText(line('FFFF800012345000'), out, 0));
+    assert.deepEqual(words(out.finish()), evt);
+    // Bytes that differ from a digit by the 0x20 bit (0x10-0x19 are '0'-'9' | 0x20) and
+    // neighbours of the digit ranges.
+    for (const c of ['\x10', '\x19', '/', ':', '@', 'G', '`', 'g', ' '])
+      assert.equal(d.decodeText(line(`ffff80001234500${c}`), out, 1), false, JSON.stringify(c));
+    assert.equal(
+      d.decodeText('(0x1) evt0=0x42000\x1810 evt1=0x1 evt2=0x1 evt3=0x1 iommu="smmu1"', out, 2),
+      false,
+    );
+    assert.equal(out.finish().count, 0);
+  });
+
   it('decodes every line of a trace_pipe text capture to the emitted records', () => {
     const d = smmu();
     const out = new EventBlockBuilder(32);
