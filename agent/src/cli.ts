@@ -27,6 +27,7 @@ import { MemorySpool } from './spool/memory-spool';
 import { SegmentSpool } from './spool/segment-spool';
 import { lockStateDir } from './state-lock';
 import { transportOptions } from './transport/transport-options';
+import { SMALL_BATCH_BYTES, useWireGzipFor, wireGzipTuned } from './transport/wire-gzip';
 
 const specs = {
   source: {
@@ -138,7 +139,7 @@ const specs = {
     type: 'string',
     default: 'gzip',
     choices: ['gzip', 'none'],
-    help: 'batch compression on the wire',
+    help: `batch compression on the wire (gzip: zlib Z_RLE, level 1 for word columns; batches under ${SMALL_BATCH_BYTES} bytes go uncompressed)`,
   },
   columnCoding: {
     type: 'string',
@@ -288,13 +289,15 @@ runMain(
       source instanceof SmmuModelSource ? { stallTime: source.model.stallTimeNs } : {},
     );
     registerFaultMetrics(metrics.registry, () => counters.snapshot());
+    const columnCoding = o.columnCoding === 'words' ? WORD_CODING : FIELD_CODING;
+    useWireGzipFor(columnCoding);
     const pipeline = new AgentPipeline(
       {
         identity,
         batch: { maxEvents: o.batchMaxEvents, maxDelayMs: o.batchMaxDelayMs },
         transport: transportOptions(o),
         drainTimeoutMs: o.drainTimeoutMs,
-        columnCoding: o.columnCoding === 'words' ? WORD_CODING : FIELD_CODING,
+        columnCoding,
       },
       source,
       spool,
@@ -315,7 +318,15 @@ runMain(
       : undefined;
     pipeline.start();
     log.info(
-      { ...identity, source: source.event, collectors: o.collector, http: http?.address },
+      {
+        ...identity,
+        source: source.event,
+        collectors: o.collector,
+        http: http?.address,
+        // gzip's settings: Z_RLE when grpc-js's handler could be tuned (wire-gzip.ts).
+        compression:
+          o.compression === 'gzip' ? (wireGzipTuned ? 'gzip Z_RLE' : 'gzip zlib defaults') : 'none',
+      },
       'agent started',
     );
     let stopped: Promise<StopResult> | undefined;

@@ -17,6 +17,7 @@ import type { Logger } from '../../../common/runtime/log';
 import type { Ack } from '../../../proto/index';
 import { ingestService } from '../../../proto/ingest-service';
 import type { Spool } from '../spool/spool';
+import { noCompressFlags } from './wire-gzip';
 
 export interface IngestClientOptions {
   /** Collector addresses "host:port", tried in turn. */
@@ -212,7 +213,7 @@ export class IngestClient {
       this.inFlight.set(seq, performance.now());
       this.unsettled.add(seq);
       this.lastSent = seq;
-      if (!s.write(e.bytes)) {
+      if (!s.write(e.bytes, noCompressFlags(e.bytes.length))) {
         this.writable = false;
         return;
       }
