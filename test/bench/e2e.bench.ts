@@ -377,7 +377,14 @@ async function steady(
   env: Env,
   rate: number,
   build: Build,
-): Promise<{ cpuPct: number; rssMb: number; hwmMb: number; collectorPct: number }> {
+): Promise<{
+  cpuPct: number;
+  rssMb: number;
+  anonMb: number;
+  fileMb: number;
+  hwmMb: number;
+  collectorPct: number;
+}> {
   const topic = `e2e-steady-${rate}-${Date.now()}`;
   await createTopic(env, topic);
   const collector = await startCollector(env, topic, build);
@@ -412,6 +419,8 @@ async function steady(
     cpuPct: ((processCpuS(apid) - a0) / wall) * 100,
     collectorPct: ((processCpuS(cpid) - c0) / wall) * 100,
     rssMb: processMemBytes(apid, 'VmRSS') / 2 ** 20,
+    anonMb: processMemBytes(apid, 'RssAnon') / 2 ** 20,
+    fileMb: processMemBytes(apid, 'RssFile') / 2 ** 20,
     hwmMb: processMemBytes(apid, 'VmHWM') / 2 ** 20,
   };
   await agent.kill('SIGTERM');
@@ -566,13 +575,15 @@ async function main(): Promise<void> {
           const r = await steady(env, rate, b);
           rs.set(b.tag, [...(rs.get(b.tag) ?? []), r]);
           process.stdout.write(
-            `# run ${run + 1} steady_${rate}${b.tag}: agent ${r.cpuPct.toFixed(2)} % of a core, ${r.rssMb.toFixed(1)} MB RSS\n`,
+            `# run ${run + 1} steady_${rate}${b.tag}: agent ${r.cpuPct.toFixed(2)} % of a core, ${r.rssMb.toFixed(1)} MB RSS (${r.anonMb.toFixed(1)} private, ${r.fileMb.toFixed(1)} file pages)\n`,
           );
         }
       }
       for (const [tag, xs] of rs) {
         report(`steady_${rate}${tag}_agent_cpu_pct_of_core`, med(xs.map((r) => r.cpuPct)), 2);
         report(`steady_${rate}${tag}_agent_rss_mb`, med(xs.map((r) => r.rssMb)), 1);
+        report(`steady_${rate}${tag}_agent_rss_anon_mb`, med(xs.map((r) => r.anonMb)), 1);
+        report(`steady_${rate}${tag}_agent_rss_file_mb`, med(xs.map((r) => r.fileMb)), 1);
         report(`steady_${rate}${tag}_agent_peak_rss_mb`, med(xs.map((r) => r.hwmMb)), 1);
         report(`steady_${rate}${tag}_collector_cpu_pct_of_core`, med(xs.map((r) => r.collectorPct)), 2);
       }

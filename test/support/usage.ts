@@ -20,8 +20,12 @@ export function processCpuS(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime: fields 14 and 15
 }
 
-/** A /proc/<pid>/status size in bytes (VmHWM: peak RSS, VmRSS: current RSS). */
-export function processMemBytes(pid: number, key: 'VmHWM' | 'VmRSS'): number {
+/**
+ * A /proc/<pid>/status size in bytes (VmHWM: peak RSS, VmRSS: current RSS, RssAnon: its
+ * private memory, RssFile: its file pages, for Node mostly the node binary's, shared with
+ * every other node process).
+ */
+export function processMemBytes(pid: number, key: 'VmHWM' | 'VmRSS' | 'RssAnon' | 'RssFile'): number {
   const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : Number.NaN;
 }
