@@ -137,30 +137,20 @@ function matchAt(b: Uint8Array, at: number, end: number, lit: Uint8Array): boole
   return true;
 }
 
-/** Hex digit values by byte; -1 for a byte that is not a hex digit. */
-const HEX = new Int8Array(256).fill(-1);
-for (let d = 0; d < 16; d++) {
-  HEX['0123456789abcdef'.charCodeAt(d)] = d;
-  HEX['0123456789ABCDEF'.charCodeAt(d)] = d;
-}
-
-/** 0-8 hex digits b[start, end) as a number, or -1 when one is not a hex digit. */
-function hex32(b: Uint8Array, start: number, end: number): number {
-  let v = 0;
-  for (let i = start; i < end; i++) {
-    const d = HEX[b[i]];
-    if (d < 0) return -1;
-    v = v * 16 + d;
-  }
-  return v;
-}
-
 /** 1-16 hex digits b[start, end) into words[at] (low half) and words[at + 1] (high half). */
 function hexWord(b: Uint8Array, start: number, end: number, words: Uint32Array, at: number): boolean {
-  const split = end - start > 8 ? end - 8 : start;
-  const hi = hex32(b, start, split);
-  const lo = hex32(b, split, end);
-  if (hi < 0 || lo < 0) return false;
+  let lo = 0;
+  let hi = 0;
+  for (let i = start; i < end; i++) {
+    const c = b[i];
+    let d = c - 0x30; // '0'-'9'
+    if (d < 0 || d > 9) {
+      d = (c | 0x20) - 0x57; // 'a'-'f' and 'A'-'F' as 10-15; any other byte falls outside
+      if (d < 10 || d > 15) return false;
+    }
+    hi = ((hi << 4) | (lo >>> 28)) >>> 0;
+    lo = ((lo << 4) | d) >>> 0;
+  }
   words[at] = lo;
   words[at + 1] = hi;
   return true;
