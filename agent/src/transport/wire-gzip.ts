@@ -1,12 +1,12 @@
 // How batches are gzipped on the wire. grpc-js compresses every message with zlib.gzip at
 // zlib's defaults (level 6) and has no option for the level or strategy. On field columns
 // (mostly one- and two-byte varints) Z_RLE compresses as well as level 6 (5.59 against 5.51
-// B/event for 5,000 model events) in a third of the time, and a steady agent at 10 k events/s
-// spent a quarter of its CPU in gzip. Word columns repeat longer strings, which Z_RLE does not
-// look for (12.96 against 9.68 B/event), so they get level 1 (10.27). grpc-js's gzip handler is
-// patched, on import, to use these options. It is an internal class, so the patch is for the
-// grpc-js versions it was checked against and otherwise left out (gzip then runs at zlib's
-// defaults: slower, nothing else).
+// B/event for 5,000 model events) in about a third of the time, and a steady agent at 10 k
+// events/s spent a third of its CPU in gzip. Word columns repeat longer strings, which Z_RLE
+// does not look for (12.96 against 9.68 B/event), so they get level 1 (10.27). grpc-js's gzip
+// handler is patched, on import, to use these options. It is an internal class, so the patch
+// is for the grpc-js versions it was checked against and otherwise left out (gzip then runs
+// at zlib's defaults: slower, nothing else).
 //
 // Small batches go uncompressed (`noCompressFlags`, grpc-js's public per-message write flag;
 // each message's frame says whether it is compressed): below SMALL_BATCH_BYTES gzip saves a
