@@ -27,7 +27,7 @@ import { MemorySpool } from './spool/memory-spool';
 import { SegmentSpool } from './spool/segment-spool';
 import { lockStateDir } from './state-lock';
 import { transportOptions } from './transport/transport-options';
-import { SMALL_BATCH_BYTES, useWireGzipFor, wireGzipTuned } from './transport/wire-gzip';
+import { SMALL_BATCH_BYTES, useWireGzipFor, wireGzipSetting } from './transport/wire-gzip';
 
 const specs = {
   source: {
@@ -323,9 +323,7 @@ runMain(
         source: source.event,
         collectors: o.collector,
         http: http?.address,
-        // gzip's settings: Z_RLE when grpc-js's handler could be tuned (wire-gzip.ts).
-        compression:
-          o.compression === 'gzip' ? (wireGzipTuned ? 'gzip Z_RLE' : 'gzip zlib defaults') : 'none',
+        compression: o.compression === 'gzip' ? `gzip ${wireGzipSetting(columnCoding)}` : 'none',
       },
       'agent started',
     );

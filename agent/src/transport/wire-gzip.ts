@@ -27,12 +27,19 @@ export function noCompressFlags(bytes: number): number | undefined {
   return bytes < SMALL_BATCH_BYTES ? NO_COMPRESS : undefined;
 }
 
+const RLE = Object.freeze({ strategy: constants.Z_RLE });
+const LEVEL_1 = Object.freeze({ level: 1 });
+
 /** The zlib options of the wire's gzip for batches in `coding`. */
 export function wireGzipOptions(coding: ColumnCoding): Readonly<ZlibOptions> {
   return coding === FIELD_CODING ? RLE : LEVEL_1;
 }
-const RLE = Object.freeze({ strategy: constants.Z_RLE });
-const LEVEL_1 = Object.freeze({ level: 1 });
+
+/** The gzip setting batches in `coding` get, for logs: zlib's defaults when the patch is out. */
+export function wireGzipSetting(coding: ColumnCoding): string {
+  if (!wireGzipTuned) return 'zlib defaults';
+  return coding === FIELD_CODING ? 'Z_RLE' : 'level 1';
+}
 
 let options: Readonly<ZlibOptions> = RLE;
 
