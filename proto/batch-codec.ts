@@ -34,10 +34,20 @@ export interface Batch {
   lost: Map<LossReason, number>;
   events: EventBlock;
   createdUnixNs: bigint;
+  /** Stands in for the damaged batch of this sequence (telemetry.proto, replaces_damaged). */
+  replacesDamaged?: boolean;
 }
 
 /** Field numbers of EventBatch and EventColumns (checked against the .proto by a unit test). */
-export const BATCH_FIELDS = { agent: 1, sequence: 2, source: 3, lost: 4, events: 5, created_unix_ns: 6 };
+export const BATCH_FIELDS = {
+  agent: 1,
+  sequence: 2,
+  source: 3,
+  lost: 4,
+  events: 5,
+  created_unix_ns: 6,
+  replaces_damaged: 7,
+};
 export interface DecodeLimits {
   /** Most events a batch may hold. */
   maxEvents: number;
@@ -79,7 +89,7 @@ export { BatchDecodeError, COLUMN_FIELDS, FIELD_CODING, WORD_CODING };
 
 /** `coding`: how the events are coded; field columns unless the readers know only word columns. */
 export function encodeBatch(b: Batch, coding: ColumnCoding = FIELD_CODING): Uint8Array {
-  // Fields 1-4 through the generated code, then 5 and 6 here, in field order: the result is
+  // Fields 1-4 through the generated code, then 5 to 7 here, in field order: the result is
   // byte-identical to what the generated EventBatch.encode writes for the same message.
   const envelope = v1.EventBatch.encode({
     agent: { host: b.host, agent_id: b.agentId, epoch: u64Long(b.epoch) },
@@ -93,6 +103,10 @@ export function encodeBatch(b: Batch, coding: ColumnCoding = FIELD_CODING): Uint
   if (b.createdUnixNs !== 0n) {
     out.tag(BATCH_FIELDS.created_unix_ns, WIRE_VARINT);
     out.varint64(Number(b.createdUnixNs & 0xffffffffn), Number((b.createdUnixNs >> 32n) & 0xffffffffn));
+  }
+  if (b.replacesDamaged) {
+    out.tag(BATCH_FIELDS.replaces_damaged, WIRE_VARINT);
+    out.uint(1);
   }
   return out.finish();
 }
@@ -142,6 +156,9 @@ export function decodeBatch(bytes: Uint8Array, limits: DecodeLimits = { maxEvent
       } else if (field === BATCH_FIELDS.created_unix_ns && wire === WIRE_VARINT) {
         r.varint64();
         b.createdUnixNs = (BigInt(r.hi) << 32n) | BigInt(r.lo);
+      } else if (field === BATCH_FIELDS.replaces_damaged && wire === WIRE_VARINT) {
+        r.varint64();
+        b.replacesDamaged = r.lo !== 0 || r.hi !== 0;
       } else if (wire === WIRE_LEN && field >= 1 && field <= 5) {
         const [s, e] = r.len();
         const sub = bytes.subarray(s, e);

@@ -112,7 +112,14 @@ export class AccountState {
    * `digest`: of the batch's content (dedup.ts); one state must always get it the same way.
    */
   offer(b: Batch, receivedNs?: bigint, digest = batchDigest(b)): ReplayVerdict {
-    const verdict = this.replays.offer(b.agentId, b.epoch, b.sequence, digest);
+    // A replacement for a damaged batch differs from the original by design: offered without a
+    // digest, whichever of the two comes second is a replay, never a conflict (telemetry.proto).
+    const verdict = this.replays.offer(
+      b.agentId,
+      b.epoch,
+      b.sequence,
+      b.replacesDamaged ? undefined : digest,
+    );
     if (verdict !== 'new') {
       const h = this.host(b.host);
       if (verdict === 'replay') h.replayed++;

@@ -9,7 +9,8 @@
 // different content is not a replay but a second sender (two agents sharing one state
 // directory, a reset spool). To tell them apart the filter keeps the content digest of the
 // latest `recentDigests` sequences of each agent epoch (8 bytes each); a repeat of an older
-// sequence is a replay without comparison.
+// sequence is a replay without comparison, and so is any repeat of a triple offered without a
+// digest (the aggregator offers an agent's replacement for a damaged batch that way).
 //
 // The state is a pure function of the triples offered, in order, so a snapshot taken with
 // the counts it guards (see checkpoint.ts) restores to exactly the same decisions.

@@ -154,6 +154,46 @@ test('a reused (agent, epoch, sequence) with other content is a conflict, also a
   assert.equal(again.replays.conflicts, 2);
 });
 
+test('a damaged batch and its replacement count once, whichever comes first, also after a restore', () => {
+  const original = modelBatch('h', 2, events(4, NOW), {
+    lost: new Map([[LossReason.LOSS_REASON_RING_BUFFER_OVERRUN, 3]]),
+  });
+  // What the agent sends for batch 2 once its spool record is damaged: the 4 events and the 3
+  // the batch reported, as losses.
+  const replacement = modelBatch('h', 2, new EventBlockBuilder(1).finish(), {
+    lost: new Map([
+      [LossReason.LOSS_REASON_SPOOL_CORRUPT, 4],
+      [LossReason.LOSS_REASON_RING_BUFFER_OVERRUN, 3],
+    ]),
+    createdUnixNs: 0n,
+    replacesDamaged: true,
+  });
+  const counted = (st: AccountState) => {
+    const row = hostRow(st, st.findHost('h')!);
+    return [row.batches, row.events, row.lostEvents, row.replayedBatches, row.conflictingBatches];
+  };
+
+  const published = new AccountState();
+  assert.equal(published.offer(original), 'new');
+  assert.equal(published.offer(replacement), 'replay', 'the original reached Kafka: its events count');
+  assert.deepEqual(counted(published), [1, 4, 3, 1, 0]);
+  const again = restored(published);
+  assert.equal(again.offer(replacement), 'replay');
+  assert.deepEqual(counted(again), [1, 4, 3, 2, 0]);
+
+  const replacedFirst = new AccountState();
+  assert.equal(replacedFirst.offer(replacement), 'new');
+  assert.equal(replacedFirst.offer(original), 'replay', 'counted as lost already: not counted again');
+  assert.equal(replacedFirst.offer(replacement), 'replay');
+  assert.deepEqual(counted(replacedFirst), [1, 0, 7, 2, 0]);
+  assert.equal(restored(replacedFirst).offer(original), 'replay');
+
+  // Without the flag the same bytes are another sender's batch under a used triple.
+  const plain = new AccountState();
+  plain.offer(original);
+  assert.equal(plain.offer({ ...replacement, replacesDamaged: false }), 'conflict');
+});
+
 test(`content is compared for the latest ${RECENT_DIGESTS} sequences of an agent epoch`, () => {
   const f = new ReplayFilter(4096, 3);
   for (let s = 1; s <= 5; s++) f.offer('a', 1, s, BigInt(s));

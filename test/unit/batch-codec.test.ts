@@ -155,6 +155,31 @@ test('an empty batch (losses only) round-trips', () => {
   assert.equal(d.lost.get(LossReason.LOSS_REASON_SPOOL_FULL), 1000);
 });
 
+test('a replacement for a damaged batch: byte-identical to the generated encoder, read back by both', () => {
+  const b: Batch = {
+    ...randomBatch(6, 0, ['x']),
+    lost: new Map([[LossReason.LOSS_REASON_SPOOL_CORRUPT, 4096]]),
+    createdUnixNs: 0n,
+    replacesDamaged: true,
+  };
+  const bytes = encodeBatch(b);
+  const generated = v1.EventBatch.encode({
+    agent: { host: b.host, agent_id: b.agentId, epoch: u64Long(b.epoch) },
+    sequence: u64Long(b.sequence),
+    source: { kind: b.sourceKind, event: b.sourceEvent },
+    lost: [{ reason: LossReason.LOSS_REASON_SPOOL_CORRUPT, count: 4096 }],
+    replaces_damaged: true,
+  }).finish();
+  assert.deepEqual(Buffer.from(bytes), Buffer.from(generated));
+  assert.equal(decodeBatch(bytes).replacesDamaged, true);
+  assert.equal(v1.EventBatch.decode(bytes).replaces_damaged, true);
+  assert.equal(decodeBatch(encodeBatch({ ...b, replacesDamaged: false })).replacesDamaged, undefined);
+  // Any non-zero varint is true, as protobuf reads a bool.
+  const two = Buffer.from(bytes);
+  two[two.length - 1] = 2;
+  assert.equal(decodeBatch(two).replacesDamaged, true);
+});
+
 test('field numbers and types of the codec match the .proto', () => {
   const root = new protobuf.Root().loadSync(join(repoRoot(), 'proto/smmu/telemetry/v1/telemetry.proto'), {
     keepCase: true,
