@@ -39,6 +39,14 @@ export interface StopResult {
   lostEvents: number;
 }
 
+const EMPTY_BLOCK = new EventBlockBuilder(1).finish();
+
+/** Adds spool losses to a batch's loss counts, under their wire reasons; returns `lost`. */
+function withLosses(lost: Map<LossReason, number>, l: Losses): Map<LossReason, number> {
+  for (const k of LOSS_KEYS) if (l[k] > 0) lost.set(LOSS_REASONS[k], (lost.get(LOSS_REASONS[k]) ?? 0) + l[k]);
+  return lost;
+}
+
 export class AgentPipeline {
   readonly client: IngestClient;
   private batcher: Batcher;
@@ -81,6 +89,9 @@ export class AgentPipeline {
     // Spool losses count when they happen; those found on open (or owed by the previous run) now.
     this.countSpoolLosses(spool.owed());
     spool.onLoss((l) => this.countSpoolLosses(l));
+    spool.replaceDamagedWith((sequence, lost) =>
+      this.encode(sequence, this.source.event, withLosses(new Map(), lost), EMPTY_BLOCK, true),
+    );
     this.batcher = new Batcher(
       opts.batch,
       (b) => this.store(b),
@@ -117,24 +128,8 @@ export class AgentPipeline {
   /** Numbers a closed batch, encodes it once and spools it, with any losses the spool owes. */
   private async store(b: ClosedBatch): Promise<void> {
     const reports = this.spool.owed();
-    for (const k of LOSS_KEYS)
-      if (reports[k] > 0) b.lost.set(LOSS_REASONS[k], (b.lost.get(LOSS_REASONS[k]) ?? 0) + reports[k]);
-    const id = this.opts.identity;
     const sequence = this.spool.nextSequence();
-    const bytes = encodeBatch(
-      {
-        host: id.host,
-        agentId: id.agentId,
-        epoch: this.spool.epoch,
-        sequence,
-        sourceKind: this.source.kind,
-        sourceEvent: b.event,
-        lost: b.lost,
-        events: b.events,
-        createdUnixNs: BigInt(Date.now()) * 1_000_000n,
-      },
-      this.opts.columnCoding ?? FIELD_CODING,
-    );
+    const bytes = this.encode(sequence, b.event, withLosses(b.lost, reports), b.events);
     this.spooledEvents += b.events.count;
     await this.spool.append({
       sequence,
@@ -147,6 +142,35 @@ export class AgentPipeline {
     this.metrics.batches.inc();
     this.metrics.batchBytes.inc(bytes.length);
     this.metrics.spoolBytes.set(this.spool.bytes());
+  }
+
+  /**
+   * This agent's EventBatch `sequence`. A replacement for a damaged batch (no events) has no
+   * creation time, so it is the same bytes whenever it is built again.
+   */
+  private encode(
+    sequence: number,
+    event: string,
+    lost: Map<LossReason, number>,
+    events: EventBlock,
+    replacesDamaged = false,
+  ): Uint8Array {
+    const id = this.opts.identity;
+    return encodeBatch(
+      {
+        host: id.host,
+        agentId: id.agentId,
+        epoch: this.spool.epoch,
+        sequence,
+        sourceKind: this.source.kind,
+        sourceEvent: event,
+        lost,
+        events,
+        createdUnixNs: replacesDamaged ? 0n : BigInt(Date.now()) * 1_000_000n,
+        replacesDamaged,
+      },
+      this.opts.columnCoding ?? FIELD_CODING,
+    );
   }
 
   private fail(err: Error): void {
@@ -174,11 +198,7 @@ export class AgentPipeline {
     const deadline = Date.now() + this.opts.drainTimeoutMs;
     let drained = await this.client.drain(this.opts.drainTimeoutMs);
     for (let i = 0; drained && totalLosses(this.spool.owed()) > 0 && i < 3; i++) {
-      await this.store({
-        event: this.source.event,
-        events: new EventBlockBuilder(1).finish(),
-        lost: new Map(),
-      });
+      await this.store({ event: this.source.event, events: EMPTY_BLOCK, lost: new Map() });
       drained = await this.client.drain(Math.max(0, deadline - Date.now()));
     }
     if (!drained) {

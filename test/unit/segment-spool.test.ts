@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { crc32, tableCrc32 } from '../../agent/src/spool/crc32';
 import { RECORD_HEADER_BYTES } from '../../agent/src/spool/segment-file';
 import { SegmentSpool, type SegmentSpoolOptions } from '../../agent/src/spool/segment-spool';
-import { losses, type SpoolEntry } from '../../agent/src/spool/spool';
+import { type Losses, losses, type SpoolEntry } from '../../agent/src/spool/spool';
 import { writeMeta } from '../../agent/src/spool/spool-meta';
 
 const dirs: string[] = [];
@@ -386,6 +386,46 @@ test('payloads read back from disk are checked', async () => {
   assert.equal(s.entry(1), undefined, 'the transport gets no damaged payload');
   assert.deepEqual(seqs(s), [2, 3, 4]);
   assert.deepEqual(s.owed(), losses({ corrupt: 10 }), 'batch 1 is owed as SPOOL_CORRUPT');
+  await s.close();
+});
+
+test('a batch found damaged when read back is sent as a replacement that reports it lost', async () => {
+  const dir = tempDir();
+  const s = await open(dir, { memoryBytes: 0, budgetBytes: 200 });
+  const built: Array<[number, Losses]> = [];
+  s.replaceDamagedWith((sequence, lost) => {
+    built.push([sequence, { ...lost }]);
+    return Buffer.from(`replaces ${sequence}`);
+  });
+  await s.append(entry(1));
+  await s.append(entry(2));
+  await s.append(entry(3)); // drops 1: 10 owed
+  await s.append(entry(4, 100, 40, 10)); // reports the 10, drops 2: 20 owed
+  const noted: Losses[] = [];
+  s.onLoss((l) => noted.push(l));
+  const file = join(dir, segmentFiles(dir)[0]);
+  const b = readFileSync(file);
+  b[4 * RECORD_HEADER_BYTES + 3 * 100 + 7] ^= 0xff; // a payload byte of record 4
+  writeFileSync(file, b);
+
+  const r = s.entry(4);
+  assert.ok(r);
+  assert.equal(Buffer.from(r.bytes).toString(), 'replaces 4');
+  assert.deepEqual([r.sequence, r.events, r.sourceOffset], [4, 0, 4000]);
+  assert.deepEqual(built, [[4, losses({ corrupt: 40, full: 10 })]], 'its events and what it reported');
+  assert.deepEqual(noted, [losses({ corrupt: 40 })], 'the loss counts now');
+  assert.deepEqual(seqs(s), [3, 4], 'in the damaged batch place');
+  assert.deepEqual([s.pendingEvents(), s.bytes()], [30, 100 + 10]);
+  assert.deepEqual(s.owed(), losses({ full: 20 }), 'reported by the replacement, not owed');
+  assert.equal(s.stats.replacedRecords, 1);
+  assert.equal(s.entry(4), r, 'kept in memory: sent again as the same bytes');
+  assert.equal(built.length, 1);
+
+  // Dropped to make room, the replacement owes what it would have reported.
+  await s.append(entry(5)); // drops 3
+  await s.append(entry(6)); // drops the replacement
+  assert.deepEqual(seqs(s), [5, 6]);
+  assert.deepEqual(s.owed(), losses({ full: 20 + 30 + 10, corrupt: 40 }));
   await s.close();
 });
 

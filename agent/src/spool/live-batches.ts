@@ -50,6 +50,20 @@ export class LiveBatches {
     }
   }
 
+  /**
+   * Puts `next` where the batch of its sequence is, in the same place of the order. Its payload
+   * stays in memory until it leaves (a damaged record's replacement: small, and not on disk).
+   */
+  replace(next: SpooledBatch, payload: Uint8Array): void {
+    const old = this.batches.get(next.sequence);
+    if (!old) return;
+    this.batches.set(next.sequence, next);
+    this.bytes += next.length - old.length;
+    this.events += next.events - old.events;
+    if (this.cache.delete(old.sequence)) this.cachedBytes -= old.length;
+    next.cached = payload;
+  }
+
   remove(b: SpooledBatch): void {
     this.batches.delete(b.sequence);
     this.bytes -= b.length;

@@ -63,6 +63,9 @@ export class MemorySpool implements Spool {
     this.inFlight = inFlight;
   }
 
+  /** Payloads never leave memory here, so none is ever found damaged. */
+  replaceDamagedWith(): void {}
+
   pendingCount(): number {
     return this.entries.size;
   }

@@ -76,6 +76,7 @@ export class SegmentSpool implements Spool {
   private listeners: Array<() => void> = [];
   private lossListeners: Array<(l: Losses) => void> = [];
   private inFlight: (sequence: number) => boolean = () => false;
+  private encodeReplacement: ((sequence: number, lost: Losses) => Uint8Array) | undefined;
   private readonly dropLog;
   private readonly failLog;
 
@@ -220,9 +221,15 @@ export class SegmentSpool implements Spool {
     return this.live.oldest();
   }
 
+  replaceDamagedWith(encode: (sequence: number, lost: Losses) => Uint8Array): void {
+    this.encodeReplacement = encode;
+  }
+
   /**
-   * The unacknowledged batch with this sequence, its payload read back if needed; a payload
-   * damaged on disk since open makes the batch a loss (LOSS_REASON_SPOOL_CORRUPT), not a crash.
+   * The unacknowledged batch with this sequence, its payload read back if needed. A payload
+   * damaged on disk since open is not a crash: the batch's events are lost
+   * (LOSS_REASON_SPOOL_CORRUPT), reported by its replacement (see replaceDamagedWith), or
+   * owed when there is none.
    */
   entry(sequence: number): SpoolEntry | undefined {
     const b = this.live.get(sequence);
@@ -231,10 +238,43 @@ export class SegmentSpool implements Spool {
       const { events, sourceOffset, reports } = b;
       return { sequence, bytes: b.bytes, events, sourceOffset, reports };
     } catch (err) {
-      this.log.error({ sequence, err: (err as Error).message }, 'spool: damaged record counted as lost');
-      this.lose(b, 'corrupt');
-      return undefined;
+      const encode = this.encodeReplacement;
+      const fields = { sequence, events: b.events, err: (err as Error).message };
+      if (!encode) {
+        this.log.error(fields, 'spool: damaged record counted as lost');
+        this.lose(b, 'corrupt');
+        return undefined;
+      }
+      this.log.error(fields, 'spool: damaged record; sending a replacement that reports its events lost');
+      return this.replaceDamaged(b, encode);
     }
+  }
+
+  /**
+   * Puts the replacement of a damaged batch in its place: it reports the batch's events and
+   * reports as lost, so dropping it later owes them all, and it stays in memory until acknowledged.
+   */
+  private replaceDamaged(
+    b: SpooledBatch,
+    encode: (sequence: number, lost: Losses) => Uint8Array,
+  ): SpooledBatch {
+    const lost = addLosses(losses({ corrupt: b.events }), b.reports);
+    const bytes = encode(b.sequence, lost);
+    const r = new SpooledBatch(
+      b.sequence,
+      0,
+      b.sourceOffset,
+      lost,
+      b.carriedThrough,
+      b.headerLength,
+      bytes.length,
+      b.segment,
+      b.offset,
+    );
+    this.live.replace(r, bytes);
+    this.stats.replacedRecords++;
+    this.noteLoss(losses({ corrupt: b.events }));
+    return r;
   }
 
   pending(): SpoolEntry[] {

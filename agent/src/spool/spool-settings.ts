@@ -34,6 +34,8 @@ export interface SegmentSpoolStats {
   corruptEvents: number;
   /** Runs lost whose size nothing tells (logged as errors; only without a usable meta or format-1 records). */
   corruptUnsized: number;
+  /** Records found damaged when read back to be sent, since open, and sent as a replacement. */
+  replacedRecords: number;
   /** Batches dropped since open (their events went to owed().full). */
   droppedBatches: number;
   /** Of those, dropped because the files (not the payloads) reached their bound. */
@@ -77,6 +79,7 @@ export function emptyStats(): SegmentSpoolStats {
     corruptRuns: 0,
     corruptEvents: 0,
     corruptUnsized: 0,
+    replacedRecords: 0,
     droppedBatches: 0,
     droppedForDisk: 0,
     failedWrites: 0,

@@ -107,5 +107,14 @@ export interface Spool {
    * by the transport's window instead.
    */
   protect(inFlight: (sequence: number) => boolean): void;
+  /**
+   * How to encode the batch that takes the place of one found damaged when it is read back to be
+   * sent (telemetry.proto, EventBatch.replaces_damaged): same sequence, no events, reporting
+   * `lost` (the damaged batch's events as `corrupt`, plus what it reported). Its collector may
+   * have published the damaged batch before the stream broke; owing its events instead would
+   * count them twice, the replacement lets consumers count one of the two. Without it, a damaged
+   * batch is owed as lost.
+   */
+  replaceDamagedWith(encode: (sequence: number, lost: Losses) => Uint8Array): void;
   close(): Promise<void>;
 }
