@@ -117,6 +117,12 @@ const specs = {
     min: 1024,
     help: 'unacknowledged bytes kept before the oldest batches are dropped (and reported lost)',
   },
+  spoolMemoryBytes: {
+    type: 'number',
+    default: 32 << 20,
+    min: 0,
+    help: 'durable spool: newest unacknowledged bytes also kept in memory (resends read the rest from disk)',
+  },
   spoolFsync: {
     type: 'string',
     default: 'always',
@@ -278,6 +284,7 @@ runMain(
       ? await SegmentSpool.open({
           dir: join(o.stateDir, 'spool'),
           budgetBytes: o.spoolBudgetBytes,
+          memoryBytes: Math.min(o.spoolMemoryBytes, o.spoolBudgetBytes),
           fsync: o.spoolFsync as 'always' | 'interval' | 'never',
           logger: log,
         })

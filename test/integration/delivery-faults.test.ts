@@ -1,18 +1,29 @@
 // Delivery on bad days, with real processes and a real broker: the collector killed, Kafka
-// stopped, the network cut, the agent killed, the spool over budget. Each scenario ends with
-// the events accounted from Kafka (replays dropped) equal to the events the model generated,
-// record for record, or — when the spool had to drop — accounted + reported lost == generated.
+// stopped, the network cut, the agent killed, the spool over budget, the spool damaged under
+// batches whose acks were lost. Each scenario ends with the events accounted from Kafka (replays
+// dropped) equal to the events the model generated, record for record, or — when the spool had
+// to drop or lost records to damage — accounted + reported lost == generated.
 // Each scenario also proves its fault happened while delivery was under way (a fault injected
 // after the agent finished would pass the totals check and test nothing): faults are injected
 // a second after the agent connected, well inside its 12 s of events, and checked for effect.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { SmmuModel } from '../../agent/src/source/model';
+import { scanRecords } from '../../agent/src/spool/segment-file';
 import { BatchConsumer } from '../../collector/accounting/consume';
 import { FleetTotals } from '../../collector/accounting/fleet-totals';
 import { silentLogger } from '../../common/runtime/log';
@@ -51,6 +62,7 @@ const BROKEN = 'collector stream broken; will resend unacknowledged batches';
 /** Agent stream breaks during the Kafka outage (reported, not asserted: timing decides). */
 let breaksDuringOutage = 0;
 const CONNECTED = 'connected to collector';
+const REPLACED = 'spool: damaged record; sending a replacement that reports its events lost';
 
 /** Kills a process that must still be running: the fault has to land mid-stream. */
 async function killRunning(p: Proc): Promise<void> {
@@ -82,8 +94,11 @@ function expected(seed: number, events: number, rate: number): Map<string, numbe
 interface Accounted {
   events: Map<string, number>;
   count: number;
+  /** Reported lost as LOSS_REASON_SPOOL_FULL, and as LOSS_REASON_SPOOL_CORRUPT. */
   lost: number;
+  corrupt: number;
   replays: number;
+  conflicts: number;
 }
 
 /** Reads the topic from the start until `want` events+losses are accounted and nothing more arrives. */
@@ -105,14 +120,18 @@ async function account(topic: string, want: number, timeoutMs = 60_000): Promise
   await sleep(1000);
   await consumer.stop();
   const rows = totals.hostRows();
+  const lost = (reason: LossReason) =>
+    totals
+      .lostRows()
+      .filter((r) => r.reason === LossReason[reason])
+      .reduce((s, r) => s + r.count, 0);
   return {
     events,
     count: rows.reduce((s, h) => s + h.events, 0),
-    lost: totals
-      .lostRows()
-      .filter((r) => r.reason === LossReason[LossReason.LOSS_REASON_SPOOL_FULL])
-      .reduce((s, r) => s + r.count, 0),
+    lost: lost(LossReason.LOSS_REASON_SPOOL_FULL),
+    corrupt: lost(LossReason.LOSS_REASON_SPOOL_CORRUPT),
     replays: totals.replays.duplicates,
+    conflicts: totals.replays.conflicts,
   };
 }
 
@@ -202,7 +221,7 @@ async function run(
 }
 
 function assertExact(r: { accounted: Accounted; generated: Map<string, number> }, events: number): void {
-  assert.equal(r.accounted.lost, 0, 'nothing reported lost');
+  assert.deepEqual([r.accounted.lost, r.accounted.corrupt], [0, 0], 'nothing reported lost');
   assert.equal(r.accounted.count, events, 'accounted events');
   // Record for record: the same timestamps and words, each exactly once.
   assert.deepEqual(r.accounted.events, r.generated);
@@ -317,6 +336,84 @@ test('spool over budget while no collector answers: accounted + reported lost ==
   );
   assert.ok(r.accounted.lost > 0, 'the budget forced drops');
   assert.equal(r.accounted.count + r.accounted.lost, events);
+  for (const [k, n] of r.accounted.events)
+    assert.equal(r.generated.get(k), n, `accounted event ${k} was generated once`);
+});
+
+/** Flips a payload byte of every intact record in the spool's segment files, in place. */
+function damageSpool(dir: string): number {
+  let damaged = 0;
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.seg'))) {
+    const path = join(dir, name);
+    const fd = openSync(path, 'r+');
+    try {
+      for (const rec of scanRecords(readFileSync(path)).records) {
+        if (!rec.intact || rec.payloadLength === 0) continue;
+        const at = rec.offset + rec.headerLength + rec.payloadLength - 1;
+        const b = Buffer.alloc(1);
+        readSync(fd, b, 0, 1, at);
+        b[0] ^= 0xff;
+        writeSync(fd, b, 0, 1, at);
+        damaged++;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return damaged;
+}
+
+test('spool records damaged before they were resent, some published but unacknowledged: each event counted once', {
+  timeout: 180_000,
+}, async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'agent-state-'));
+  const events = 12_000;
+  let agent: Proc | undefined;
+  let damaged = 0;
+  const r = await run(
+    {
+      seed: 16,
+      events,
+      rate: 1000,
+      proxy: true,
+      // Every resend reads its batch back from disk.
+      agentArgs: ['--state-dir', stateDir, '--spool-memory-bytes', '0'],
+    },
+    async (c) => {
+      agent = c.agent;
+      await c.agent.waitForLog(/connected to collector/);
+      await sleep(1000);
+      // Batches still reach the collector and Kafka; their acks never come back.
+      c.proxy?.dropResponses();
+      await sleep(1500);
+      // No stream: the next batches are only spooled.
+      c.proxy?.cut();
+      await sleep(1000);
+      assert.equal(c.agent.child.exitCode, null, 'the agent is still running when its spool is damaged');
+      damaged = damageSpool(join(stateDir, 'spool'));
+      c.proxy?.restore();
+    },
+  );
+  const replaced = records(agent!, REPLACED);
+  process.stdout.write(
+    `# damaged records: ${damaged}, replaced: ${replaced.length}, replays: ${r.accounted.replays}, ` +
+      `events: ${r.accounted.count}, corrupt: ${r.accounted.corrupt}\n`,
+  );
+  assert.ok(
+    replaced.length >= 2,
+    `unacknowledged batches were found damaged and replaced (${replaced.length})`,
+  );
+  // Published before the damage: the original counts and its replacement is a replay.
+  assert.ok(r.accounted.replays >= 1, `a replacement met its published original (${r.accounted.replays})`);
+  // Never sent before the damage: the replacement reports its events lost.
+  assert.ok(r.accounted.corrupt > 0, 'events of batches never published are reported lost');
+  assert.equal(r.accounted.conflicts, 0, 'a replacement is not a conflict');
+  assert.equal(r.accounted.lost, 0);
+  assert.equal(
+    r.accounted.count + r.accounted.corrupt,
+    events,
+    'each event accounted or reported lost, once',
+  );
   for (const [k, n] of r.accounted.events)
     assert.equal(r.generated.get(k), n, `accounted event ${k} was generated once`);
 });

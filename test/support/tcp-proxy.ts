@@ -1,10 +1,13 @@
-// A TCP proxy a test controls, to cut the network between agent and collector and restore it.
+// A TCP proxy a test controls, to cut the network between agent and collector and restore it,
+// or to drop what the target answers while requests still flow (acknowledgements lost).
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { Transform } from 'node:stream';
 
 export class TcpProxy {
   private server: Server;
   private sockets = new Set<Socket>();
   private open = true;
+  private dropping = false;
   port = 0;
   /** Bytes forwarded towards the target (requests) and back (responses). */
   bytesUp = 0;
@@ -25,10 +28,13 @@ export class TcpProxy {
       client.on('data', (d: Buffer) => {
         this.bytesUp += d.length;
       });
-      upstream.on('data', (d: Buffer) => {
-        this.bytesDown += d.length;
+      const down = new Transform({
+        transform: (d: Buffer, _enc, done) => {
+          this.bytesDown += d.length;
+          done(null, this.dropping ? undefined : d);
+        },
       });
-      client.pipe(upstream).pipe(client);
+      client.pipe(upstream).pipe(down).pipe(client);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -48,6 +54,12 @@ export class TcpProxy {
 
   restore(): void {
     this.open = true;
+    this.dropping = false;
+  }
+
+  /** From now until restore(), drops every byte the target sends; requests still go through. */
+  dropResponses(): void {
+    this.dropping = true;
   }
 
   async stop(): Promise<void> {
