@@ -285,6 +285,7 @@ runMain(
           dir: join(o.stateDir, 'spool'),
           budgetBytes: o.spoolBudgetBytes,
           memoryBytes: Math.min(o.spoolMemoryBytes, o.spoolBudgetBytes),
+          replaceDamaged: true,
           fsync: o.spoolFsync as 'always' | 'interval' | 'never',
           logger: log,
         })

@@ -63,6 +63,7 @@ const BROKEN = 'collector stream broken; will resend unacknowledged batches';
 let breaksDuringOutage = 0;
 const CONNECTED = 'connected to collector';
 const REPLACED = 'spool: damaged record; sending a replacement that reports its events lost';
+const KEPT = 'spool: damaged record found; its first send will be its replacement';
 
 /** Kills a process that must still be running: the fault has to land mid-stream. */
 async function killRunning(p: Proc): Promise<void> {
@@ -340,15 +341,20 @@ test('spool over budget while no collector answers: accounted + reported lost ==
     assert.equal(r.generated.get(k), n, `accounted event ${k} was generated once`);
 });
 
-/** Flips a payload byte of every intact record in the spool's segment files, in place. */
-function damageSpool(dir: string): number {
+/**
+ * Flips a payload byte of every intact record in the spool's segment files, in place; with
+ * `spareLast`, not of each file's last one (a restarted spool keeps damaged records pending
+ * only where an intact record follows them).
+ */
+function damageSpool(dir: string, spareLast: boolean): number {
   let damaged = 0;
   for (const name of readdirSync(dir).filter((n) => n.endsWith('.seg'))) {
     const path = join(dir, name);
+    const intact = scanRecords(readFileSync(path)).records.filter((x) => x.intact && x.payloadLength > 0);
+    if (spareLast) intact.pop();
     const fd = openSync(path, 'r+');
     try {
-      for (const rec of scanRecords(readFileSync(path)).records) {
-        if (!rec.intact || rec.payloadLength === 0) continue;
+      for (const rec of intact) {
         const at = rec.offset + rec.headerLength + rec.payloadLength - 1;
         const b = Buffer.alloc(1);
         readSync(fd, b, 0, 1, at);
@@ -363,16 +369,18 @@ function damageSpool(dir: string): number {
   return damaged;
 }
 
-test('spool records damaged before they were resent, some published but unacknowledged: each event counted once', {
-  timeout: 180_000,
-}, async () => {
+/**
+ * Acks lost, then no stream, then the spool damaged under a running agent (or one killed, then
+ * restarted): some damaged batches were published, others never sent. Each event must count once.
+ */
+async function damagedSpool(seed: number, restart: boolean): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'agent-state-'));
   const events = 12_000;
-  let agent: Proc | undefined;
+  const agents: Proc[] = [];
   let damaged = 0;
   const r = await run(
     {
-      seed: 16,
+      seed,
       events,
       rate: 1000,
       proxy: true,
@@ -380,7 +388,7 @@ test('spool records damaged before they were resent, some published but unacknow
       agentArgs: ['--state-dir', stateDir, '--spool-memory-bytes', '0'],
     },
     async (c) => {
-      agent = c.agent;
+      agents.push(c.agent);
       await c.agent.waitForLog(/connected to collector/);
       await sleep(1000);
       // Batches still reach the collector and Kafka; their acks never come back.
@@ -389,16 +397,23 @@ test('spool records damaged before they were resent, some published but unacknow
       // No stream: the next batches are only spooled.
       c.proxy?.cut();
       await sleep(1000);
-      assert.equal(c.agent.child.exitCode, null, 'the agent is still running when its spool is damaged');
-      damaged = damageSpool(join(stateDir, 'spool'));
+      if (restart) await killRunning(c.agent);
+      else assert.equal(c.agent.child.exitCode, null, 'the agent is still running when its spool is damaged');
+      damaged = damageSpool(join(stateDir, 'spool'), restart);
       c.proxy?.restore();
+      if (restart) {
+        c.agent = c.startAgent();
+        agents.push(c.agent);
+      }
     },
   );
-  const replaced = records(agent!, REPLACED);
+  const last = agents[agents.length - 1];
+  const replaced = records(last, REPLACED);
   process.stdout.write(
     `# damaged records: ${damaged}, replaced: ${replaced.length}, replays: ${r.accounted.replays}, ` +
       `events: ${r.accounted.count}, corrupt: ${r.accounted.corrupt}\n`,
   );
+  if (restart) assert.equal(records(last, KEPT).length, replaced.length, 'found on open, replaced when sent');
   assert.ok(
     replaced.length >= 2,
     `unacknowledged batches were found damaged and replaced (${replaced.length})`,
@@ -416,4 +431,20 @@ test('spool records damaged before they were resent, some published but unacknow
   );
   for (const [k, n] of r.accounted.events)
     assert.equal(r.generated.get(k), n, `accounted event ${k} was generated once`);
-});
+}
+
+test(
+  'spool damaged under a running agent, some batches published but unacknowledged: each event counted once',
+  {
+    timeout: 180_000,
+  },
+  () => damagedSpool(16, false),
+);
+
+test(
+  'spool damaged while the agent was down, some batches published but unacknowledged: each event counted once',
+  {
+    timeout: 180_000,
+  },
+  () => damagedSpool(17, true),
+);

@@ -247,18 +247,22 @@ test('torn header: a tail shorter than a header is removed', async () => {
   await s.close();
 });
 
+/** A closed spool of records 1-5 in one file, and that file's bytes. */
+async function closedSpoolOfFive(): Promise<{ dir: string; file: string; b: Buffer }> {
+  const w = await open(tempDir());
+  for (let seq = 1; seq <= 5; seq++) await w.append(entry(seq));
+  await w.close();
+  const file = join(w.dir, segmentFiles(w.dir)[0]);
+  return { dir: w.dir, file, b: readFileSync(file) };
+}
+
 test('a flipped byte costs only its record, counted as lost (SPOOL_CORRUPT) exactly once', async () => {
   for (const [at, expect, lost] of [
     [4 * (RECORD_HEADER_BYTES + 100) + RECORD_HEADER_BYTES + 50, [1, 2, 3, 4], 50], // payload of 5
     [2 * (RECORD_HEADER_BYTES + 100) + 20, [1, 2, 4, 5], 30], // header (sequence field) of 3
     [RECORD_HEADER_BYTES + 100 + RECORD_HEADER_BYTES + 7, [1, 3, 4, 5], 20], // payload of 2
   ] as const) {
-    const w = await open(tempDir());
-    for (let seq = 1; seq <= 5; seq++) await w.append(entry(seq));
-    await w.close();
-    const dir = w.dir;
-    const file = join(dir, segmentFiles(dir)[0]);
-    const b = readFileSync(file);
+    const { dir, file, b } = await closedSpoolOfFive();
     b[at] ^= 0x01;
     writeFileSync(file, b);
     const s = await open(dir);
@@ -273,6 +277,38 @@ test('a flipped byte costs only its record, counted as lost (SPOOL_CORRUPT) exac
     assert.equal(again.stats.corruptEvents, 0);
     await again.close();
   }
+});
+
+test('replaceDamaged: a damaged record found on open stays pending and is replaced when sent, again after a restart', async () => {
+  const { dir, file, b } = await closedSpoolOfFive();
+  const payloadOf = (seq: number) => seq * RECORD_HEADER_BYTES + (seq - 1) * 100;
+  b[payloadOf(2) + 9] ^= 0x01; // an intact record follows it: kept
+  b[payloadOf(5) + 9] ^= 0x01; // the file's last record: cut, owed as before
+  writeFileSync(file, b);
+  const replacement = (sequence: number, lost: Losses) => Buffer.from(`${sequence}:${JSON.stringify(lost)}`);
+
+  const s = await open(dir, { replaceDamaged: true });
+  s.replaceDamagedWith(replacement);
+  assert.deepEqual(seqs(s), [1, 2, 3, 4]);
+  assert.deepEqual(s.owed(), losses({ corrupt: 50 }));
+  assert.deepEqual([s.stats.corruptRecords, s.stats.corruptEvents], [2, 50]);
+  const sent = s.entry(2)?.bytes;
+  assert.equal(Buffer.from(sent ?? []).toString(), `2:${JSON.stringify(losses({ corrupt: 20 }))}`);
+  assert.deepEqual(s.owed(), losses({ corrupt: 50 }), 'reported by the replacement');
+  await s.close(); // stopped before the replacement's ack
+
+  const again = await open(dir, { replaceDamaged: true });
+  again.replaceDamagedWith(replacement);
+  assert.deepEqual(seqs(again), [1, 2, 3, 4]);
+  assert.deepEqual(again.owed(), losses({ corrupt: 50 }), 'record 5 owed once, record 2 not owed');
+  assert.deepEqual(Buffer.from(again.entry(2)?.bytes ?? []), Buffer.from(sent ?? []), 'the same replacement');
+  again.ack(2);
+  await again.close();
+
+  const acked = await open(dir, { replaceDamaged: true });
+  assert.deepEqual(seqs(acked), [1, 3, 4]);
+  assert.deepEqual([acked.stats.corruptRecords, acked.owed()], [0, losses({ corrupt: 50 })]);
+  await acked.close();
 });
 
 test('records lost after the meta saw them: the sequence continues above what the meta saw', async () => {

@@ -110,7 +110,8 @@ export class SegmentSpool implements Spool {
   /** Rebuilds the state from the log and the meta; accounts for damage (spool-recovery.ts). */
   private async load(names: SegmentName[], rebuilt: boolean): Promise<void> {
     const m = this.meta;
-    const r = await recoverLog(this.o.dir, names, m, rebuilt, this.o.fsync !== 'never', this.log);
+    const sync = this.o.fsync !== 'never';
+    const r = await recoverLog(this.o.dir, names, m, rebuilt, sync, this.log, this.o.replaceDamaged);
     this.stats.truncatedSegments = r.cutFiles;
     this.stats.truncatedBytes = r.cutBytes;
     this.stats.corruptRecords = r.corrupt.records;

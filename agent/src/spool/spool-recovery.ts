@@ -4,6 +4,8 @@
 // (segment-file.ts). Every record that cannot be read and was neither acknowledged nor dropped
 // is owed as LOSS_REASON_SPOOL_CORRUPT: its events when its header survived (and the reports it
 // carried, under their own reasons), else the run of missing sequences sized by carriedThrough.
+// With `keepDamaged`, a damaged record whose header survived and that an intact record follows in
+// its file stays pending instead: its first send replaces it (segment-spool.ts).
 // A record or a run is lost at most once: it is not live afterwards, so the next meta written
 // marks it done. A record cut short at the very end that the meta never saw is a torn write, not
 // a loss: that append never resolved, and a resumable source produces those events again.
@@ -42,7 +44,10 @@ export interface Recovery {
   files: RecoveredFile[];
   /** The meta's owed losses, corrected by the log and increased by what damage cost. */
   owed: Losses;
-  /** Lost to damage now (already included in owed); unsized: runs whose size nothing tells. */
+  /**
+   * Damage found: records (header intact; kept pending with `keepDamaged` where they can be),
+   * runs, the events owed for them (already in owed), runs whose size nothing tells.
+   */
   corrupt: { records: number; runs: number; events: number; unsized: number };
   /** The last record the log holds (header intact), with its source offset and carriedThrough. */
   last: number;
@@ -75,6 +80,7 @@ export async function recoverLog(
   rebuilt: boolean,
   sync: boolean,
   log: Logger,
+  keepDamaged = false,
 ): Promise<Recovery> {
   const done = (seq: number): boolean => {
     if (seq <= m.ackedThrough) return true;
@@ -218,14 +224,18 @@ export async function recoverLog(
       );
       if (x.sequence > m.reportedThrough) addLosses(r.owed, x.reports, -1);
       if (!x.intact && !done(x.sequence)) {
-        r.owed.corrupt += x.events;
-        addLosses(r.owed, x.reports);
         r.corrupt.records++;
-        r.corrupt.events += x.events;
-        log.error(
-          { sequence: x.sequence, events: x.events, file: name, at: x.offset },
-          'spool: damaged record counted as lost',
-        );
+        const where = { sequence: x.sequence, events: x.events, file: name, at: x.offset };
+        if (keepDamaged && j < lastIntact) {
+          // Its bytes stay where they are (the file is cut only after its last intact record).
+          file.live.push(x);
+          log.error(where, 'spool: damaged record found; its first send will be its replacement');
+        } else {
+          r.owed.corrupt += x.events;
+          addLosses(r.owed, x.reports);
+          r.corrupt.events += x.events;
+          log.error(where, 'spool: damaged record counted as lost');
+        }
       } else if (x.intact && !done(x.sequence)) file.live.push(x);
       prev = { sequence: x.sequence, carried: x.carriedThrough, sourceOffset: x.sourceOffset, file: i };
     }

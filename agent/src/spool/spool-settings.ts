@@ -18,6 +18,14 @@ export interface SegmentSpoolOptions {
   metaFlushMs?: number;
   /** Payload bytes kept in memory; older payloads are read back from disk when sent. Default min(budget, 32 MiB). */
   memoryBytes?: number;
+  /**
+   * A damaged record found on open stays pending instead of being owed at once, when it can (an
+   * intact record follows it in its file, so its place is never cut or written over): the first
+   * send then finds it damaged and sends its replacement (Spool.replaceDamagedWith), which
+   * consumers can match with the original should a collector have published it before the
+   * restart. Without a replacement encoder it is owed then. Default false.
+   */
+  replaceDamaged?: boolean;
   logger?: Logger;
 }
 
@@ -26,11 +34,11 @@ export interface SegmentSpoolStats {
   truncatedSegments: number;
   /** Bytes removed by those cuts. */
   truncatedBytes: number;
-  /** Damaged records (header intact) found on open and counted as lost. */
+  /** Damaged records (header intact) found on open: owed, or kept to be replaced (replaceDamaged). */
   corruptRecords: number;
   /** Runs of records with no readable header found on open and counted as lost. */
   corruptRuns: number;
-  /** Events (and reports) in those, owed as LOSS_REASON_SPOOL_CORRUPT. */
+  /** Events (and reports) in those and in the runs, owed as LOSS_REASON_SPOOL_CORRUPT. */
   corruptEvents: number;
   /** Runs lost whose size nothing tells (logged as errors; only without a usable meta or format-1 records). */
   corruptUnsized: number;
@@ -58,6 +66,7 @@ export function spoolSettings(options: SegmentSpoolOptions): SpoolSettings {
     fsyncIntervalMs: options.fsyncIntervalMs ?? 200,
     metaFlushMs: options.metaFlushMs ?? 1000,
     memoryBytes: options.memoryBytes ?? Math.min(options.budgetBytes, 32 << 20),
+    replaceDamaged: options.replaceDamaged ?? false,
     logger: options.logger ?? silentLogger,
   };
   const positive = ['budgetBytes', 'segmentBytes', 'fsyncIntervalMs', 'metaFlushMs'] as const;
