@@ -22,6 +22,9 @@ import { RECORD_HEADER_BYTES } from '../../agent/src/spool/segment-file';
 import { SegmentSpool, type SegmentSpoolOptions } from '../../agent/src/spool/segment-spool';
 import { type Losses, losses, type SpoolEntry } from '../../agent/src/spool/spool';
 import { writeMeta } from '../../agent/src/spool/spool-meta';
+import { encodeBatch } from '../../proto/batch-codec';
+import { EventBlockBuilder } from '../../proto/event-block';
+import { modelBatch } from '../support/batches';
 
 const dirs: string[] = [];
 after(() => {
@@ -309,6 +312,53 @@ test('replaceDamaged: a damaged record found on open stays pending and is replac
   assert.deepEqual(seqs(acked), [1, 3, 4]);
   assert.deepEqual([acked.stats.corruptRecords, acked.owed()], [0, losses({ corrupt: 50 })]);
   await acked.close();
+});
+
+test('meta lost: records missing between two files are owed when damage shows elsewhere, else taken for a deleted file', async () => {
+  const record = RECORD_HEADER_BYTES + 100;
+  for (const damageElsewhere of [false, true]) {
+    const w = await open(tempDir(), { segmentBytes: 3 * record });
+    // Real batches of the spool's epoch, each 100 bytes: the rebuilt meta reads the epoch from them.
+    const batch = (sequence: number) => {
+      const b = encodeBatch(
+        modelBatch('h', sequence, new EventBlockBuilder(1).finish(), { epoch: w.epoch, sourceEvent: '' }),
+      );
+      return encodeBatch(
+        modelBatch('h', sequence, new EventBlockBuilder(1).finish(), {
+          epoch: w.epoch,
+          sourceEvent: 'x'.repeat(100 - b.length - 2),
+        }),
+      );
+    };
+    for (let seq = 1; seq <= 9; seq++) await w.append({ ...entry(seq), bytes: batch(seq) }); // files of 1-3, 4-6, 7-9
+    await w.close();
+    const dir = w.dir;
+    const files = segmentFiles(dir).sort();
+    assert.deepEqual(
+      files.map((f) => statSync(join(dir, f)).size),
+      [3 * record, 3 * record, 3 * record],
+    );
+    // Cut at a record boundary: records 5 and 6 are gone and the file ends cleanly, as the file
+    // before a deleted one would.
+    truncateSync(join(dir, files[1]), record);
+    if (damageElsewhere) {
+      const b = readFileSync(join(dir, files[2]));
+      b[record + RECORD_HEADER_BYTES + 9] ^= 0x01; // record 8's payload
+      writeFileSync(join(dir, files[2]), b);
+    }
+    rmSync(join(dir, 'spool.meta'));
+    const s = await open(dir);
+    if (damageElsewhere) {
+      assert.deepEqual(seqs(s), [1, 2, 3, 4, 7, 9]);
+      assert.deepEqual(s.owed(), losses({ corrupt: 80 + 50 + 60 }), 'record 8, and 5 and 6 as lost');
+      assert.equal(s.stats.gapEvents, 0);
+    } else {
+      assert.deepEqual(seqs(s), [1, 2, 3, 4, 7, 8, 9]);
+      assert.deepEqual(s.owed(), losses(), 'nothing else damaged: taken for a deleted file');
+      assert.equal(s.stats.gapEvents, 50 + 60, 'and said so');
+    }
+    await s.close();
+  }
 });
 
 test('records lost after the meta saw them: the sequence continues above what the meta saw', async () => {

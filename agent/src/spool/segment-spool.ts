@@ -96,10 +96,12 @@ export class SegmentSpool implements Spool {
 
   static async open(options: SegmentSpoolOptions): Promise<SegmentSpool> {
     const o = spoolSettings(options);
-    const { meta, names, rebuilt } = await recoverMeta(o);
+    const { meta, names, rebuilt, movedAside } = await recoverMeta(o);
     const s = new SegmentSpool(o, meta);
     try {
       await s.load(names, rebuilt);
+      // What the files moved aside held beyond their readable headers is unknown.
+      if (movedAside) s.stats.corruptUnsized++;
     } catch (err) {
       await s.files.closeAll();
       throw err;
@@ -118,6 +120,7 @@ export class SegmentSpool implements Spool {
     this.stats.corruptRuns = r.corrupt.runs;
     this.stats.corruptEvents = r.corrupt.events;
     this.stats.corruptUnsized = r.corrupt.unsized;
+    this.stats.gapEvents = r.gapEvents;
     for (const f of r.files) {
       const seg = await this.files.adopt(f.first, f.path, f.size);
       for (const x of f.live) {

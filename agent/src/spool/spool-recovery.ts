@@ -49,6 +49,11 @@ export interface Recovery {
    * runs, the events owed for them (already in owed), runs whose size nothing tells.
    */
   corrupt: { records: number; runs: number; events: number; unsized: number };
+  /**
+   * Events of runs missing between two files, the meta lost and no damage found elsewhere: taken
+   * for a file deleted once acknowledged, not owed (logged; see recoverLog).
+   */
+  gapEvents: number;
   /** The last record the log holds (header intact), with its source offset and carriedThrough. */
   last: number;
   lastOffset: number;
@@ -71,7 +76,9 @@ interface Position {
  * `rebuilt`: the meta was lost, so nothing is known to be acknowledged: every intact record is
  * sent again and every unreadable one after the first readable record is counted as lost (a
  * file deleted because all of it was acknowledged out of order would be counted too: an
- * over-count, logged, never a silent loss).
+ * over-count, logged, never a silent loss). A run between the clean end of one file and the
+ * start of the next is counted when damage shows anywhere in the log, else taken for a deleted
+ * file (logged, and in gapEvents).
  */
 export async function recoverLog(
   dir: string,
@@ -107,6 +114,7 @@ export async function recoverLog(
     files: [],
     owed: losses(m.owed),
     corrupt: { records: 0, runs: 0, events: 0, unsized: 0 },
+    gapEvents: 0,
     last: 0,
     lastOffset: 0,
     lastCarried: 0,
@@ -116,6 +124,9 @@ export async function recoverLog(
   let prev: Position = { sequence: 0, carried: 0, sourceOffset: 0, file: -1 };
   /** Per file: whether anything but whole records follows its last readable header. */
   const dirtyTail: boolean[] = [];
+  /** Without the meta: runs missing between the clean end of a file and the start of the next. */
+  const gaps: Array<{ from: number; to: number; events: number; file?: string }> = [];
+  let damageSeen = false;
 
   /** Events + reports of the done (acknowledged or dropped) records among f..t, when the meta knows. */
   const doneWeight = (f: number, t: number, before: number, through: number): number | undefined => {
@@ -145,15 +156,18 @@ export async function recoverLog(
     const file = names[at] as SegmentName | undefined;
     const from = prev.sequence + 1;
     if (to <= from || allDone(from, to - 1)) return;
-    // Without the meta, a run may be files deleted once acknowledged: it counts only when it
-    // must lie in files still there (the one holding sequence 1, the damaged end of the file
-    // before, a file in between).
+    // Without the meta, a run may be files deleted once acknowledged: it counts when it must lie
+    // in files still there (the one holding sequence 1, the damaged end of the file before, a
+    // file in between). Between the clean end of one file and the start of the next it may be
+    // either a deleted file or the file before cut at a record boundary: sized here, decided
+    // once the whole log is read (gaps).
+    const between = rebuilt && prev.file >= 0 && at - prev.file === 1 && !dirtyTail[prev.file];
     const adjacent =
       !rebuilt ||
       (prev.file < 0
         ? names[0]?.first === 1
         : prev.file === at || dirtyTail[prev.file] || at - prev.file > 1);
-    if (!adjacent) {
+    if (!adjacent && !(between && file !== undefined && file.first >= to)) {
       // Presumably whole files deleted once acknowledged; a damaged start of this file is a
       // loss of unknown size.
       if (file && file.first < to) {
@@ -187,6 +201,10 @@ export async function recoverLog(
         }
     }
     events -= weightOfDone ?? 0;
+    if (!adjacent) {
+      gaps.push({ from, to: to - 1, events, file: file?.name });
+      return;
+    }
     r.owed.corrupt += events;
     r.corrupt.runs++;
     r.corrupt.events += events;
@@ -239,6 +257,7 @@ export async function recoverLog(
       } else if (x.intact && !done(x.sequence)) file.live.push(x);
       prev = { sequence: x.sequence, carried: x.carriedThrough, sourceOffset: x.sourceOffset, file: i };
     }
+    if (scan.problem || dirtyTail[i]) damageSeen = true;
     if (scan.problem)
       log.error(
         { segment: name, problem: scan.problem, badBytes: scan.badBytes },
@@ -273,6 +292,27 @@ export async function recoverLog(
       { after: prev.sequence, file: names[names.length - 1].name },
       'spool: the newest records are unreadable and the meta is lost: their number is unknown',
     );
+  }
+  // Damage found anywhere makes a cut at a record boundary likely: such runs are owed (an
+  // over-count if one was a file deleted once acknowledged). With the log otherwise intact they are
+  // taken for deleted files (if one was a clean cut instead, its events are lost uncounted: logged).
+  damageSeen ||= r.cutFiles > 0 || r.corrupt.records + r.corrupt.runs + r.corrupt.unsized > 0;
+  for (const g of gaps) {
+    if (damageSeen) {
+      r.owed.corrupt += g.events;
+      r.corrupt.runs++;
+      r.corrupt.events += g.events;
+      log.error(
+        g,
+        'spool: records missing between two files (meta lost, damage found): counted as lost; an over-count if a file between them was deleted once acknowledged',
+      );
+    } else {
+      r.gapEvents += g.events;
+      log.warn(
+        g,
+        'spool: records missing between two files (meta lost, no damage found): taken for a file deleted once acknowledged; if the file before was cut at a record boundary they are lost uncounted',
+      );
+    }
   }
   r.last = prev.sequence;
   r.lastOffset = prev.sourceOffset;
@@ -343,7 +383,7 @@ export async function segmentNames(dir: string): Promise<SegmentName[]> {
  */
 export async function recoverMeta(
   o: SpoolSettings,
-): Promise<{ meta: SpoolMeta; names: SegmentName[]; rebuilt: boolean }> {
+): Promise<{ meta: SpoolMeta; names: SegmentName[]; rebuilt: boolean; movedAside: boolean }> {
   await mkdir(o.dir, { recursive: true });
   await removeMetaTemp(o.dir);
   let names = await segmentNames(o.dir);
@@ -362,6 +402,7 @@ export async function recoverMeta(
     }
   }
   let rebuilt = false;
+  let movedAside = false;
   if (!meta && names.length > 0) {
     const epoch = await epochFromLog(o.dir, names);
     damage ??= `segment files without ${META_FILE}`;
@@ -375,6 +416,7 @@ export async function recoverMeta(
       );
     } else {
       const aside = await moveAside(o.dir, names);
+      movedAside = true;
       names = [];
       meta = freshMeta(newEpoch());
       meta.owed.corrupt = aside.events;
@@ -392,5 +434,5 @@ export async function recoverMeta(
     await writeMeta(o.dir, meta, o.fsync !== 'never');
     o.logger.info({ dir: o.dir, epoch: meta.epoch }, 'new spool directory: new epoch');
   }
-  return { meta, names, rebuilt };
+  return { meta, names, rebuilt, movedAside };
 }

@@ -42,6 +42,11 @@ export interface SegmentSpoolStats {
   corruptEvents: number;
   /** Runs lost whose size nothing tells (logged as errors; only without a usable meta or format-1 records). */
   corruptUnsized: number;
+  /**
+   * Events of runs missing between two files, found with the meta lost and no damage elsewhere:
+   * taken for files deleted once acknowledged, not owed (logged as warnings).
+   */
+  gapEvents: number;
   /** Records found damaged when read back to be sent, since open, and sent as a replacement. */
   replacedRecords: number;
   /** Batches dropped since open (their events went to owed().full). */
@@ -88,6 +93,7 @@ export function emptyStats(): SegmentSpoolStats {
     corruptRuns: 0,
     corruptEvents: 0,
     corruptUnsized: 0,
+    gapEvents: 0,
     replacedRecords: 0,
     droppedBatches: 0,
     droppedForDisk: 0,
