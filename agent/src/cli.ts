@@ -15,7 +15,7 @@ import { defaultBatchOptions } from './batch/batcher';
 import { resolveIdentity } from './identity';
 import { startLoadgen } from './loadgen/command';
 import { loadgenSpecs } from './loadgen/plan';
-import { agentMetrics, registerFaultMetrics } from './metrics';
+import { agentMetrics, registerFaultMetrics, registerSpoolMetrics } from './metrics';
 import { modelConfigInput, modelSpecs, openModelSource, readModelFile } from './model-options';
 import { AgentPipeline, type StopResult } from './pipeline';
 import { FaultCounters, formatTable } from './smmu/counters';
@@ -297,6 +297,7 @@ runMain(
       source instanceof SmmuModelSource ? { stallTime: source.model.stallTimeNs } : {},
     );
     registerFaultMetrics(metrics.registry, () => counters.snapshot());
+    if (spool instanceof SegmentSpool) registerSpoolMetrics(metrics.registry, () => spool.stats);
     const columnCoding = o.columnCoding === 'words' ? WORD_CODING : FIELD_CODING;
     useWireGzipFor(columnCoding);
     const pipeline = new AgentPipeline(

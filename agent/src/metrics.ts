@@ -3,6 +3,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { processRegistry } from '../../common/runtime/process-metrics';
 import type { CounterRow } from './smmu/counters';
+import type { SegmentSpoolStats } from './spool/spool-settings';
 
 export function agentMetrics() {
   const registry = processRegistry('smmu_agent_');
@@ -136,4 +137,52 @@ export function registerFaultMetrics(registry: Registry, snapshot: () => Counter
       );
     },
   });
+}
+
+/**
+ * The durable spool's findings since this process opened it, read at scrape time: damaged
+ * records (found on open, or when read back to be resent and then replaced), batches dropped
+ * over budget, writes the disk refused, and events missing between two files that recovery
+ * without its meta took for a file deleted once acknowledged. Their events are in
+ * smmu_agent_events_lost_total{reason}; these say what happened to the spool.
+ */
+export function registerSpoolMetrics(registry: Registry, stats: () => SegmentSpoolStats): void {
+  const r = [registry];
+  const counter = (name: string, help: string, value: (s: SegmentSpoolStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: r,
+      collect() {
+        this.reset();
+        this.inc(value(stats()));
+      },
+    });
+  new Counter({
+    name: 'smmu_agent_spool_records_damaged_total',
+    help: 'Spool records found damaged: on open (found="open") or when read back to be resent (found="resend", sent as their replacement)',
+    labelNames: ['found'],
+    registers: r,
+    collect() {
+      const s = stats();
+      this.reset();
+      this.inc({ found: 'open' }, s.corruptRecords);
+      this.inc({ found: 'resend' }, s.replacedRecords);
+    },
+  });
+  counter(
+    'smmu_agent_spool_batches_dropped_total',
+    'Batches dropped to stay within the spool budget',
+    (s) => s.droppedBatches,
+  );
+  counter(
+    'smmu_agent_spool_writes_failed_total',
+    'Batches the disk refused to take (full, quota, I/O error)',
+    (s) => s.failedWrites,
+  );
+  counter(
+    'smmu_agent_spool_gap_events_total',
+    'Events missing between two spool files that recovery without its meta took for a file deleted once acknowledged (see the warning log)',
+    (s) => s.gapEvents,
+  );
 }

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Registry } from 'prom-client';
-import { agentMetrics, registerFaultMetrics } from '../../agent/src/metrics';
+import { agentMetrics, registerFaultMetrics, registerSpoolMetrics } from '../../agent/src/metrics';
+import { emptyStats } from '../../agent/src/spool/spool-settings';
 import { aggregatorMetrics } from '../../collector/accounting/metrics';
 import { collectorMetrics } from '../../collector/ingest/metrics';
 
@@ -19,6 +20,7 @@ async function metrics(registry: Registry) {
 test('metric names: program prefix, _total on counters, no doubled words', async () => {
   const agent = agentMetrics();
   registerFaultMetrics(agent.registry, () => []);
+  registerSpoolMetrics(agent.registry, emptyStats);
   const programs: Array<[string, Registry]> = [
     ['smmu_agent_', agent.registry],
     ['smmu_collector_', collectorMetrics().registry],
@@ -81,4 +83,25 @@ test('the aggregator gauges are computed at scrape, with no API call in between'
   parts = 3;
   series = 42;
   assert.deepEqual(await scrape(), [3, 42]);
+});
+
+test('the durable spool findings are exported with their values', async () => {
+  const agent = agentMetrics();
+  registerSpoolMetrics(agent.registry, () => ({
+    ...emptyStats(),
+    corruptRecords: 2,
+    replacedRecords: 3,
+    droppedBatches: 5,
+    failedWrites: 7,
+    gapEvents: 110,
+  }));
+  const text = await agent.registry.metrics();
+  for (const line of [
+    'smmu_agent_spool_records_damaged_total{found="open"} 2',
+    'smmu_agent_spool_records_damaged_total{found="resend"} 3',
+    'smmu_agent_spool_batches_dropped_total 5',
+    'smmu_agent_spool_writes_failed_total 7',
+    'smmu_agent_spool_gap_events_total 110',
+  ])
+    assert.ok(text.split('\n').includes(line), line);
 });
