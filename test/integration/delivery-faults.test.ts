@@ -13,7 +13,6 @@ import {
   openSync,
   readdirSync,
   readFileSync,
-  readSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -350,16 +349,15 @@ function damageSpool(dir: string, spareLast: boolean): number {
   let damaged = 0;
   for (const name of readdirSync(dir).filter((n) => n.endsWith('.seg'))) {
     const path = join(dir, name);
-    const intact = scanRecords(readFileSync(path)).records.filter((x) => x.intact && x.payloadLength > 0);
+    const bytes = readFileSync(path);
+    const intact = scanRecords(bytes).records.filter((x) => x.intact && x.payloadLength > 0);
     if (spareLast) intact.pop();
+    // Written in place, one byte each: the running agent keeps appending to the same file.
     const fd = openSync(path, 'r+');
     try {
       for (const rec of intact) {
         const at = rec.offset + rec.headerLength + rec.payloadLength - 1;
-        const b = Buffer.alloc(1);
-        readSync(fd, b, 0, 1, at);
-        b[0] ^= 0xff;
-        writeSync(fd, b, 0, 1, at);
+        writeSync(fd, Buffer.of(bytes[at] ^ 0xff), 0, 1, at);
         damaged++;
       }
     } finally {
