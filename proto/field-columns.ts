@@ -5,7 +5,7 @@
 // their stream (an accelerator walks pages of one mapping, interleaved with other streams);
 // timestamps in units of their deltas' common divisor (text captures hold microseconds).
 // Lossless for any record: every bit of the four words lands in exactly one field.
-import { BatchDecodeError, Column } from './batch-read';
+import { BatchDecodeError, VarintRun } from './batch-read';
 import { type EventBlock, EventBlockBuilder, WORDS_PER_RECORD } from './event-block';
 import { addDelta64, ByteReader, type ByteWriter, sum64, WIRE_LEN, WIRE_VARINT, writeDelta64 } from './wire';
 
@@ -175,23 +175,18 @@ function unzigzag(lo: number, hi: number, what: string): number {
   return neg ? -m - 1 : m;
 }
 
-/**
- * Columns reused by every read of a batch of up to SCRATCH_EVENTS events (reading is synchronous
- * and single-threaded, and nothing read is kept in them); a larger batch gets its own.
- */
-const SCRATCH_EVENTS = 1 << 16;
-const scratchColumns: Column[] = [];
+/** The runs of fields 12..23, reused by every read (reading is synchronous and keeps nothing in them). */
+const runs: VarintRun[] = [];
+for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++) runs[f] = new VarintRun(NAMES[f]);
 
-/** The coding 2 columns of buf[start, end): every repeated field 12..23, and the scalars. */
-function readColumns(buf: Uint8Array, start: number, end: number, count: number) {
-  const cols: Column[] = [];
-  for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++) {
-    if (count > SCRATCH_EVENTS) cols[f] = new Column(count);
-    else {
-      scratchColumns[f] ??= new Column(0);
-      cols[f] = scratchColumns[f].reset(count);
-    }
-  }
+/** Lets go of the message read (a refused one is held until the next read). */
+function releaseRuns(): void {
+  for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++) runs[f].reset();
+}
+
+/** The coding 2 columns of buf[start, end): every repeated field 12..23 as a run, and the scalars. */
+function readColumns(buf: Uint8Array, start: number, end: number) {
+  releaseRuns();
   let t0 = 0n;
   let unit = 0;
   const r = new ByteReader(buf, start, end);
@@ -200,12 +195,14 @@ function readColumns(buf: Uint8Array, start: number, end: number, count: number)
     const field = Math.floor(key / 8);
     const wire = key & 7;
     if (field >= FIRST_COLUMN && field <= LAST_COLUMN) {
-      const c = cols[field];
       if (wire === WIRE_LEN) {
         const [s, e] = r.len();
-        c.pushPacked(buf, s, e, NAMES[field]);
-      } else if (wire === WIRE_VARINT) c.push(r, NAMES[field]);
-      else throw new BatchDecodeError(`${NAMES[field]} has the wrong wire type`);
+        runs[field].add(s, e);
+      } else if (wire === WIRE_VARINT) {
+        const s = r.pos;
+        r.varint64();
+        runs[field].add(s, r.pos);
+      } else throw new BatchDecodeError(`${NAMES[field]} has the wrong wire type`);
     } else if (field === F.timestamp_ns && wire === WIRE_VARINT) {
       r.varint64();
       const z = (BigInt(r.hi) << 32n) | BigInt(r.lo);
@@ -214,17 +211,8 @@ function readColumns(buf: Uint8Array, start: number, end: number, count: number)
       unit = r.uint();
     } else r.skip(wire);
   }
-  return { cols, t0, unit };
-}
-
-function expect(c: Column, n: number, field: number, what: string): void {
-  if (c.n !== n) throw new BatchDecodeError(`${NAMES[field]} has ${c.n} elements, ${what} is ${n}`);
-}
-
-function index(c: Column, i: number, size: number, field: number): number {
-  if (c.hi[i] !== 0 || c.lo[i] >= size)
-    throw new BatchDecodeError(`${NAMES[field]} ${c.lo[i]} out of range (${size} entries)`);
-  return c.lo[i];
+  for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++) runs[f].seal(buf);
+  return { cols: runs, t0, unit };
 }
 
 /** Rebuilds the events of a coding 2 EventColumns message; throws BatchDecodeError when inconsistent. */
@@ -260,69 +248,88 @@ function readFieldColumns(
   out: EventBlockBuilder | null,
 ): void {
   const ids = out ? names.map((n) => out.smmuId(n)) : [];
-  const { cols: c, t0, unit } = readColumns(buf, start, end, count);
-  if (count === 0) return;
+  const { cols: c, t0, unit } = readColumns(buf, start, end);
+  if (count === 0) {
+    for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++)
+      if (c[f].buf.length > 0) throw new BatchDecodeError(`${c[f].field} has more elements than count`);
+    releaseRuns();
+    return;
+  }
   if (unit < 1) throw new BatchDecodeError('timestamp_unit_ns missing or 0');
-  expect(c[F.timestamp_delta_units], count - 1, F.timestamp_delta_units, 'count - 1');
+  c[F.timestamp_delta_units].expect(count - 1, 'count - 1');
   for (const f of [F.stream_index, F.shape_index, F.stag, F.addr_page_delta, F.addr_offset, F.evt3_delta])
-    expect(c[f], count, f, 'count');
-  const streams = c[F.stream_smmu].n;
-  expect(c[F.stream_word0_hi], streams, F.stream_word0_hi, 'the number of streams');
-  expect(c[F.stream_ssid], streams, F.stream_ssid, 'the number of streams');
-  const shapes = c[F.shape_word0_lo].n;
-  expect(c[F.shape_word1_hi], shapes, F.shape_word1_hi, 'the number of shapes');
+    c[f].expect(count, 'count');
+  // The dictionaries: their sizes bound the indexes, so they are counted first.
+  const streams = c[F.stream_smmu].count();
+  const shapes = c[F.shape_word0_lo].count();
+  if (streams > count) throw new BatchDecodeError('stream_smmu has more elements than count');
+  if (shapes > count) throw new BatchDecodeError('shape_word0_lo has more elements than count');
+  c[F.stream_smmu].expect(streams, 'the number of streams');
+  c[F.stream_word0_hi].expect(streams, 'the number of streams');
+  c[F.stream_ssid].expect(streams, 'the number of streams');
+  c[F.shape_word0_lo].expect(shapes, 'the number of shapes');
+  c[F.shape_word1_hi].expect(shapes, 'the number of shapes');
   const smmuOf = new Uint16Array(streams);
+  const sid = new Uint32Array(streams);
+  const ssid = new Uint32Array(streams);
   for (let s = 0; s < streams; s++) {
-    smmuOf[s] = index(c[F.stream_smmu], s, names.length, F.stream_smmu);
-    index(c[F.stream_word0_hi], s, TWO32, F.stream_word0_hi);
-    index(c[F.stream_ssid], s, TWO20, F.stream_ssid);
+    smmuOf[s] = c[F.stream_smmu].nextBelow(names.length);
+    sid[s] = c[F.stream_word0_hi].nextBelow(TWO32);
+    ssid[s] = c[F.stream_ssid].nextBelow(TWO20);
   }
+  const lo12 = new Uint32Array(shapes);
+  const h1lo = new Uint32Array(shapes);
+  const h1hi = new Uint32Array(shapes);
   for (let h = 0; h < shapes; h++) {
-    index(c[F.shape_word0_lo], h, 4096, F.shape_word0_lo);
-    if (c[F.shape_word1_hi].hi[h] >= TWO16) throw new BatchDecodeError('shape_word1_hi beyond 2^48');
+    lo12[h] = c[F.shape_word0_lo].nextBelow(4096);
+    h1lo[h] = c[F.shape_word1_hi].next();
+    h1hi[h] = c[F.shape_word1_hi].hi;
+    if (h1hi[h] >= TWO16) throw new BatchDecodeError('shape_word1_hi beyond 2^48');
   }
+  for (let f = F.stream_smmu; f <= F.shape_word1_hi; f++) if (f !== F.stream_index) c[f].end();
   out?.setBase(t0);
   const pages = new Float64Array(streams);
   const w3 = new Uint32Array(2 * streams);
   const stags = new Int32Array(names.length);
   const [ts, si, hi, st, pd, ao, d3] = [12, 16, 19, 20, 21, 22, 23].map((f) => c[f]);
-  const sid = c[F.stream_word0_hi].lo;
-  const ssid = c[F.stream_ssid].lo;
-  const lo12 = c[F.shape_word0_lo].lo;
-  const h1 = c[F.shape_word1_hi];
   let offset = 0;
   for (let i = 0; i < count; i++) {
     if (i > 0) {
-      offset += unzigzag(ts.lo[i - 1], ts.hi[i - 1], 'timestamp delta') * unit;
+      ts.next();
+      offset += unzigzag(ts.lo, ts.hi, 'timestamp delta') * unit;
       if (!Number.isSafeInteger(offset)) throw new BatchDecodeError('timestamp beyond 2^53 ns of event 0');
     }
-    const s = index(si, i, streams, F.stream_index);
-    const h = index(hi, i, shapes, F.shape_index);
+    const s = si.nextBelow(streams);
+    const h = hi.nextBelow(shapes);
     const smmu = smmuOf[s];
     let stag = 0;
-    if (st.hi[i] !== 0 || st.lo[i] > 2 * TWO16) throw new BatchDecodeError(`stag ${st.lo[i]} out of range`);
-    if (st.lo[i] !== 0) {
-      const z = st.lo[i] - 1;
-      stag = stags[smmu] + ((z >>> 1) ^ -(z & 1));
+    const z = st.next();
+    if (st.hi !== 0 || z > 2 * TWO16) throw new BatchDecodeError(`stag ${z} out of range`);
+    if (z !== 0) {
+      stag = stags[smmu] + (((z - 1) >>> 1) ^ -((z - 1) & 1));
       if (stag < 1 || stag >= TWO16) throw new BatchDecodeError(`STAG ${stag} out of range`);
       stags[smmu] = stag;
     }
-    const page = pages[s] + unzigzag(pd.lo[i], pd.hi[i], 'addr_page_delta');
+    pd.next();
+    const page = pages[s] + unzigzag(pd.lo, pd.hi, 'addr_page_delta');
     if (page < 0 || page >= 2 ** 52) throw new BatchDecodeError(`address page ${page} out of range`);
     pages[s] = page;
-    const offs = index(ao, i, 4096, F.addr_offset);
+    const offs = ao.nextBelow(4096);
+    d3.next();
     if (out === null) continue;
     const w = out.appendOffset(offset, ids[smmu]);
     const words = out.wordArray;
     words[w] = ((ssid[s] << 12) | lo12[h]) >>> 0;
     words[w + 1] = sid[s];
     // shape_word1_hi = word1 bits 63:16: its low 16 bits go to word1 bits 31:16.
-    words[w + 2] = (((h1.lo[h] & 0xffff) << 16) | stag) >>> 0;
-    words[w + 3] = ((h1.lo[h] >>> 16) | (h1.hi[h] << 16)) >>> 0;
+    words[w + 2] = (((h1lo[h] & 0xffff) << 16) | stag) >>> 0;
+    words[w + 3] = ((h1lo[h] >>> 16) | (h1hi[h] << 16)) >>> 0;
     words[w + 4] = ((page % TWO20) * 4096 + offs) >>> 0;
     words[w + 5] = Math.floor(page / TWO20);
-    addDelta64(d3.lo[i], d3.hi[i], w3[2 * s], w3[2 * s + 1]);
+    addDelta64(d3.lo, d3.hi, w3[2 * s], w3[2 * s + 1]);
     words[w + 6] = w3[2 * s] = sum64.lo;
     words[w + 7] = w3[2 * s + 1] = sum64.hi;
   }
+  for (const run of [ts, si, hi, st, pd, ao, d3]) run.end();
+  releaseRuns();
 }

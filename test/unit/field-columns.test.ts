@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import Long from 'long';
 import {
+  BATCH_FIELDS,
   type Batch,
   decodeBatch,
   encodeBatch,
@@ -14,6 +15,7 @@ import {
 } from '../../proto/batch-codec';
 import { type EventBlock, EventBlockBuilder, timestampNs, word64 } from '../../proto/event-block';
 import { v1 } from '../../proto/index';
+import { ByteReader, ByteWriter, WIRE_LEN, WIRE_VARINT } from '../../proto/wire';
 import { modelBatch } from '../support/batches';
 import { modelEvents } from '../support/model-stream';
 import { rng } from '../support/rng';
@@ -222,4 +224,79 @@ test('field coding is under half the bytes of word coding on the model default w
   const words = encodeBatch(b, WORD_CODING).length / b.events.count;
   const fields = encodeBatch(b, FIELD_CODING).length / b.events.count;
   assert.ok(fields < words / 2, `field coding ${fields.toFixed(2)} B/event, word coding ${words.toFixed(2)}`);
+});
+
+/**
+ * `bytes` with each packed column of its EventColumns re-sent as protobuf allows: the first
+ * element unpacked, the rest in two packed pieces, all after the other fields; `cut` makes the
+ * first piece of addr_page_delta end inside a varint.
+ */
+function piecewise(bytes: Uint8Array, cut = false): Uint8Array {
+  const outer = new ByteReader(bytes);
+  const batch = new ByteWriter();
+  while (!outer.done) {
+    const key = outer.uint();
+    const [s, e] = key === (BATCH_FIELDS.events << 3) + WIRE_LEN ? outer.len() : [0, 0];
+    if (e === 0) {
+      const from = outer.pos;
+      outer.skip(key & 7);
+      batch.uint(key);
+      batch.bytes(bytes.subarray(from, outer.pos));
+      continue;
+    }
+    const inner = new ByteReader(bytes, s, e);
+    const head = new ByteWriter();
+    const tail = new ByteWriter();
+    while (!inner.done) {
+      const k = inner.uint();
+      const field = k >>> 3;
+      if (field < 12 || (k & 7) !== WIRE_LEN) {
+        const from = inner.pos;
+        inner.skip(k & 7);
+        head.uint(k);
+        head.bytes(bytes.subarray(from, inner.pos));
+        continue;
+      }
+      const [ps, pe] = inner.len();
+      const first = new ByteReader(bytes, ps, pe);
+      if (ps < pe) first.varint64();
+      const rest = first.pos;
+      tail.tag(field, WIRE_VARINT);
+      tail.bytes(bytes.subarray(ps, rest));
+      const mid = rest + Math.floor((pe - rest) / 2);
+      let split = rest;
+      // With `cut`, the first piece ends inside the first varint of two bytes or more.
+      for (let at = rest; cut && field === 21 ? split - at < 2 : split < mid; ) {
+        at = split;
+        first.varint64();
+        split = first.pos;
+      }
+      if (cut && field === 21) split--;
+      for (const [a, b] of [
+        [rest, split],
+        [split, pe],
+      ]) {
+        tail.tag(field, WIRE_LEN);
+        tail.uint(b - a);
+        tail.bytes(bytes.subarray(a, b));
+      }
+    }
+    head.bytes(tail.buf.subarray(0, tail.pos));
+    batch.lenField(BATCH_FIELDS.events, head);
+  }
+  return batch.finish();
+}
+
+test('field coding: columns sent unpacked or in several pieces read the same', () => {
+  const b = batchOf(events(10, 900, ['x', 'y'], 1));
+  const whole = encodeBatch(b);
+  const pieces = piecewise(whole);
+  assert.ok(pieces.length > whole.length);
+  assertSameEvents(b.events, decodeBatch(pieces).events);
+  assert.equal(decodeBatch(pieces, { maxEvents: 900, structureOnly: true }).events.count, 900);
+  for (const structureOnly of [false, true])
+    assert.throws(
+      () => decodeBatch(piecewise(whole, true), { maxEvents: 900, structureOnly }),
+      /addr_page_delta: truncated varint/,
+    );
 });
