@@ -16,7 +16,7 @@
 // Needs the broker container (podman set-up of `npm test`); figures are medians of BENCH_RUNS.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -75,14 +75,30 @@ const LOG_DIR = '/var/lib/kafka/data';
 /** node flags for the agent and collector processes. */
 const NODE_ARGS = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [];
 
-/** Which build's programs a path runs: this tree's, or BENCH_E2E_BASE's. */
+/**
+ * node flags of the agent as deployed: the NODE_OPTIONS of deploy/systemd/smmu-agent.service
+ * (the image sets the same: test/deploy/validate.sh checks). BENCH_E2E_AGENT_NODE_OPTIONS
+ * replaces them ("" for Node's defaults), BENCH_E2E_BASE_AGENT_NODE_OPTIONS for the base build.
+ */
+const DEPLOYED_AGENT_NODE_OPTIONS =
+  /^Environment=NODE_OPTIONS=(.*)$/m.exec(
+    readFileSync(join(repoRoot(), 'deploy/systemd/smmu-agent.service'), 'utf8'),
+  )?.[1] ?? '';
+const AGENT_NODE_OPTIONS = process.env.BENCH_E2E_AGENT_NODE_OPTIONS ?? DEPLOYED_AGENT_NODE_OPTIONS;
+const BASE_AGENT_NODE_OPTIONS = process.env.BENCH_E2E_BASE_AGENT_NODE_OPTIONS ?? AGENT_NODE_OPTIONS;
+
+/** Which build's programs a path runs: this tree's, or BENCH_E2E_BASE's, and the agent's node flags. */
 interface Build {
   tag: '' | '_base';
   dist: string;
+  agentNodeArgs: string[];
 }
+const words = (s: string) => s.split(' ').filter(Boolean);
 const BUILDS: Build[] = [
-  { tag: '', dist: join(repoRoot(), 'dist') },
-  ...(BASE ? [{ tag: '_base' as const, dist: join(BASE, 'dist') }] : []),
+  { tag: '', dist: join(repoRoot(), 'dist'), agentNodeArgs: words(AGENT_NODE_OPTIONS) },
+  ...(BASE
+    ? [{ tag: '_base' as const, dist: join(BASE, 'dist'), agentNodeArgs: words(BASE_AGENT_NODE_OPTIONS) }]
+    : []),
 ];
 /** A program of `build` as the script path Proc takes (relative to this tree's dist/). */
 const script = (build: Build, cli: string) => relative(join(repoRoot(), 'dist'), join(build.dist, cli));
@@ -325,6 +341,7 @@ async function fleetPath(env: Env, source: FleetSource, args: string[], build: B
   const agent = [
     process.execPath,
     ...NODE_ARGS,
+    ...build.agentNodeArgs,
     join(build.dist, 'agent/src/cli.js'),
     ...source.args(env),
     ...['--collector', collector.address, '--host', 'e2e-host', '--agent-id', 'e2e-agent'],
@@ -405,7 +422,7 @@ async function steady(
       ...['--rate', String(rate), '--seed', '3', ...AGENT_ARGS],
     ],
     {},
-    NODE_ARGS,
+    [...NODE_ARGS, ...build.agentNodeArgs],
   );
   const apid = agent.child.pid as number;
   const cpid = collector.proc.child.pid as number;
@@ -458,6 +475,8 @@ async function setUp(brokers: string[], container: string): Promise<Env> {
   writeFileSync(modelFile, JSON.stringify({ startTimeNs: String(startTimeNs) }));
   report('events', EVENTS);
   report('runs', RUNS);
+  for (const b of BUILDS)
+    process.stdout.write(`# agent${b.tag} node flags: ${b.agentNodeArgs.join(' ') || '(defaults)'}\n`);
   report('text_bytes_per_event', text.length / EVENTS, 1);
   // Entropy bounds from the first 100 k events (columns) and 30 k events (text): xz -9 of
   // the whole stream takes minutes on a loaded 2-core machine.
