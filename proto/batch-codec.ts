@@ -5,16 +5,10 @@
 import Long from 'long';
 import { BatchDecodeError } from './batch-read';
 import { type EventBlock, EventBlockBuilder } from './event-block';
-import { checkFieldColumns, decodeFieldColumns, encodeFieldColumns, FIELD_CODING } from './field-columns';
+import { encodeFieldColumns, FIELD_CODING, readFieldColumns } from './field-columns';
 import { type LossReason, type SourceKind, v1 } from './index';
 import { ByteReader, ByteWriter, WIRE_LEN, WIRE_VARINT } from './wire';
-import {
-  COLUMN_FIELDS,
-  checkWordColumns,
-  decodeWordColumns,
-  encodeWordColumns,
-  WORD_CODING,
-} from './word-columns';
+import { COLUMN_FIELDS, encodeWordColumns, readWordColumns, WORD_CODING } from './word-columns';
 
 /**
  * A uint64 of the envelope kept exactly: a number up to 2^53 - 1, a bigint above (the decoder
@@ -218,7 +212,7 @@ function columnHeader(
   start: number,
   end: number,
   limits: DecodeLimits,
-): [number, string[], number] {
+): [number, string[], ColumnCoding] {
   // Read count first: it sizes everything else (fields may come in any order).
   let count = 0;
   let coding = WORD_CODING;
@@ -241,17 +235,16 @@ function columnHeader(
   if (names.length > 0xffff) throw new BatchDecodeError('more than 65535 smmu_names');
   if (coding !== WORD_CODING && coding !== FIELD_CODING)
     throw new BatchDecodeError(`EventColumns coding ${coding} unknown (this reader knows 0 and 2)`);
-  return [count, names, coding];
+  return [count, names, coding as ColumnCoding];
 }
+
+/** The reader of each coding; it checks all of a message, and fills `out` unless it is null. */
+const READERS = { [WORD_CODING]: readWordColumns, [FIELD_CODING]: readFieldColumns };
 
 /** decodeColumns' checks without building its events. */
 function checkColumns(buf: Uint8Array, start: number, end: number, limits: DecodeLimits): EventBlock {
   const [count, names, coding] = columnHeader(buf, start, end, limits);
-  if (coding === FIELD_CODING) {
-    checkFieldColumns(buf, start, end, count, names);
-    return headerOnly(count, names);
-  }
-  checkWordColumns(buf, start, end, count, names);
+  READERS[coding](buf, start, end, count, names, null);
   return headerOnly(count, names);
 }
 
@@ -269,6 +262,7 @@ function headerOnly(count: number, names: string[]): EventBlock {
 
 function decodeColumns(buf: Uint8Array, start: number, end: number, limits: DecodeLimits): EventBlock {
   const [count, names, coding] = columnHeader(buf, start, end, limits);
-  if (coding === FIELD_CODING) return decodeFieldColumns(buf, start, end, count, names);
-  return decodeWordColumns(buf, start, end, count, names);
+  const out = new EventBlockBuilder(count);
+  READERS[coding](buf, start, end, count, names, out);
+  return out.finish();
 }

@@ -1,7 +1,7 @@
 // What the readers of both EventColumns codings share (batch-codec.ts, field-columns.ts,
-// word-columns.ts): the error that refuses a batch, the growing column a varint field is read
-// into (coding 0) and the run of varints one is read from in place (coding 2).
-import { type ByteReader, readVarint, varint, WireError } from './wire';
+// word-columns.ts): the error that refuses a batch, the run of varints a repeated field is read
+// from in place, and the loop that gathers a message's fields into their runs.
+import { ByteReader, readVarint, varint, WIRE_LEN, WIRE_VARINT, WireError } from './wire';
 
 /** Why a batch is refused; `reason` labels the collector's rejection metric. */
 export class BatchDecodeError extends WireError {
@@ -10,55 +10,6 @@ export class BatchDecodeError extends WireError {
     readonly reason: 'malformed' | 'lost_out_of_range' | 'loss_reason_out_of_range' = 'malformed',
   ) {
     super(message);
-  }
-}
-
-/** Columns as read: packed or unpacked elements land in the same arrays, at most `cap` of them. */
-export class Column {
-  lo = new Uint32Array(0);
-  hi = new Uint32Array(0);
-  n = 0;
-  cap = 0;
-  constructor(cap: number) {
-    this.reset(cap);
-  }
-  /** Empties the column for a message with room for `cap` elements, keeping its memory when it fits. */
-  reset(cap: number): this {
-    if (this.lo.length < cap) {
-      this.lo = new Uint32Array(cap);
-      this.hi = new Uint32Array(cap);
-    }
-    this.n = 0;
-    this.cap = cap;
-    return this;
-  }
-  /** Appends the elements of a packed field, buf[start, end): one-byte varints without a call. */
-  pushPacked(buf: Uint8Array, start: number, end: number, field: string): void {
-    const { lo, hi, cap } = this;
-    let n = this.n;
-    let p = start;
-    while (p < end) {
-      if (n >= cap) throw new BatchDecodeError(`${field} has more elements than count`);
-      const b = buf[p];
-      if (b < 0x80) {
-        lo[n] = b;
-        hi[n] = 0;
-        p++;
-      } else {
-        p = readVarint(buf, p, end);
-        lo[n] = varint.lo;
-        hi[n] = varint.hi;
-      }
-      n++;
-    }
-    this.n = n;
-  }
-  push(r: ByteReader, field: string): void {
-    if (this.n >= this.cap) throw new BatchDecodeError(`${field} has more elements than count`);
-    r.varint64();
-    this.lo[this.n] = r.lo;
-    this.hi[this.n] = r.hi;
-    this.n++;
   }
 }
 
@@ -98,7 +49,8 @@ export class VarintRun {
     const pieces = this.pieces;
     let total = 0;
     for (let k = 0; k < pieces.length; k += 2) {
-      const [s, e] = [pieces[k], pieces[k + 1]];
+      const s = pieces[k];
+      const e = pieces[k + 1];
       if (e > s && msg[e - 1] >= 0x80) throw new BatchDecodeError(`${this.field}: truncated varint`);
       total += e - s;
     }
@@ -118,6 +70,12 @@ export class VarintRun {
     const len = b.length;
     let n = 0;
     for (let p = 0; p < len; p++) n += (b[p] >>> 7) ^ 1;
+    return n;
+  }
+  /** count(), refused above `cap` (`what`: where that bound comes from). */
+  countAtMost(cap: number, what: string): number {
+    const n = this.count();
+    if (n > cap) throw new BatchDecodeError(`${this.field} has more elements than ${what}`);
     return n;
   }
   /** Says how many elements the run must hold (`what`: where that number comes from). */
@@ -157,4 +115,50 @@ export class VarintRun {
       `${this.field} has ${this.count()} elements, ${this.what} is ${this.expected}`,
     );
   }
+}
+
+/**
+ * Reads the fields of message buf[start, end): fields first..last, packed or not, into
+ * runs[field] (then sealed); any other field goes to `other`, which reads it from `r` and returns
+ * true, or returns false to have it skipped.
+ */
+export function readRuns(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  runs: readonly VarintRun[],
+  first: number,
+  last: number,
+  other: (r: ByteReader, field: number, wire: number) => boolean = () => false,
+): void {
+  for (let f = first; f <= last; f++) runs[f].reset();
+  const r = new ByteReader(buf, start, end);
+  while (!r.done) {
+    const key = r.uint();
+    const field = Math.floor(key / 8);
+    const wire = key & 7;
+    if (field >= first && field <= last) {
+      if (wire === WIRE_LEN) {
+        const [s, e] = r.len();
+        runs[field].add(s, e);
+      } else if (wire === WIRE_VARINT) {
+        const s = r.pos;
+        r.varint64();
+        runs[field].add(s, r.pos);
+      } else throw new BatchDecodeError(`${runs[field].field} has the wrong wire type`);
+    } else if (!other(r, field, wire)) r.skip(wire);
+  }
+  for (let f = first; f <= last; f++) runs[f].seal(buf);
+}
+
+const TWO32 = 0x100000000;
+
+/** A zigzag-coded sint64 as a number, refused beyond 2^53 (`what` names it in the error). */
+export function unzigzag(lo: number, hi: number, what: string): number {
+  const neg = lo & 1;
+  const l = ((lo >>> 1) | (hi << 31)) >>> 0;
+  const h = hi >>> 1;
+  if (h >= 0x200000) throw new BatchDecodeError(`${what} beyond 2^53`);
+  const m = h * TWO32 + l;
+  return neg ? -m - 1 : m;
 }

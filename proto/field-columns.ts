@@ -5,9 +5,9 @@
 // their stream (an accelerator walks pages of one mapping, interleaved with other streams);
 // timestamps in units of their deltas' common divisor (text captures hold microseconds).
 // Lossless for any record: every bit of the four words lands in exactly one field.
-import { BatchDecodeError, VarintRun } from './batch-read';
-import { type EventBlock, EventBlockBuilder, WORDS_PER_RECORD } from './event-block';
-import { addDelta64, ByteReader, type ByteWriter, sum64, WIRE_LEN, WIRE_VARINT, writeDelta64 } from './wire';
+import { BatchDecodeError, readRuns, unzigzag, VarintRun } from './batch-read';
+import { type EventBlock, type EventBlockBuilder, WORDS_PER_RECORD } from './event-block';
+import { addDelta64, type ByteWriter, sum64, WIRE_VARINT, writeDelta64 } from './wire';
 
 export const FIELD_CODING = 2;
 
@@ -166,15 +166,6 @@ export function encodeFieldColumns(e: EventBlock, out: ByteWriter, newWriter: ()
   for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++) out.lenField(f, c[f]);
 }
 
-function unzigzag(lo: number, hi: number, what: string): number {
-  const neg = lo & 1;
-  const l = ((lo >>> 1) | (hi << 31)) >>> 0;
-  const h = hi >>> 1;
-  if (h >= 0x200000) throw new BatchDecodeError(`${what} beyond 2^53`);
-  const m = h * TWO32 + l;
-  return neg ? -m - 1 : m;
-}
-
 /** The runs of fields 12..23, reused by every read (reading is synchronous and keeps nothing in them). */
 const runs: VarintRun[] = [];
 for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++) runs[f] = new VarintRun(NAMES[f]);
@@ -184,62 +175,11 @@ function releaseRuns(): void {
   for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++) runs[f].reset();
 }
 
-/** The coding 2 columns of buf[start, end): every repeated field 12..23 as a run, and the scalars. */
-function readColumns(buf: Uint8Array, start: number, end: number) {
-  releaseRuns();
-  let t0 = 0n;
-  let unit = 0;
-  const r = new ByteReader(buf, start, end);
-  while (!r.done) {
-    const key = r.uint();
-    const field = Math.floor(key / 8);
-    const wire = key & 7;
-    if (field >= FIRST_COLUMN && field <= LAST_COLUMN) {
-      if (wire === WIRE_LEN) {
-        const [s, e] = r.len();
-        runs[field].add(s, e);
-      } else if (wire === WIRE_VARINT) {
-        const s = r.pos;
-        r.varint64();
-        runs[field].add(s, r.pos);
-      } else throw new BatchDecodeError(`${NAMES[field]} has the wrong wire type`);
-    } else if (field === F.timestamp_ns && wire === WIRE_VARINT) {
-      r.varint64();
-      const z = (BigInt(r.hi) << 32n) | BigInt(r.lo);
-      t0 = (z >> 1n) ^ -(z & 1n);
-    } else if (field === F.timestamp_unit_ns && wire === WIRE_VARINT) {
-      unit = r.uint();
-    } else r.skip(wire);
-  }
-  for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++) runs[f].seal(buf);
-  return { cols: runs, t0, unit };
-}
-
-/** Rebuilds the events of a coding 2 EventColumns message; throws BatchDecodeError when inconsistent. */
-export function decodeFieldColumns(
-  buf: Uint8Array,
-  start: number,
-  end: number,
-  count: number,
-  names: readonly string[],
-): EventBlock {
-  const out = new EventBlockBuilder(count);
-  readFieldColumns(buf, start, end, count, names, out);
-  return out.finish();
-}
-
-/** decodeFieldColumns' checks, every one of them, without building the events (the collector's check). */
-export function checkFieldColumns(
-  buf: Uint8Array,
-  start: number,
-  end: number,
-  count: number,
-  names: readonly string[],
-): void {
-  readFieldColumns(buf, start, end, count, names, null);
-}
-
-function readFieldColumns(
+/**
+ * Reads a coding 2 EventColumns message, checking all of it: into `out`, or with `out` null
+ * only the checks (the collector's). Throws BatchDecodeError when inconsistent.
+ */
+export function readFieldColumns(
   buf: Uint8Array,
   start: number,
   end: number,
@@ -248,50 +188,59 @@ function readFieldColumns(
   out: EventBlockBuilder | null,
 ): void {
   const ids = out ? names.map((n) => out.smmuId(n)) : [];
-  const { cols: c, t0, unit } = readColumns(buf, start, end);
+  let t0 = 0n;
+  let unit = 0;
+  readRuns(buf, start, end, runs, FIRST_COLUMN, LAST_COLUMN, (r, field, wire) => {
+    if (wire !== WIRE_VARINT) return false;
+    if (field === F.timestamp_ns) {
+      r.varint64();
+      const z = (BigInt(r.hi) << 32n) | BigInt(r.lo);
+      t0 = (z >> 1n) ^ -(z & 1n);
+    } else if (field === F.timestamp_unit_ns) unit = r.uint();
+    else return false;
+    return true;
+  });
   if (count === 0) {
     for (let f = FIRST_COLUMN; f <= LAST_COLUMN; f++)
-      if (c[f].buf.length > 0) throw new BatchDecodeError(`${c[f].field} has more elements than count`);
+      if (runs[f].buf.length > 0) throw new BatchDecodeError(`${runs[f].field} has more elements than count`);
     releaseRuns();
     return;
   }
   if (unit < 1) throw new BatchDecodeError('timestamp_unit_ns missing or 0');
-  c[F.timestamp_delta_units].expect(count - 1, 'count - 1');
+  runs[F.timestamp_delta_units].expect(count - 1, 'count - 1');
   for (const f of [F.stream_index, F.shape_index, F.stag, F.addr_page_delta, F.addr_offset, F.evt3_delta])
-    c[f].expect(count, 'count');
+    runs[f].expect(count, 'count');
   // The dictionaries: their sizes bound the indexes, so they are counted first.
-  const streams = c[F.stream_smmu].count();
-  const shapes = c[F.shape_word0_lo].count();
-  if (streams > count) throw new BatchDecodeError('stream_smmu has more elements than count');
-  if (shapes > count) throw new BatchDecodeError('shape_word0_lo has more elements than count');
-  c[F.stream_smmu].expect(streams, 'the number of streams');
-  c[F.stream_word0_hi].expect(streams, 'the number of streams');
-  c[F.stream_ssid].expect(streams, 'the number of streams');
-  c[F.shape_word0_lo].expect(shapes, 'the number of shapes');
-  c[F.shape_word1_hi].expect(shapes, 'the number of shapes');
+  const streams = runs[F.stream_smmu].countAtMost(count, 'count');
+  const shapes = runs[F.shape_word0_lo].countAtMost(count, 'count');
+  runs[F.stream_smmu].expect(streams, 'the number of streams');
+  runs[F.stream_word0_hi].expect(streams, 'the number of streams');
+  runs[F.stream_ssid].expect(streams, 'the number of streams');
+  runs[F.shape_word0_lo].expect(shapes, 'the number of shapes');
+  runs[F.shape_word1_hi].expect(shapes, 'the number of shapes');
   const smmuOf = new Uint16Array(streams);
   const sid = new Uint32Array(streams);
   const ssid = new Uint32Array(streams);
   for (let s = 0; s < streams; s++) {
-    smmuOf[s] = c[F.stream_smmu].nextBelow(names.length);
-    sid[s] = c[F.stream_word0_hi].nextBelow(TWO32);
-    ssid[s] = c[F.stream_ssid].nextBelow(TWO20);
+    smmuOf[s] = runs[F.stream_smmu].nextBelow(names.length);
+    sid[s] = runs[F.stream_word0_hi].nextBelow(TWO32);
+    ssid[s] = runs[F.stream_ssid].nextBelow(TWO20);
   }
   const lo12 = new Uint32Array(shapes);
   const h1lo = new Uint32Array(shapes);
   const h1hi = new Uint32Array(shapes);
   for (let h = 0; h < shapes; h++) {
-    lo12[h] = c[F.shape_word0_lo].nextBelow(4096);
-    h1lo[h] = c[F.shape_word1_hi].next();
-    h1hi[h] = c[F.shape_word1_hi].hi;
+    lo12[h] = runs[F.shape_word0_lo].nextBelow(4096);
+    h1lo[h] = runs[F.shape_word1_hi].next();
+    h1hi[h] = runs[F.shape_word1_hi].hi;
     if (h1hi[h] >= TWO16) throw new BatchDecodeError('shape_word1_hi beyond 2^48');
   }
-  for (let f = F.stream_smmu; f <= F.shape_word1_hi; f++) if (f !== F.stream_index) c[f].end();
+  for (let f = F.stream_smmu; f <= F.shape_word1_hi; f++) if (f !== F.stream_index) runs[f].end();
   out?.setBase(t0);
   const pages = new Float64Array(streams);
   const w3 = new Uint32Array(2 * streams);
   const stags = new Int32Array(names.length);
-  const [ts, si, hi, st, pd, ao, d3] = [12, 16, 19, 20, 21, 22, 23].map((f) => c[f]);
+  const [ts, si, hi, st, pd, ao, d3] = [12, 16, 19, 20, 21, 22, 23].map((f) => runs[f]);
   let offset = 0;
   for (let i = 0; i < count; i++) {
     if (i > 0) {

@@ -1,18 +1,9 @@
 // EventColumns coding 0 (word columns; telemetry.proto): each record word as its own column,
 // XOR- or delta-coded against the previous event's, timestamps as deltas in ns. Readers of today
 // still take it; agents send it with --column-coding words. Coding 2 is field-columns.ts.
-import { BatchDecodeError, Column } from './batch-read';
-import { type EventBlock, EventBlockBuilder, WORDS_PER_RECORD } from './event-block';
-import {
-  addDelta64,
-  ByteReader,
-  type ByteWriter,
-  sum64,
-  WIRE_LEN,
-  WIRE_VARINT,
-  WireError,
-  writeDelta64,
-} from './wire';
+import { BatchDecodeError, readRuns, unzigzag, VarintRun } from './batch-read';
+import { type EventBlock, type EventBlockBuilder, WORDS_PER_RECORD } from './event-block';
+import { addDelta64, type ByteWriter, sum64, writeDelta64 } from './wire';
 
 export const WORD_CODING = 0;
 
@@ -28,8 +19,6 @@ export const COLUMN_FIELDS = {
   evt3_xor: 8,
   coding: 9,
 };
-
-const TWO32 = 0x100000000;
 
 const COLUMN_NAMES = [
   '',
@@ -98,128 +87,34 @@ function writeSint64(w: ByteWriter, v: bigint): void {
   w.varint64(Number(z & 0xffffffffn), Number(z >> 32n));
 }
 
-/** Throws unless every column has `count` elements (smmu_index: also none, with one name). */
-function checkElementCounts(n: readonly number[], count: number, names: readonly string[]): void {
-  for (let f = COLUMN_FIELDS.timestamp_delta_ns; f <= COLUMN_FIELDS.evt3_xor; f++) {
-    if (n[f] !== count) {
-      throw new BatchDecodeError(`${COLUMN_NAMES[f]} has ${n[f]} elements, count is ${count}`);
-    }
-  }
-  const smmu = n[COLUMN_FIELDS.smmu_index];
-  if (smmu !== 0 && smmu !== count) {
-    throw new BatchDecodeError(`smmu_index has ${smmu} elements, count is ${count}`);
-  }
-  if (smmu === 0 && names.length > 1) throw new BatchDecodeError('several smmu_names but no smmu_index');
-}
-
-function checkSmmuIndex(lo: number, hi: number, names: readonly string[]): void {
-  if (hi !== 0 || lo >= names.length) {
-    throw new BatchDecodeError(`smmu_index ${lo} out of range (${names.length} names)`);
-  }
-}
+/** The runs of fields 3..8, reused by every read (reading is synchronous and keeps nothing in them). */
+const runs = COLUMN_NAMES.map((name) => new VarintRun(name));
 
 /**
- * decodeWordColumns' checks without its output: element counts come from counting varint ends,
- * and only smmu_index and timestamp_delta_ns (whose values are checked) are decoded.
+ * Reads a coding 0 EventColumns message, checking all of it: into `out`, or with `out` null
+ * only the checks (the collector's). Throws BatchDecodeError when inconsistent.
  */
-export function checkWordColumns(
+export function readWordColumns(
   buf: Uint8Array,
   start: number,
   end: number,
   count: number,
-  names: string[],
+  names: readonly string[],
+  out: EventBlockBuilder | null,
 ): void {
-  const n = COLUMN_NAMES.map(() => 0);
-  const r = new ByteReader(buf, start, end);
-  const element = (inner: ByteReader, field: number) => {
-    if (n[field] >= count) throw new BatchDecodeError(`${COLUMN_NAMES[field]} has more elements than count`);
-    inner.varint64();
-    if (field === COLUMN_FIELDS.smmu_index) checkSmmuIndex(inner.lo, inner.hi, names);
-    else if (n[field] > 0) unzigzag(inner.lo, inner.hi);
-    n[field]++;
-  };
-  while (!r.done) {
-    const key = r.uint();
-    const field = Math.floor(key / 8);
-    const wire = key & 7;
-    if (field >= COLUMN_FIELDS.smmu_index && field <= COLUMN_FIELDS.evt3_xor) {
-      const valued = field <= COLUMN_FIELDS.timestamp_delta_ns;
-      if (wire === WIRE_LEN) {
-        const [s, e] = r.len();
-        if (valued) {
-          const inner = new ByteReader(buf, s, e);
-          while (!inner.done) element(inner, field);
-        } else {
-          n[field] += countVarints(buf, s, e);
-          if (n[field] > count)
-            throw new BatchDecodeError(`${COLUMN_NAMES[field]} has more elements than count`);
-        }
-      } else if (wire === WIRE_VARINT) {
-        if (valued) element(r, field);
-        else {
-          r.varint64();
-          if (++n[field] > count)
-            throw new BatchDecodeError(`${COLUMN_NAMES[field]} has more elements than count`);
-        }
-      } else throw new BatchDecodeError(`${COLUMN_NAMES[field]} has the wrong wire type`);
-    } else r.skip(wire);
+  const ids = out ? names.map((n) => out.smmuId(n)) : [];
+  readRuns(buf, start, end, runs, COLUMN_FIELDS.smmu_index, COLUMN_FIELDS.evt3_xor);
+  const [smmu, ts, x0, x1, d2, x3] = runs.slice(COLUMN_FIELDS.smmu_index);
+  // smmu_index is left out when the batch has a single SMMU.
+  const multiSmmu = smmu.buf.length > 0;
+  if (!multiSmmu && names.length > 1) throw new BatchDecodeError('several smmu_names but no smmu_index');
+  smmu.expect(multiSmmu ? count : 0, 'count');
+  for (const run of [ts, x0, x1, d2, x3]) run.expect(count, 'count');
+  if (count > 0) {
+    ts.next();
+    const z0 = (BigInt(ts.hi) << 32n) | BigInt(ts.lo);
+    out?.setBase((z0 >> 1n) ^ -(z0 & 1n));
   }
-  checkElementCounts(n, count, names);
-}
-
-/** Number of varints in a packed field, throwing where ByteReader.varint64 would. */
-function countVarints(buf: Uint8Array, start: number, end: number): number {
-  let n = 0;
-  let run = 0;
-  for (let p = start; p < end; p++) {
-    if (buf[p] & 0x80) {
-      if (++run >= 10) throw new WireError('varint longer than 10 bytes');
-    } else {
-      n++;
-      run = 0;
-    }
-  }
-  if (run > 0) throw new WireError('truncated varint');
-  return n;
-}
-
-export function decodeWordColumns(
-  buf: Uint8Array,
-  start: number,
-  end: number,
-  count: number,
-  names: string[],
-): EventBlock {
-  const cols = COLUMN_NAMES.map(() => new Column(count));
-  const r = new ByteReader(buf, start, end);
-  while (!r.done) {
-    const key = r.uint();
-    const field = Math.floor(key / 8);
-    const wire = key & 7;
-    if (field >= COLUMN_FIELDS.smmu_index && field <= COLUMN_FIELDS.evt3_xor) {
-      const c = cols[field];
-      if (wire === WIRE_LEN) {
-        const [s, e] = r.len();
-        c.pushPacked(buf, s, e, COLUMN_NAMES[field]);
-      } else if (wire === WIRE_VARINT) {
-        c.push(r, COLUMN_NAMES[field]);
-      } else throw new BatchDecodeError(`${COLUMN_NAMES[field]} has the wrong wire type`);
-    } else r.skip(wire);
-  }
-  checkElementCounts(
-    cols.map((c) => c.n),
-    count,
-    names,
-  );
-  const smmu = cols[COLUMN_FIELDS.smmu_index];
-
-  const out = new EventBlockBuilder(count);
-  const ids = names.map((n) => out.smmuId(n));
-  if (count === 0) return out.finish();
-  const ts = cols[COLUMN_FIELDS.timestamp_delta_ns];
-  const z0 = (BigInt(ts.hi[0]) << 32n) | BigInt(ts.lo[0]);
-  out.setBase((z0 >> 1n) ^ -(z0 & 1n));
-  const [x0, x1, d2, x3] = [5, 6, 7, 8].map((f) => cols[f]);
   let offset = 0;
   let p0l = 0,
     p0h = 0,
@@ -230,20 +125,23 @@ export function decodeWordColumns(
     p3l = 0,
     p3h = 0;
   for (let i = 0; i < count; i++) {
-    if (i > 0) offset += unzigzag(ts.lo[i], ts.hi[i]);
-    const si = smmu.n ? smmu.lo[i] : 0;
-    checkSmmuIndex(si, smmu.hi[i], names);
-    const w = out.appendOffset(offset, ids[si]);
-    const words = out.wordArray;
-    p0l = (p0l ^ x0.lo[i]) >>> 0;
-    p0h = (p0h ^ x0.hi[i]) >>> 0;
-    p1l = (p1l ^ x1.lo[i]) >>> 0;
-    p1h = (p1h ^ x1.hi[i]) >>> 0;
-    addDelta64(d2.lo[i], d2.hi[i], p2l, p2h);
+    if (i > 0) {
+      ts.next();
+      offset += unzigzag(ts.lo, ts.hi, 'timestamp_delta_ns');
+    }
+    const si = multiSmmu ? smmu.nextBelow(names.length) : 0;
+    p0l = (p0l ^ x0.next()) >>> 0;
+    p0h = (p0h ^ x0.hi) >>> 0;
+    p1l = (p1l ^ x1.next()) >>> 0;
+    p1h = (p1h ^ x1.hi) >>> 0;
+    addDelta64(d2.next(), d2.hi, p2l, p2h);
     p2l = sum64.lo;
     p2h = sum64.hi;
-    p3l = (p3l ^ x3.lo[i]) >>> 0;
-    p3h = (p3h ^ x3.hi[i]) >>> 0;
+    p3l = (p3l ^ x3.next()) >>> 0;
+    p3h = (p3h ^ x3.hi) >>> 0;
+    if (out === null) continue;
+    const w = out.appendOffset(offset, ids[si]);
+    const words = out.wordArray;
     words[w] = p0l;
     words[w + 1] = p0h;
     words[w + 2] = p1l;
@@ -253,14 +151,6 @@ export function decodeWordColumns(
     words[w + 6] = p3l;
     words[w + 7] = p3h;
   }
-  return out.finish();
-}
-
-function unzigzag(lo: number, hi: number): number {
-  const neg = lo & 1;
-  const l = ((lo >>> 1) | (hi << 31)) >>> 0;
-  const h = hi >>> 1;
-  if (h >= 0x200000) throw new BatchDecodeError('timestamp delta beyond 2^53 ns');
-  const m = h * TWO32 + l;
-  return neg ? -m - 1 : m;
+  for (const run of [smmu, ts, x0, x1, d2, x3]) run.end();
+  for (const run of runs) run.reset();
 }

@@ -59,8 +59,10 @@ const STEADY_RATES = (process.env.BENCH_E2E_STEADY_RATES ?? '10000,100')
   .split(',')
   .filter(Boolean)
   .map(Number);
+/** A flag string as argv words. */
+const words = (s: string) => s.split(' ').filter(Boolean);
 /** Extra agent flags for the smmu-fleet paths, e.g. "--batch-max-events 16384" (fleet_model: defaults + these). */
-const AGENT_ARGS = (process.env.BENCH_E2E_AGENT_ARGS ?? '').split(' ').filter(Boolean);
+const AGENT_ARGS = words(process.env.BENCH_E2E_AGENT_ARGS ?? '');
 /** Paths to run (substring match), e.g. "kcat_zstd,fleet_model". */
 const PATHS = (process.env.BENCH_E2E_PATHS ?? '').split(',').filter(Boolean);
 /** Directory for V8 CPU profiles of the agent and collector processes (node --cpu-prof); printed as top-10 lists. */
@@ -93,7 +95,6 @@ interface Build {
   dist: string;
   agentNodeArgs: string[];
 }
-const words = (s: string) => s.split(' ').filter(Boolean);
 const BUILDS: Build[] = [
   { tag: '', dist: join(repoRoot(), 'dist'), agentNodeArgs: words(AGENT_NODE_OPTIONS) },
   ...(BASE

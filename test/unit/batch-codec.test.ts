@@ -14,7 +14,7 @@ import {
   u64Long,
   WORD_CODING,
 } from '../../proto/batch-codec';
-import { Column } from '../../proto/batch-read';
+import { VarintRun } from '../../proto/batch-read';
 import { EventBlockBuilder, timestampNs, word64 } from '../../proto/event-block';
 import { FIELD_COLUMN_FIELDS } from '../../proto/field-columns';
 import { LossReason, v1 } from '../../proto/index';
@@ -310,7 +310,7 @@ for (const coding of [WORD_CODING, FIELD_CODING] as const)
     assert.ok(rejected > 1000, `only ${rejected} of ${variants.length} variants were malformed`);
   });
 
-test('a packed column reads one-byte and longer varints alike, and refuses more elements than count', () => {
+test('a run reads one-byte and longer varints alike, and refuses more or fewer elements than expected', () => {
   const values: [number, number][] = [
     [0, 0],
     [0x7f, 0],
@@ -323,16 +323,27 @@ test('a packed column reads one-byte and longer varints alike, and refuses more 
   const w = new ByteWriter();
   for (const [lo, hi] of values) w.varint64(lo, hi);
   const bytes = w.finish();
-  const c = new Column(values.length);
-  c.pushPacked(bytes, 0, bytes.length, 'f');
-  assert.deepEqual(
-    Array.from({ length: c.n }, (_, i) => [c.lo[i], c.hi[i]]),
-    values,
+  const run = new VarintRun('f');
+  const read = (expected: number) => {
+    run.reset().add(0, bytes.length);
+    run.seal(bytes);
+    run.expect(expected, 'count');
+    const got: [number, number][] = [];
+    for (let i = 0; i < expected; i++) got.push([run.next(), run.hi]);
+    run.end();
+    return got;
+  };
+  assert.deepEqual(read(values.length), values);
+  assert.equal(run.count(), values.length);
+  assert.throws(
+    () => read(values.length - 1),
+    (err) => err instanceof BatchDecodeError && err.message === 'f has 7 elements, count is 6',
   );
   assert.throws(
-    () => new Column(values.length - 1).pushPacked(bytes, 0, bytes.length, 'f'),
-    (err) => err instanceof BatchDecodeError && err.message === 'f has more elements than count',
+    () => read(values.length + 1),
+    (err) => err instanceof BatchDecodeError && err.message === 'f has 7 elements, count is 8',
   );
   // A varint cut by the field's end is truncated, even when the buffer goes on.
-  assert.throws(() => new Column(9).pushPacked(bytes, 0, 3, 'f'), /truncated varint/);
+  run.reset().add(0, 3);
+  assert.throws(() => run.seal(bytes), /f: truncated varint/);
 });
