@@ -7,6 +7,7 @@
 // Lossless for any record: every bit of the four words lands in exactly one field.
 import { BatchDecodeError, readRuns, unzigzag, VarintRun } from './batch-read';
 import { type EventBlock, type EventBlockBuilder, WORDS_PER_RECORD } from './event-block';
+import { U64Map } from './u64-map';
 import { addDelta64, type ByteWriter, sum64, WIRE_VARINT, writeDelta64 } from './wire';
 
 export const FIELD_CODING = 2;
@@ -74,14 +75,13 @@ export function encodeFieldColumns(e: EventBlock, out: ByteWriter, newWriter: ()
   out.tag(F.timestamp_unit_ns, WIRE_VARINT);
   out.uint(unit);
 
-  // Streams: per SMMU a map from StreamID * 2^20 + SSID (exact below 2^52) to the index.
-  const streams = e.smmuNames.map(() => new Map<number, number>());
+  // Streams: per SMMU a map from (StreamID, SSID) to the index.
+  const streams = e.smmuNames.map(() => new U64Map());
   let pages = new Float64Array(64);
   let w3 = new Uint32Array(128);
   let streamCount = 0;
-  // Shapes: word0 bits 11:0, then word1 bits 63:16 (48 bits, exact as a number).
-  const shapesByLo = new Map<number, Map<number, number>>();
-  let shapeCount = 0;
+  // Shapes: word0 bits 11:0 and word1 bits 63:16, as (bits 11:0 | word1 bits 31:16 << 12, word1 bits 63:32).
+  const shapes = new U64Map();
   const stags = new Int32Array(e.smmuNames.length);
   // The per-event columns, out of the array once (the loop writes seven varints per event).
   const [tsCol, streamCol, shapeCol, stagCol, pageCol, offsetCol, evt3Col] = [
@@ -93,11 +93,12 @@ export function encodeFieldColumns(e: EventBlock, out: ByteWriter, newWriter: ()
     F.addr_offset,
     F.evt3_delta,
   ].map((f) => c[f]);
-  let lastKey = -1;
+  let lastSid = -1;
+  let lastSsid = -1;
   let lastSmmu = -1;
   let lastStream = 0;
-  let lastLo12 = -1;
-  let lastHi48 = -1;
+  let lastShapeLo = -1;
+  let lastShapeHi = -1;
   let lastShape = 0;
   for (let i = 0; i < n; i++) {
     const w = i * WORDS_PER_RECORD;
@@ -105,43 +106,41 @@ export function encodeFieldColumns(e: EventBlock, out: ByteWriter, newWriter: ()
     const smmu = e.smmuIndex[i];
     const a0 = words[w];
     const sid = words[w + 1];
-    const key = sid * TWO20 + (a0 >>> 12);
+    const ssid = a0 >>> 12;
     // Events come in runs from one stream and shape: look the map up only when they change.
-    let s = key === lastKey && smmu === lastSmmu ? lastStream : streams[smmu].get(key);
-    if (s === undefined) {
-      s = streamCount++;
-      streams[smmu].set(key, s);
-      c[F.stream_smmu].uint(smmu);
-      c[F.stream_word0_hi].uint(sid);
-      c[F.stream_ssid].uint(a0 >>> 12);
-      pages = grow(pages, s + 1);
-      w3 = grow(w3, 2 * s + 2);
-      pages[s] = 0;
-      w3[2 * s] = w3[2 * s + 1] = 0;
+    if (sid !== lastSid || ssid !== lastSsid || smmu !== lastSmmu) {
+      let s = streams[smmu].get(sid, ssid);
+      if (s < 0) {
+        s = streamCount++;
+        streams[smmu].add(sid, ssid, s);
+        c[F.stream_smmu].uint(smmu);
+        c[F.stream_word0_hi].uint(sid);
+        c[F.stream_ssid].uint(ssid);
+        pages = grow(pages, s + 1);
+        w3 = grow(w3, 2 * s + 2);
+        pages[s] = 0;
+        w3[2 * s] = w3[2 * s + 1] = 0;
+      }
+      lastSid = sid;
+      lastSsid = ssid;
+      lastSmmu = smmu;
+      lastStream = s;
     }
-    lastKey = key;
-    lastSmmu = smmu;
-    lastStream = s;
+    const s = lastStream;
     streamCol.uint(s);
-    const lo12 = a0 & 0xfff;
     const a1 = words[w + 2];
     const b1 = words[w + 3];
-    const hi48 = b1 * TWO16 + (a1 >>> 16);
-    if (lo12 !== lastLo12 || hi48 !== lastHi48) {
-      let byHi = shapesByLo.get(lo12);
-      if (!byHi) {
-        byHi = new Map();
-        shapesByLo.set(lo12, byHi);
+    const shapeLo = ((a0 & 0xfff) | ((a1 >>> 16) << 12)) >>> 0;
+    if (shapeLo !== lastShapeLo || b1 !== lastShapeHi) {
+      let h = shapes.get(shapeLo, b1);
+      if (h < 0) {
+        h = shapes.size;
+        shapes.add(shapeLo, b1, h);
+        c[F.shape_word0_lo].uint(a0 & 0xfff);
+        c[F.shape_word1_hi].uint(b1 * TWO16 + (a1 >>> 16));
       }
-      let h = byHi.get(hi48);
-      if (h === undefined) {
-        h = shapeCount++;
-        byHi.set(hi48, h);
-        c[F.shape_word0_lo].uint(lo12);
-        c[F.shape_word1_hi].uint(hi48);
-      }
-      lastLo12 = lo12;
-      lastHi48 = hi48;
+      lastShapeLo = shapeLo;
+      lastShapeHi = b1;
       lastShape = h;
     }
     shapeCol.uint(lastShape);

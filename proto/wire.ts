@@ -60,6 +60,10 @@ export class ByteWriter {
 
   /** Zigzag varint (sint64) of a signed integer of magnitude below 2^53. */
   sint(v: number): void {
+    if (v >= -0x40 && v < 0x40 && this.pos < this.buf.length) {
+      this.buf[this.pos++] = (v << 1) ^ (v >> 31);
+      return;
+    }
     if (v >= -0x40000000 && v < 0x40000000) {
       this.varint64(((v << 1) ^ (v >> 31)) >>> 0, 0);
       return;
