@@ -7,6 +7,7 @@
 import { FAULT_KIND_NAMES } from '../../../common/smmu/event-ids';
 import { faultKind, isStall, streamId, substreamId } from '../../../common/smmu/record';
 import { type EventBlock, WORDS_PER_RECORD } from '../../../proto/event-block';
+import { U64Map } from '../../../proto/u64-map';
 
 /** Service time (ns) of the stalled record at words[w..w+8). */
 export type StallTimeFn = (words: Uint32Array, w: number) => number;
@@ -35,15 +36,33 @@ const STALLS = 4;
 const STALL_NS = 5;
 const CELL = 6;
 
-const SID_SPAN = 2 ** 32;
+/** Count cells by a key of two uint32 halves, in order of first sight. */
+class Cells {
+  /** Cell position by key: a typed-array table, not a Map (events change stream nearly every time). */
+  private readonly index = new U64Map();
+  readonly keys: [lo: number, hi: number][] = [];
+  readonly cells: Float64Array[] = [];
+  of(lo: number, hi: number): Float64Array {
+    let i = this.index.get(lo, hi);
+    if (i < 0) {
+      i = this.cells.length;
+      this.index.add(lo, hi, i);
+      this.keys.push([lo, hi]);
+      this.cells.push(new Float64Array(CELL));
+    }
+    return this.cells[i];
+  }
+}
 
 export class FaultCounters {
   private readonly stallTime: StallTimeFn | undefined;
   private readonly smmuNames: string[] = [];
   private readonly smmuByName = new Map<string, number>();
   private smmuCells: Float64Array[] = [];
-  private streamCells = new Map<number, Float64Array>();
-  private ssidCells = new Map<number, Float64Array>();
+  /** By (StreamID, SMMU index). */
+  private streamCells = new Cells();
+  /** By (SubstreamID, 0). */
+  private ssidCells = new Cells();
 
   /** `stallTime`: how long each stall lasted; leave it out when that is unknown. */
   constructor(opts: { stallTime?: StallTimeFn } = {}) {
@@ -61,31 +80,23 @@ export class FaultCounters {
     const streams = this.streamCells;
     const ssids = this.ssidCells;
     // Events come in runs from the same device and process: remember the last cells.
-    let lastStreamKey = -1;
+    let lastSid = -1;
+    let lastSmmu = -1;
     let streamCell = this.smmuCells[0];
     let lastSsid = -1;
     let ssidCell = streamCell;
     for (let i = 0, w = 0; i < n; i++, w += WORDS_PER_RECORD) {
       const kind = faultKind(words, w);
       const smmu = ids[smmuIndex[i]];
-      const streamKey = smmu * SID_SPAN + streamId(words, w);
-      if (streamKey !== lastStreamKey) {
-        let cell = streams.get(streamKey);
-        if (cell === undefined) {
-          cell = new Float64Array(CELL);
-          streams.set(streamKey, cell);
-        }
-        streamCell = cell;
-        lastStreamKey = streamKey;
+      const sid = streamId(words, w);
+      if (sid !== lastSid || smmu !== lastSmmu) {
+        streamCell = streams.of(sid, smmu);
+        lastSid = sid;
+        lastSmmu = smmu;
       }
       const ssid = substreamId(words, w);
       if (ssid !== lastSsid) {
-        let cell = ssids.get(ssid);
-        if (cell === undefined) {
-          cell = new Float64Array(CELL);
-          ssids.set(ssid, cell);
-        }
-        ssidCell = cell;
+        ssidCell = ssids.of(ssid, 0);
         lastSsid = ssid;
       }
       const smmuCell = this.smmuCells[smmu];
@@ -109,8 +120,8 @@ export class FaultCounters {
   /** Forgets every count. */
   reset(): void {
     this.smmuCells = this.smmuCells.map(() => new Float64Array(CELL));
-    this.streamCells = new Map();
-    this.ssidCells = new Map();
+    this.streamCells = new Cells();
+    this.ssidCells = new Cells();
   }
 
   /** Rows: SMMUs by name, streams by SMMU name and SID, substreams by SSID. */
@@ -120,19 +131,20 @@ export class FaultCounters {
     const rows: CounterRow[] = [];
     const smmus = this.smmuNames.map((_, i) => i).sort(byName);
     for (const i of smmus) rows.push(this.row('smmu', this.smmuNames[i], null, null, this.smmuCells[i]));
-    const streamKeys = [...this.streamCells.keys()].sort((a, b) => {
-      const sa = Math.floor(a / SID_SPAN);
-      const sb = Math.floor(b / SID_SPAN);
-      return sa === sb ? a - b : byName(sa, sb);
+    const streams = this.streamCells;
+    const byStream = streams.keys.map((_, i) => i);
+    byStream.sort((a, b) => {
+      const [sidA, smmuA] = streams.keys[a];
+      const [sidB, smmuB] = streams.keys[b];
+      return smmuA === smmuB ? sidA - sidB : byName(smmuA, smmuB);
     });
-    for (const k of streamKeys) {
-      const smmu = Math.floor(k / SID_SPAN);
-      rows.push(
-        this.row('stream', this.smmuNames[smmu], k - smmu * SID_SPAN, null, this.streamCells.get(k)!),
-      );
+    for (const i of byStream) {
+      const [sid, smmu] = streams.keys[i];
+      rows.push(this.row('stream', this.smmuNames[smmu], sid, null, streams.cells[i]));
     }
-    const ssidKeys = [...this.ssidCells.keys()].sort((a, b) => a - b);
-    for (const k of ssidKeys) rows.push(this.row('substream', null, null, k, this.ssidCells.get(k)!));
+    const ssids = this.ssidCells;
+    const bySsid = ssids.keys.map((_, i) => i).sort((a, b) => ssids.keys[a][0] - ssids.keys[b][0]);
+    for (const i of bySsid) rows.push(this.row('substream', null, null, ssids.keys[i][0], ssids.cells[i]));
     return rows;
   }
 
