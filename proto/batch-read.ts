@@ -93,6 +93,13 @@ export class VarintRun {
       this.hi = 0;
       return b;
     }
+    const b1 = this.buf[this.p + 1];
+    if (b1 < 0x80) {
+      this.p += 2;
+      this.lo = (b & 0x7f) | (b1 << 7);
+      this.hi = 0;
+      return this.lo;
+    }
     if (this.p >= this.buf.length) throw this.mismatch();
     this.p = readVarint(this.buf, this.p, this.buf.length);
     this.lo = varint.lo;
