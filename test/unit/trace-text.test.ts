@@ -64,6 +64,36 @@ describe('trace text parser', () => {
     assert.equal(r.lost.size, 0);
   });
 
+  it('reads hex digits of either case exactly and refuses every other byte in a word', () => {
+    const mixed = '0xFfEeDdCcBbAa9988 0x0123456789abcdef 0x0000000000000000 0xffffffffffffffff';
+    const r = run(`${line('1.0', `a evt: ${mixed}`)}\n`);
+    assert.equal(r.records, 1);
+    const b = r.block as EventBlock;
+    assert.deepEqual(
+      [0, 1, 2, 3].map((k) => word64(b, 0, k)),
+      [0xffeeddccbbaa9988n, 0x0123456789abcdefn, 0n, 0xffffffffffffffffn],
+    );
+    let refused = 0;
+    for (let c = 0; c < 256; c++) {
+      const ch = String.fromCharCode(c);
+      if (/[0-9a-fA-F]/.test(ch) || c === 0x0a || c === 0x0d) continue;
+      for (const at of [2, 9, 10, 17]) {
+        const word = `0x${'1'.repeat(16)}`.split('');
+        word[at] = ch;
+        const bad = Buffer.concat([
+          Buffer.from(line('1.0', 'a evt: ')),
+          Buffer.from(word.join(''), 'latin1'),
+        ]);
+        const got = run(Buffer.concat([bad, Buffer.from(` ${W.split(' ').slice(1).join(' ')}\n`)]));
+        assert.equal(got.records, 0, `byte ${c} at ${at}`);
+        refused++;
+      }
+    }
+    assert.equal(refused, (256 - 22 - 2) * 4);
+    // Fraction digits past the ninth are dropped, not rounded.
+    assert.deepEqual([...(run(`${line('5.1234567899')}\n`).block?.offsetNs ?? [])], [5_123_456_789]);
+  });
+
   it('counts a word of fewer or more than 16 digits, and trailing bytes, as malformed', () => {
     const short = W.replace('0x0000000012345000', '0x000000001234500');
     const long = W.replace('0x0000000012345000', '0x00000000123450000');

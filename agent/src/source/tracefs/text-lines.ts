@@ -22,6 +22,7 @@ const DOT = 0x2e;
 const LB = 0x5b;
 const RB = 0x5d;
 const D0 = 0x30;
+const POW10 = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
 const LOST_PREFIX = Buffer.from('CPU:');
 const LOST_MID = Buffer.from(' [LOST ');
 const LOST_END = Buffer.from(' EVENTS]');
@@ -102,16 +103,16 @@ function parseTimestamp(b: Uint8Array, start: number, end: number, out: LineFiel
   let nanos = 0;
   if (i < end) {
     if (b[i] !== DOT || i + 1 === end) return false;
-    let scale = 100_000_000;
-    for (i++; i < end; i++) {
+    // Digits past the ninth (below 1 ns) are checked and dropped.
+    const first = ++i;
+    for (; i < end; i++) {
       if (!isDigit(b[i])) return false;
-      nanos += (b[i] - D0) * scale;
-      scale /= 10;
-      if (scale < 1) scale = 0;
+      if (i - first < 9) nanos = nanos * 10 + b[i] - D0;
     }
+    nanos *= POW10[Math.max(0, 9 - (i - first))];
   }
   out.secs = secs;
-  out.nanos = Math.round(nanos);
+  out.nanos = nanos;
   return true;
 }
 

@@ -118,7 +118,9 @@ class SmmuEvtqDecoder implements RecordDecoder {
     }
     this.names.lookup(b, nameStart, nameEnd);
     const w = out.appendOffset(offsetNs, out.smmuId(this.names.name));
-    out.wordArray.set(words, w);
+    // Eight stores, not TypedArray.set: its call costs more than the copy.
+    const dst = out.wordArray;
+    for (let k = 0; k < 8; k++) dst[w + k] = words[k];
     return true;
   }
 }
@@ -137,23 +139,35 @@ function matchAt(b: Uint8Array, at: number, end: number, lit: Uint8Array): boole
   return true;
 }
 
+/** Hex digit values by byte, -1 for any other byte. */
+const HEX = new Int8Array(256).fill(-1);
+for (let c = 0; c < 256; c++) {
+  const ch = String.fromCharCode(c);
+  if (/[0-9a-fA-F]/.test(ch)) HEX[c] = Number.parseInt(ch, 16);
+}
+
 /** 1-16 hex digits b[start, end) into words[at] (low half) and words[at + 1] (high half). */
 function hexWord(b: Uint8Array, start: number, end: number, words: Uint32Array, at: number): boolean {
-  let lo = 0;
-  let hi = 0;
-  for (let i = start; i < end; i++) {
-    const c = b[i];
-    let d = c - 0x30; // '0'-'9'
-    if (d < 0 || d > 9) {
-      d = (c | 0x20) - 0x57; // 'a'-'f' and 'A'-'F' as 10-15; any other byte falls outside
-      if (d < 10 || d > 15) return false;
-    }
-    hi = ((hi << 4) | (lo >>> 28)) >>> 0;
-    lo = ((lo << 4) | d) >>> 0;
-  }
+  // The low half is the last 8 digits, the high half those before.
+  const mid = Math.max(start, end - 8);
+  const hi = hexDigits(b, start, mid);
+  const lo = hexDigits(b, mid, end);
+  if (hi < 0 || lo < 0) return false;
   words[at] = lo;
   words[at + 1] = hi;
   return true;
+}
+
+/** The value of 0-8 hex digits b[start, end), or -1 if a byte is not one. */
+function hexDigits(b: Uint8Array, start: number, end: number): number {
+  let v = 0;
+  let bad = 0;
+  for (let i = start; i < end; i++) {
+    const d = HEX[b[i]];
+    bad |= d;
+    v = (v << 4) | d; // int32 shifts: the eighth digit's bits wrap into the sign, undone by >>> 0
+  }
+  return bad < 0 ? -1 : v >>> 0;
 }
 
 export const smmuEvtq: DecoderFamily = {
