@@ -55,6 +55,15 @@ const STEADY_S = Number(process.env.BENCH_E2E_STEADY_SECONDS ?? 60);
  * start-up garbage collected) and settles after about 30 s; a daemon lives in the settled state.
  */
 const STEADY_WARMUP_S = Number(process.env.BENCH_E2E_STEADY_WARMUP_SECONDS ?? 60);
+/**
+ * Model events a warm-up agent sends through each smmu-fleet path's collector before the
+ * measured agent starts (0: none). A collector is a daemon: its JIT compiles, its Kafka
+ * producer's set-up and its first batches are paid once, not per million events. The warm-up
+ * agent's batches share the topic, under agent id WARMUP_AGENT: the measured figures (events/s,
+ * bytes, CPU, the count and digest checks) take only what follows them.
+ */
+const COLLECTOR_WARMUP_EVENTS = Number(process.env.BENCH_E2E_COLLECTOR_WARMUP_EVENTS ?? 0);
+const WARMUP_AGENT = 'e2e-warmup';
 const STEADY_RATES = (process.env.BENCH_E2E_STEADY_RATES ?? '10000,100')
   .split(',')
   .filter(Boolean)
@@ -153,8 +162,8 @@ function runTimed(argv: string[]): Promise<{ code: number | null; stderr: string
   );
 }
 
-/** Milliseconds between the first and the last message's LogAppendTime. */
-function appendWindowMs(brokers: string[], topic: string): number {
+/** Milliseconds between the LogAppendTime of the message at `from` (an offset) and the last one's. */
+function appendWindowMs(brokers: string[], topic: string, from = 'beginning'): number {
   const at = (offset: string) =>
     Number(
       execFileSync(
@@ -165,7 +174,7 @@ function appendWindowMs(brokers: string[], topic: string): number {
         },
       ),
     );
-  return at('-1') - at('beginning');
+  return at('-1') - at(from);
 }
 
 async function createTopic(env: Env, topic: string): Promise<void> {
@@ -244,8 +253,8 @@ async function startCollector(
 }
 
 /**
- * Reads a raw topic to its end offset and checks it against the expected stream: batches
- * deduplicated by (agent, epoch, sequence), sequences without gaps, nothing lost, and the
+ * Reads a raw topic to its end offset and checks it against the expected stream (the warm-up
+ * agent's batches left out): batches deduplicated by (agent, epoch, sequence), sequences without gaps, nothing lost, and the
  * events' digest. Returns how many duplicate batches it skipped.
  */
 async function verifyFleetTopic(
@@ -263,6 +272,7 @@ async function verifyFleetTopic(
     silentLogger,
   );
   await consumer.start((b) => {
+    if (b.agentId === WARMUP_AGENT) return;
     const key = `${b.agentId}/${b.epoch}/${b.sequence}`;
     if (bySeq.has(key)) duplicates++;
     else bySeq.set(key, b);
@@ -332,11 +342,29 @@ const SOURCES: Record<'model' | 'text' | 'pages', FleetSource> = {
   pages: { args: (env) => ['replay', env.rawDir], digest: (env) => env.pagesDigest },
 };
 
+/** COLLECTOR_WARMUP_EVENTS model events (another seed) through the collector, as agent WARMUP_AGENT with the path's flags. */
+async function warmUp(env: Env, collector: string, build: Build, flags: string[]): Promise<void> {
+  if (COLLECTOR_WARMUP_EVENTS <= 0) return;
+  const args = [
+    ...['--rate', '0', '--max-events', String(COLLECTOR_WARMUP_EVENTS), '--seed', '5'],
+    ...['--model-config', env.modelFile, '--collector', collector, '--http-listen', ''],
+    ...['--host', WARMUP_AGENT, '--agent-id', WARMUP_AGENT],
+    ...flags,
+  ];
+  const r = await runTimed(
+    timedCommand([process.execPath, ...build.agentNodeArgs, join(build.dist, 'agent/src/cli.js'), ...args]),
+  );
+  if (r.code !== 0) throw new Error(`warm-up agent exited ${r.code}: ${r.stderr.slice(-3000)}`);
+}
+
 async function fleetPath(env: Env, source: FleetSource, args: string[], build: Build): Promise<Result> {
   const topic = `e2e-fleet-${Date.now()}`;
   await createTopic(env, topic);
   const collector = await startCollector(env, topic, build);
   const cpid = collector.proc.child.pid as number;
+  await warmUp(env, collector.address, build, args);
+  const offset0 = await endOffset(env, topic);
+  const bytes0 = offset0 > 0 ? topicLogBytes(env.container, LOG_DIR, topic) : 0;
   const collector0 = processCpuS(cpid);
   const broker0 = cgroupCpuS(env.cgroup);
   const agent = [
@@ -360,9 +388,9 @@ async function fleetPath(env: Env, source: FleetSource, args: string[], build: B
   if (duplicates > 0)
     process.stdout.write(`# ${topic}: ${duplicates} duplicate batches (dropped by dedup)\n`);
   const result: Result = {
-    eventsPerS: EVENTS / (appendWindowMs(env.brokers, topic) / 1000),
+    eventsPerS: EVENTS / (appendWindowMs(env.brokers, topic, String(offset0)) / 1000),
     wallS: r.wallS,
-    bytesPerEvent: topicLogBytes(env.container, LOG_DIR, topic) / EVENTS,
+    bytesPerEvent: (topicLogBytes(env.container, LOG_DIR, topic) - bytes0) / EVENTS,
     sender: parseTimed(r.stderr),
     collectorCpuS,
     collectorPeakRss,
@@ -476,6 +504,7 @@ async function setUp(brokers: string[], container: string): Promise<Env> {
   writeFileSync(modelFile, JSON.stringify({ startTimeNs: String(startTimeNs) }));
   report('events', EVENTS);
   report('runs', RUNS);
+  report('collector_warmup_events', COLLECTOR_WARMUP_EVENTS);
   for (const b of BUILDS)
     process.stdout.write(`# agent${b.tag} node flags: ${b.agentNodeArgs.join(' ') || '(defaults)'}\n`);
   report('text_bytes_per_event', text.length / EVENTS, 1);
