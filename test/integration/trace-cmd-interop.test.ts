@@ -7,7 +7,7 @@
 // v6 and as uncompressed v7. Needs root, gcc, uprobes and trace-cmd.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -21,6 +21,7 @@ import {
   cleanup,
   emit,
   ensureTracefs,
+  subbufSizeRefusal,
   trackInstance,
   uniqueSuffix,
 } from '../support/uprobe';
@@ -204,8 +205,8 @@ describe('trace.dat from the real trace-cmd, replayed', () => {
     timeout: 120_000,
   }, async (t) => {
     if (missing) return t.skip(missing);
-    if (!existsSync(join(root, 'buffer_subbuf_size_kb')))
-      return t.skip('this kernel has no buffer_subbuf_size_kb (one sub-buffer size only)');
+    const refused = subbufSizeRefusal(root);
+    if (refused) return t.skip(refused);
     const file = await capture('subbuf8k', perCpu, cpus, { subbufKb: 8 });
     const ours = await replay(file);
     assert.equal(ours.lost + ours.otherLosses, 0);

@@ -21,6 +21,7 @@ import {
   cleanup,
   emit,
   ensureTracefs,
+  subbufSizeRefusal,
   trackInstance,
   uniqueSuffix,
 } from '../support/uprobe';
@@ -133,7 +134,9 @@ describe('tracefs source on the running kernel (uprobe stand-in for smmu_evtq_ev
   for (const { reader, label, ...extra } of exactCases) {
     it(`reads every emitted record exactly through ${label}`, {
       timeout: 60_000,
-    }, async () => {
+    }, async (t) => {
+      const refused = 'subbufSizeKb' in extra ? subbufSizeRefusal(root) : undefined;
+      if (refused) return t.skip(refused);
       const n = 5000;
       const { source, warnings } = newSource(reader, { reader, ...extra });
       await source.open();
@@ -152,6 +155,24 @@ describe('tracefs source on the running kernel (uprobe stand-in for smmu_evtq_ev
       assert.equal(existsSync(path), false, 'instance removed on close');
     });
   }
+
+  it('says plainly when the kernel refuses the sub-buffer size', { timeout: 30_000 }, async (t) => {
+    const refused = subbufSizeRefusal(root);
+    if (!refused?.startsWith('the kernel refuses'))
+      return t.skip('this kernel lets the sub-buffer size change');
+    const { source } = newSource('subbuf-refused', { reader: 'raw', subbufSizeKb: 64 });
+    await assert.rejects(source.open(), (e: unknown) => {
+      assert.ok(e instanceof TracefsError);
+      assert.equal(e.code, 'NOT_PERMITTED');
+      assert.match(
+        e.message,
+        /the kernel refused a 64 KiB sub-buffer size .* though this agent runs as root/,
+      );
+      assert.match(e.hint, /leave the sub-buffer size unset/);
+      return true;
+    });
+    await source.close();
+  });
 
   for (const reader of ['raw', 'text'] as const) {
     it(`counts what a tiny buffer lost (${reader}): lost == emitted - read`, {

@@ -6,6 +6,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import {
   appendFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   rmdirSync,
@@ -107,6 +108,26 @@ export function addSmmuUprobe(root: string, binary: string, event: string): stri
       appendFileSync(file, `-:${group}/${name}\n`);
   });
   return event;
+}
+
+/**
+ * Why this kernel will not let tests choose a sub-buffer size, or undefined when it will: no
+ * buffer_subbuf_size_kb (before Linux 6.8), or a write to it refused (EPERM on some hosts, even
+ * to root). Tried on a scratch instance, removed again.
+ */
+export function subbufSizeRefusal(root: string): string | undefined {
+  if (!existsSync(join(root, 'buffer_subbuf_size_kb')))
+    return 'this kernel has no buffer_subbuf_size_kb (one sub-buffer size only)';
+  const path = join(root, 'instances', trackInstance(root, `smmu-fleet-subbuf-probe-${uniqueSuffix()}`));
+  mkdirSync(path);
+  try {
+    writeFileSync(join(path, 'buffer_subbuf_size_kb'), '8');
+    return undefined;
+  } catch (err) {
+    return `the kernel refuses to change the sub-buffer size here (${(err as Error).message})`;
+  } finally {
+    rmdirSync(path);
+  }
 }
 
 /** Registers an instance name for removal (if it still exists) on cleanup. */

@@ -126,8 +126,7 @@ export class TracefsInstance {
           'sub-buffer sizes other than the page size need Linux 6.8 or later; leave the setting unset',
         );
       }
-      if (Number(readAttr(file)) !== settings.subbufSizeKb)
-        write('buffer_subbuf_size_kb', settings.subbufSizeKb);
+      if (Number(readAttr(file)) !== settings.subbufSizeKb) setSubbufSize(file, settings.subbufSizeKb);
     }
     // Resizing can drop records a recovered instance still holds: only when it changes.
     const size = settings.bufferSizeKb;
@@ -219,6 +218,27 @@ export function readAttr(path: string): string {
     return readFileSync(path, 'utf8');
   } catch (err) {
     throw fsFailure(err, 'read', path);
+  }
+}
+
+/**
+ * Writes buffer_subbuf_size_kb. Some kernels refuse it with EPERM even to root whose other
+ * tracefs writes succeed (seen in a VM whose processes lack CAP_SYS_RESOURCE): say so, and
+ * what still works, instead of the generic permission hint.
+ */
+function setSubbufSize(file: string, kb: number): void {
+  try {
+    writeFileSync(file, String(kb));
+  } catch (err) {
+    const code = errnoCode(err);
+    if ((code !== 'EPERM' && code !== 'EACCES') || process.getuid?.() !== 0)
+      throw fsFailure(err, `write "${kb}" to`, file);
+    throw new TracefsError(
+      'NOT_PERMITTED',
+      `the kernel refused a ${kb} KiB sub-buffer size (${file}: ${(err as Error).message}), though this agent runs as root`,
+      "leave the sub-buffer size unset to read with the kernel's page-sized sub-buffers; changing it can need capabilities (such as CAP_SYS_RESOURCE) this host withholds",
+      { cause: err },
+    );
   }
 }
 
