@@ -8,7 +8,7 @@
 import { BatchDecodeError, readRuns, unzigzag, VarintRun } from './batch-read';
 import { type EventBlock, type EventBlockBuilder, WORDS_PER_RECORD } from './event-block';
 import { U64Map } from './u64-map';
-import { addDelta64, type ByteWriter, sum64, WIRE_VARINT, writeDelta64 } from './wire';
+import { addDelta64, type ByteWriter, sum64, unzigzag64, WIRE_VARINT, writeDelta64 } from './wire';
 
 export const FIELD_CODING = 2;
 
@@ -66,9 +66,7 @@ export function encodeFieldColumns(e: EventBlock, out: ByteWriter, newWriter: ()
   out.tag(F.coding, WIRE_VARINT);
   out.uint(FIELD_CODING);
   out.tag(F.timestamp_ns, WIRE_VARINT);
-  const t0 = e.baseNs + BigInt(off[0]);
-  const z = BigInt.asUintN(64, (t0 << 1n) ^ (t0 >> 63n));
-  out.varint64(Number(z & 0xffffffffn), Number(z >> 32n));
+  out.sint64(e.baseNs + BigInt(off[0]));
   let unit = 0;
   for (let i = 1; i < n && unit !== 1; i++) unit = gcd(unit, Math.abs(off[i] - off[i - 1]));
   unit ||= 1;
@@ -193,8 +191,7 @@ export function readFieldColumns(
     if (wire !== WIRE_VARINT) return false;
     if (field === F.timestamp_ns) {
       r.varint64();
-      const z = (BigInt(r.hi) << 32n) | BigInt(r.lo);
-      t0 = (z >> 1n) ^ -(z & 1n);
+      t0 = unzigzag64(r.lo, r.hi);
     } else if (field === F.timestamp_unit_ns) unit = r.uint();
     else return false;
     return true;

@@ -75,6 +75,12 @@ export class ByteWriter {
     this.varint64(((lo << 1) | (neg ? 1 : 0)) >>> 0, ((hi << 1) | (lo >>> 31)) >>> 0);
   }
 
+  /** Zigzag varint (sint64) of any signed 64-bit value (slow: for one value per message). */
+  sint64(v: bigint): void {
+    const z = BigInt.asUintN(64, (v << 1n) ^ (v >> 63n));
+    this.varint64(Number(z & 0xffffffffn), Number(z >> 32n));
+  }
+
   tag(field: number, wire: number): void {
     this.uint(field * 8 + wire);
   }
@@ -114,6 +120,12 @@ export class WireError extends Error {
     super(message);
     this.name = 'WireError';
   }
+}
+
+/** The signed 64-bit value of the zigzag varint hi:lo (ByteWriter.sint64's inverse). */
+export function unzigzag64(lo: number, hi: number): bigint {
+  const z = (BigInt(hi) << 32n) | BigInt(lo);
+  return (z >> 1n) ^ -(z & 1n);
 }
 
 /** Where readVarint leaves the value it read (no allocation per call). */

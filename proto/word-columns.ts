@@ -3,7 +3,7 @@
 // still take it; agents send it with --column-coding words. Coding 2 is field-columns.ts.
 import { BatchDecodeError, readRuns, unzigzag, VarintRun } from './batch-read';
 import { type EventBlock, type EventBlockBuilder, WORDS_PER_RECORD } from './event-block';
-import { addDelta64, type ByteWriter, sum64, writeDelta64 } from './wire';
+import { addDelta64, type ByteWriter, sum64, unzigzag64, writeDelta64 } from './wire';
 
 export const WORD_CODING = 0;
 
@@ -40,7 +40,7 @@ export function encodeWordColumns(e: EventBlock, col: ByteWriter[]): void {
   const words = e.words;
   const multiSmmu = e.smmuNames.length > 1;
   // Event 0 is coded against zero; its timestamp is absolute.
-  writeSint64(ts, e.baseNs + BigInt(e.offsetNs[0]));
+  ts.sint64(e.baseNs + BigInt(e.offsetNs[0]));
   let p0l = 0,
     p0h = 0,
     p1l = 0,
@@ -82,11 +82,6 @@ export function encodeWordColumns(e: EventBlock, col: ByteWriter[]): void {
   out.lenField(COLUMN_FIELDS.evt3_xor, x3);
 }
 
-function writeSint64(w: ByteWriter, v: bigint): void {
-  const z = BigInt.asUintN(64, (v << 1n) ^ (v >> 63n));
-  w.varint64(Number(z & 0xffffffffn), Number(z >> 32n));
-}
-
 /** The runs of fields 3..8, reused by every read (reading is synchronous and keeps nothing in them). */
 const runs = COLUMN_NAMES.map((name) => new VarintRun(name));
 
@@ -112,8 +107,7 @@ export function readWordColumns(
   for (const run of [ts, x0, x1, d2, x3]) run.expect(count, 'count');
   if (count > 0) {
     ts.next();
-    const z0 = (BigInt(ts.hi) << 32n) | BigInt(ts.lo);
-    out?.setBase((z0 >> 1n) ^ -(z0 & 1n));
+    out?.setBase(unzigzag64(ts.lo, ts.hi));
   }
   let offset = 0;
   let p0l = 0,
