@@ -223,21 +223,19 @@ export function readAttr(path: string): string {
 
 /**
  * Writes buffer_subbuf_size_kb. Some kernels refuse it with EPERM even to root whose other
- * tracefs writes succeed (seen in a VM whose processes lack CAP_SYS_RESOURCE): say so, and
- * what still works, instead of the generic permission hint.
+ * tracefs writes succeed (seen in a VM whose processes lack CAP_SYS_RESOURCE): that refusal
+ * gets its own message and hint instead of writeAttr's generic permission hint.
  */
 function setSubbufSize(file: string, kb: number): void {
   try {
-    writeFileSync(file, String(kb));
+    writeAttr(file, String(kb));
   } catch (err) {
-    const code = errnoCode(err);
-    if ((code !== 'EPERM' && code !== 'EACCES') || process.getuid?.() !== 0)
-      throw fsFailure(err, `write "${kb}" to`, file);
+    if (!(err instanceof TracefsError) || err.code !== 'NOT_PERMITTED' || process.getuid?.() !== 0) throw err;
     throw new TracefsError(
       'NOT_PERMITTED',
-      `the kernel refused a ${kb} KiB sub-buffer size (${file}: ${(err as Error).message}), though this agent runs as root`,
+      `the kernel refused a ${kb} KiB sub-buffer size (${file}: ${(err.cause as Error).message}), though this agent runs as root`,
       "leave the sub-buffer size unset to read with the kernel's page-sized sub-buffers; changing it can need capabilities (such as CAP_SYS_RESOURCE) this host withholds",
-      { cause: err },
+      { cause: err.cause },
     );
   }
 }
