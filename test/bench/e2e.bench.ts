@@ -254,8 +254,9 @@ async function startCollector(
 
 /**
  * Reads a raw topic to its end offset and checks it against the expected stream (the warm-up
- * agent's batches left out): batches deduplicated by (agent, epoch, sequence), sequences without gaps, nothing lost, and the
- * events' digest. Returns how many duplicate batches it skipped.
+ * agent's batches left out): batches deduplicated by (agent, epoch, sequence), sequences
+ * without gaps, nothing lost, and the events' digest. Returns how many duplicate batches it
+ * skipped.
  */
 async function verifyFleetTopic(
   env: Env,
