@@ -86,17 +86,23 @@ const LOG_DIR = '/var/lib/kafka/data';
 /** node flags for the agent and collector processes. */
 const NODE_ARGS = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [];
 
-/**
- * node flags of the agent as deployed: the NODE_OPTIONS of deploy/systemd/smmu-agent.service
- * (the image sets the same: test/deploy/validate.sh checks). BENCH_E2E_AGENT_NODE_OPTIONS
- * replaces them ("" for Node's defaults), BENCH_E2E_BASE_AGENT_NODE_OPTIONS for the base build.
- */
-const DEPLOYED_AGENT_NODE_OPTIONS =
-  /^Environment=NODE_OPTIONS=(.*)$/m.exec(
-    readFileSync(join(repoRoot(), 'deploy/systemd/smmu-agent.service'), 'utf8'),
+/** The NODE_OPTIONS a unit in deploy/systemd sets (its image sets the same; validate.sh checks). */
+const deployedNodeOptions = (unit: string) =>
+  /^Environment="?NODE_OPTIONS=([^"\n]*)"?$/m.exec(
+    readFileSync(join(repoRoot(), 'deploy/systemd', unit), 'utf8'),
   )?.[1] ?? '';
-const AGENT_NODE_OPTIONS = process.env.BENCH_E2E_AGENT_NODE_OPTIONS ?? DEPLOYED_AGENT_NODE_OPTIONS;
+/**
+ * node flags of the agent and the collector as deployed: their units' NODE_OPTIONS.
+ * BENCH_E2E_AGENT_NODE_OPTIONS and BENCH_E2E_COLLECTOR_NODE_OPTIONS replace them ("" for
+ * Node's defaults), BENCH_E2E_BASE_AGENT_NODE_OPTIONS the base build's agent's. Both builds'
+ * collectors run with the same flags.
+ */
+const AGENT_NODE_OPTIONS =
+  process.env.BENCH_E2E_AGENT_NODE_OPTIONS ?? deployedNodeOptions('smmu-agent.service');
 const BASE_AGENT_NODE_OPTIONS = process.env.BENCH_E2E_BASE_AGENT_NODE_OPTIONS ?? AGENT_NODE_OPTIONS;
+const COLLECTOR_NODE_ARGS = words(
+  process.env.BENCH_E2E_COLLECTOR_NODE_OPTIONS ?? deployedNodeOptions('smmu-collector.service'),
+);
 
 /** Which build's programs a path runs: this tree's, or BENCH_E2E_BASE's, and the agent's node flags. */
 interface Build {
@@ -246,7 +252,7 @@ async function startCollector(
       ...['--raw-topic', topic, '--topic-partitions', '1'],
     ],
     {},
-    NODE_ARGS,
+    [...NODE_ARGS, ...COLLECTOR_NODE_ARGS],
   );
   await proc.waitForLog(/collector ready/);
   return { proc, address: `127.0.0.1:${port}` };
@@ -508,6 +514,7 @@ async function setUp(brokers: string[], container: string): Promise<Env> {
   report('collector_warmup_events', COLLECTOR_WARMUP_EVENTS);
   for (const b of BUILDS)
     process.stdout.write(`# agent${b.tag} node flags: ${b.agentNodeArgs.join(' ') || '(defaults)'}\n`);
+  process.stdout.write(`# collector node flags: ${COLLECTOR_NODE_ARGS.join(' ') || '(defaults)'}\n`);
   report('text_bytes_per_event', text.length / EVENTS, 1);
   // Entropy bounds from the first 100 k events (columns) and 30 k events (text): xz -9 of
   // the whole stream takes minutes on a loaded 2-core machine.
