@@ -136,17 +136,20 @@ describe('replay source', () => {
   });
 
   it('replays pages built from model events: every event, its words, name and ns time', async () => {
-    const blocks: EventBlock[] = [modelEvents(3000, 5)];
+    // Enough pages for several of the replay's 128 KiB read-aheads, the last one partial.
+    const blocks: EventBlock[] = [modelEvents(10_000, 5)];
     // A gap of 3 s (over the 27-bit delta): a time-extend record.
     const late = new EventBlockBuilder(1);
     late.push(1_780_000_100_000_000_123n, 'smmu-late', [1n, 2n ** 64n - 1n, 3n, 4n]);
     blocks.push(late.finish());
     const boot = 1_779_999_000_000_000_000n;
     const dump = writeRawDump(join(tmp, 'built'), blocks, boot);
+    const size = statSync(join(dump.dir, 'cpu0')).size;
+    assert.ok(size > 3 * 128 * 1024 && size % (128 * 1024) !== 0, `${size} bytes of pages`);
     const got = await collect(new ReplaySource({ input: dump.dir }));
     const shift = replayOffsetNs(dump) - boot;
     const want = concatBlocks(blocks);
-    assert.equal(got.words.length, 3001);
+    assert.equal(got.words.length, 10_001);
     for (let i = 0; i < want.count; i++) {
       assert.deepEqual(
         got.words[i],
