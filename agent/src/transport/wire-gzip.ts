@@ -11,9 +11,9 @@
 // Small batches go uncompressed (`noCompressFlags`, grpc-js's public per-message write flag;
 // each message's frame says whether it is compressed): below SMALL_BATCH_BYTES gzip saves a
 // few hundred bytes and costs a zlib stream set-up per batch.
-import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { constants, gzip, type ZlibOptions } from 'node:zlib';
+import { grpcInternal } from '../../../common/grpc/internals';
 import { type ColumnCoding, FIELD_CODING } from '../../../proto/batch-codec';
 
 /** Batches shorter than this are sent uncompressed (about 60 events of the model's workload). */
@@ -48,7 +48,6 @@ export function useWireGzipFor(coding: ColumnCoding): void {
   options = wireGzipOptions(coding);
 }
 
-const grpcRequire = createRequire(require.resolve('@grpc/grpc-js'));
 const gzipAsync = promisify(gzip);
 
 interface CompressionHandler {
@@ -59,11 +58,10 @@ interface CompressionHandler {
 export const wireGzipTuned = patch();
 
 function patch(): boolean {
-  const version = (grpcRequire('../../package.json') as { version: string }).version;
-  if (!/^1\.14\./.test(version)) return false;
-  const { CompressionFilter } = grpcRequire('./compression-filter') as {
+  const CompressionFilter = grpcInternal<{
     CompressionFilter: new (options: object, shared: object) => { sendCompression?: CompressionHandler };
-  };
+  }>('./compression-filter')?.CompressionFilter;
+  if (!CompressionFilter) return false;
   // The handler class is not exported: a filter set up for gzip holds an instance of it.
   const handler = new CompressionFilter({ 'grpc.default_compression_algorithm': 2 }, {}).sendCompression;
   const proto = handler && (Object.getPrototypeOf(handler) as CompressionHandler);
