@@ -13,6 +13,7 @@ import { type AuthConfig, Authenticator } from './auth';
 import { ingestHandler } from './ingest';
 import { collectorMetrics } from './metrics';
 import { BatchPublisher } from './publish';
+import { wireGunzipTuned } from './wire-gunzip';
 
 export interface CollectorConfig {
   /** gRPC listen address host:port (port 0: any free port). */
@@ -164,7 +165,13 @@ export class Collector {
         'no client authentication configured (--tls-client-ca or --tokens-file): any agent may report for any host',
       );
     this.log.info(
-      { grpc: this.address, http: this.httpAddress, topic: c.rawTopic, brokers: c.brokers },
+      {
+        grpc: this.address,
+        http: this.httpAddress,
+        topic: c.rawTopic,
+        brokers: c.brokers,
+        gunzip: wireGunzipTuned ? 'one zlib call per batch' : 'grpc-js defaults',
+      },
       'collector ready',
     );
   }

@@ -161,12 +161,28 @@ test('malformed, truncated, oversized and over-limit batches are refused with th
   );
   const huge = await exchange(tokens.address, insecure, [new Uint8Array(100 << 10)], auth);
   assert.equal(huge.code, status.RESOURCE_EXHAUSTED);
+  // Gzipped: 1 MiB of zeros is about 1 KiB on the wire and is refused while inflating.
+  const gzip = { 'grpc.default_compression_algorithm': 2 };
+  const bomb = await exchange(tokens.address, insecure, [new Uint8Array(1 << 20)], auth, 10_000, gzip);
+  assert.deepEqual(
+    [bomb.code, bomb.details],
+    [status.RESOURCE_EXHAUSTED, `Received message that decompresses to a size larger than ${64 << 10}`],
+  );
   const after =
     (await tokens.metrics.rejected.get()).values.find((v) => v.labels.reason === 'malformed')?.value ?? 0;
   assert.equal(after - before, 3);
   // The collector still serves a well-behaved agent.
   const ok = await exchange(tokens.address, insecure, [batchBytes('node-a', 7)], auth);
   assert.deepEqual([ok.code, ok.acks], [status.OK, [7n]]);
+  const gzipped = await exchange(
+    tokens.address,
+    insecure,
+    [batchBytes('node-a', 8, 900)],
+    auth,
+    10_000,
+    gzip,
+  );
+  assert.deepEqual([gzipped.code, gzipped.acks], [status.OK, [8n]]);
 });
 
 test('a client that never reads its acks is paused; others are served meanwhile', {

@@ -1,6 +1,6 @@
 // One Ingest stream to a collector, driven by hand: send raw messages, half-close, and see the
 // acks (exact 64-bit sequences) and the final status.
-import { type ChannelCredentials, Client, Metadata, type status } from '@grpc/grpc-js';
+import { type ChannelCredentials, type ChannelOptions, Client, Metadata, type status } from '@grpc/grpc-js';
 import type { Ack } from '../../proto/index';
 import { ingestService } from '../../proto/ingest-service';
 
@@ -10,15 +10,19 @@ export interface Outcome {
   details: string;
 }
 
-/** Sends raw messages on one stream, half-closes, and reports acks and the final status. */
+/**
+ * Sends raw messages on one stream, half-closes, and reports acks and the final status.
+ * `channel`: the client's options (e.g. gzip for every message).
+ */
 export function exchange(
   address: string,
   creds: ChannelCredentials,
   messages: Uint8Array[],
   md: Record<string, string> = {},
   timeoutMs = 10_000,
+  channel: ChannelOptions = {},
 ): Promise<Outcome> {
-  const client = new Client(address, creds);
+  const client = new Client(address, creds, channel);
   const meta = new Metadata();
   for (const [k, v] of Object.entries(md)) meta.set(k, v);
   const m = ingestService.stream;
