@@ -327,17 +327,14 @@ for f in deploy/images/Dockerfile*; do
     fi
   fi
 done
-# A program's node flags (NODE_OPTIONS) are one setting in two places: its image stage and its
-# unit. Both may quote the value (systemd must, for more than one flag).
-for program in agent collector; do
-  unit_opts=$(sed -n 's/^Environment="\{0,1\}NODE_OPTIONS=\([^"]*\)"\{0,1\}$/\1/p' "deploy/systemd/smmu-$program.service")
-  image_opts=$(awk -v want="$program" '$1 == "FROM" { stage = $NF } stage == want && $1 == "ENV" && $2 ~ /^NODE_OPTIONS=/ { sub(/^ENV NODE_OPTIONS=/, ""); gsub(/"/, ""); print }' deploy/images/Dockerfile)
-  if [ -n "$unit_opts" ] && [ "$unit_opts" = "$image_opts" ]; then
-    ok "$program NODE_OPTIONS the same in the unit and the image: $unit_opts"
-  else
-    bad "$program NODE_OPTIONS differ: unit '$unit_opts', image $program stage '$image_opts'"
-  fi
-done
+# The agent's node flags (NODE_OPTIONS) are one setting in two places: the image and the unit.
+unit_opts=$(sed -n 's/^Environment=NODE_OPTIONS=//p' deploy/systemd/smmu-agent.service)
+image_opts=$(awk '$1 == "FROM" { stage = $NF } stage == "agent" && $1 == "ENV" && $2 ~ /^NODE_OPTIONS=/ { sub(/^NODE_OPTIONS=/, "", $2); print $2 }' deploy/images/Dockerfile)
+if [ -n "$unit_opts" ] && [ "$unit_opts" = "$image_opts" ]; then
+  ok "agent NODE_OPTIONS the same in the unit and the image: $unit_opts"
+else
+  bad "agent NODE_OPTIONS differ: unit '$unit_opts', image agent stage '$image_opts'"
+fi
 
 echo
 total=$((passed + ${#failed[@]}))
