@@ -12,20 +12,23 @@ import { grpcInternal } from '../../common/grpc/internals';
 
 /** zlib's default output chunk; the least a stated size gets. */
 const MIN_CHUNK = 16 * 1024;
-/** The most one output chunk takes, whatever a trailer states (it is only a hint). */
+/** The most one output chunk takes, whatever a trailer states. */
 const MAX_CHUNK = 4 * 1024 * 1024;
+/** Deflate's largest expansion: about 1032 bytes out per byte in. */
+const MAX_RATIO = 1032;
 
-/** Output chunk for inflating gzip data: its trailer's ISIZE (the size mod 2^32), bounded. */
-export function gunzipChunkSize(gz: Uint8Array): number {
+/**
+ * Output chunk for inflating gzip data `gz` into at most `maxBytes` (-1: no limit): the size its
+ * trailer states (ISIZE, the size mod 2^32), but no more than deflate can make of `gz`, than the
+ * limit or than MAX_CHUNK, and at least MIN_CHUNK. The trailer is only a hint: one that lies
+ * costs no more memory than a real bomb of the same size through grpc-js's own inflation.
+ */
+export function gunzipChunkSize(gz: Uint8Array, maxBytes = -1): number {
   const n = gz.length;
   const stated = n >= 18 ? (gz[n - 4] | (gz[n - 3] << 8) | (gz[n - 2] << 16) | (gz[n - 1] << 24)) >>> 0 : 0;
-  return Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, stated));
-}
-
-/** A gRPC status, as grpc-js's server takes it from a failed decompressMessage. */
-export interface InflateStatus {
-  code: status;
-  details: string;
+  let most = Math.min(MAX_CHUNK, n * MAX_RATIO);
+  if (maxBytes >= 0) most = Math.min(most, maxBytes);
+  return Math.max(MIN_CHUNK, Math.min(stated, most));
 }
 
 /**
@@ -35,7 +38,7 @@ export interface InflateStatus {
 export function inflateGzipMessage(body: Buffer, maxBytes: number): Promise<Buffer> {
   const limit = maxBytes >= 0 ? { maxOutputLength: Math.max(1, maxBytes) } : {};
   return new Promise((resolve, reject) =>
-    gunzip(body, { chunkSize: gunzipChunkSize(body), ...limit }, (err, out) => {
+    gunzip(body, { chunkSize: gunzipChunkSize(body, maxBytes), ...limit }, (err, out) => {
       if (!err) return resolve(out);
       const tooLarge = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
       reject(
