@@ -7,8 +7,8 @@
 // /healthz, /readyz and /metrics of collector, aggregator and agent, the documented metric
 // names and every metric the Grafana dashboard queries, batches flowing agent -> collector ->
 // Kafka -> aggregator, the agent id in the StateDirectory, a clean exit on SIGTERM (what
-// `systemctl stop` sends). Also: every JSON configuration under deploy/ is accepted by its
-// program.
+// `systemctl stop` sends). Also: the collector drop-in that deploy/README.md documents, and
+// every JSON configuration under deploy/ is accepted by its program.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -72,6 +72,8 @@ function serviceSettings(text: string): [string, string][] {
 
 interface UnitCommand {
   unit: string;
+  /** node's own flags, from an ExecStart of the form `/usr/bin/env node <flags> <program> ...`. */
+  nodeArgs: string[];
   program: string;
   args: string[];
   env: Record<string, string>;
@@ -81,11 +83,22 @@ interface UnitCommand {
 /**
  * The command a unit runs, mapped onto this build: /opt/smmu-fleet/bin/<bin> -> the package.json
  * bin entry in DIST, /etc/smmu-fleet/<file> -> a copy of deploy/systemd/<file> in `etc`, %S ->
- * `state`. Environment= first, then EnvironmentFile= (systemd's order).
+ * `state`. Environment= first, then EnvironmentFile= (systemd's order). `dropIn`: the text of a
+ * drop-in whose settings follow the unit's (an empty ExecStart= clears the unit's, as systemd
+ * does).
  */
-function unitCommand(unit: string, dirs: { etc: string; state: string }): UnitCommand {
-  const settings = serviceSettings(readFileSync(join(UNITS, unit), 'utf8'));
-  const get = (k: string) => settings.filter(([key]) => key === k).map(([, v]) => v);
+function unitCommand(unit: string, dirs: { etc: string; state: string }, dropIn = ''): UnitCommand {
+  const settings = [...serviceSettings(readFileSync(join(UNITS, unit), 'utf8')), ...serviceSettings(dropIn)];
+  const get = (k: string) => {
+    const vs: string[] = [];
+    for (const [key, v] of settings) {
+      if (key !== k) continue;
+      // An empty assignment clears the list, as in systemd.
+      if (v === '') vs.length = 0;
+      else vs.push(v);
+    }
+    return vs;
+  };
   const spec = (s: string) => s.replace(/%S/g, dirs.state).replace(/%%/g, '%');
   const etc = (s: string) => {
     if (!s.startsWith(CONF_DIR)) return s;
@@ -96,8 +109,14 @@ function unitCommand(unit: string, dirs: { etc: string; state: string }): UnitCo
   };
   const execStart = get('ExecStart');
   assert.equal(execStart.length, 1, `${unit}: one ExecStart`);
-  const [program, ...args] = unitWords(spec(execStart[0]));
-  assert.ok(program.startsWith(INSTALL_BIN), `${unit}: ExecStart runs a program from ${INSTALL_BIN}`);
+  let words = unitWords(spec(execStart[0]));
+  const nodeArgs: string[] = [];
+  if (words[0] === '/usr/bin/env' && words[1] === 'node') {
+    words = words.slice(2);
+    while (words[0]?.startsWith('-')) nodeArgs.push(words.shift() as string);
+  }
+  const [program, ...args] = words;
+  assert.ok(program?.startsWith(INSTALL_BIN), `${unit}: ExecStart runs a program from ${INSTALL_BIN}`);
   const bins = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).bin as Record<string, string>;
   const bin = bins[program.slice(INSTALL_BIN.length)];
   assert.ok(bin, `${unit}: ${program} is a bin entry of package.json`);
@@ -123,6 +142,7 @@ function unitCommand(unit: string, dirs: { etc: string; state: string }): UnitCo
   const stateDirectory = get('StateDirectory')[0];
   return {
     unit,
+    nodeArgs,
     program: join(DIST, bin.replace(/^dist\//, '')),
     args: args.map(etc),
     env,
@@ -147,7 +167,7 @@ function startUnit(cmd: UnitCommand, overrides: Record<string, string>): Daemon 
   if (cmd.stateDirectory) mkdirSync(cmd.stateDirectory, { recursive: true, mode: 0o700 });
   // A service gets a clean environment: the unit's, the administrator's overrides, PATH.
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_LEVEL: 'info', ...cmd.env, ...overrides };
-  const child = spawn(process.execPath, [cmd.program, ...cmd.args], {
+  const child = spawn(process.execPath, [...cmd.nodeArgs, cmd.program, ...cmd.args], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -391,6 +411,34 @@ test('collector, aggregator and agent run from their systemd units: health, read
   }
   const stopped = agent.logs.find((l) => l.msg === 'agent stopped');
   assert.equal(stopped?.drained, true, 'the agent drained its spool before exiting');
+});
+
+test('the collector drop-in of deploy/README.md runs it with --single-threaded-gc: ready, clean stop', {
+  timeout: START_TIMEOUT_MS + STOP_TIMEOUT_MS,
+}, async () => {
+  assert.ok(broker, 'Kafka broker');
+  const readme = readFileSync(join(ROOT, 'deploy', 'README.md'), 'utf8');
+  const dropIn = /drop-in for `smmu-collector\.service`\s*```ini\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(dropIn, 'deploy/README.md shows a drop-in for smmu-collector.service');
+  const etc = join(tmp, 'etc-gc');
+  mkdirSync(etc, { recursive: true });
+  const cmd = unitCommand('smmu-collector.service', { etc, state: join(tmp, 'var-lib-gc') }, dropIn);
+  assert.deepEqual(cmd.nodeArgs, ['--single-threaded-gc']);
+  const collector = startUnit(cmd, {
+    SMMU_COLLECTOR_LISTEN: '127.0.0.1:0',
+    SMMU_COLLECTOR_HTTP_LISTEN: '127.0.0.1:0',
+    SMMU_COLLECTOR_KAFKA_BROKERS: broker.brokers.join(','),
+    SMMU_COLLECTOR_RAW_TOPIC: `deploy-gc-${Date.now()}.batches`,
+    SMMU_COLLECTOR_TOPIC_REPLICATION: '1',
+  });
+  const ready = await waitForLog(collector, ['grpc', 'http'], START_TIMEOUT_MS);
+  const cmdline = readFileSync(`/proc/${collector.child.pid}/cmdline`, 'utf8').split('\0');
+  assert.ok(cmdline.includes('--single-threaded-gc'), cmdline.join(' '));
+  await waitFor('collector /readyz 200', START_TIMEOUT_MS, async () =>
+    (await get(`http://${ready.http}/readyz`)).status === 200 ? true : undefined,
+  );
+  const r = await stopDaemon(collector);
+  assert.deepEqual(r, { code: 0, signal: null }, `exits 0 on SIGTERM\n${tail(collector)}`);
 });
 
 test('every JSON configuration under deploy/ is accepted by its program', () => {
