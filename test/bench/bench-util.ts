@@ -1,10 +1,14 @@
 // Shared by the benchmarks: repeat a measurement and report the median, print key: value lines.
 
+/** The median of xs (the upper one of an even count). */
+export function medianOf(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[xs.length >> 1];
+}
+
 /** Runs fn `runs` times (after one warm-up) and returns the median of its results. */
 export function median(runs: number, fn: () => number): number {
   fn();
-  const xs = Array.from({ length: runs }, fn).sort((a, b) => a - b);
-  return xs[Math.floor(xs.length / 2)];
+  return medianOf(Array.from({ length: runs }, fn));
 }
 
 /** Events per second of `work(n)` processing n events, timed with hrtime. */

@@ -42,7 +42,7 @@ import {
   topicLogBytes,
   type Usage,
 } from '../support/usage';
-import { report } from './bench-util';
+import { medianOf, report } from './bench-util';
 import { topSelfTime } from './cpu-profile';
 import { modelBlocks, modelConfig, rawColumns, StreamDigest, traceText, xzBytes } from './e2e-stream';
 
@@ -407,21 +407,19 @@ async function fleetPath(env: Env, source: FleetSource, args: string[], build: B
   return result;
 }
 
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 function reportPath(name: string, rs: Result[], kcatBest: number | undefined): void {
   const perM = 1e6 / EVENTS;
-  const eps = med(rs.map((r) => r.eventsPerS));
+  const eps = medianOf(rs.map((r) => r.eventsPerS));
   report(`${name}_events_per_s`, eps);
-  report(`${name}_wall_events_per_s`, med(rs.map((r) => EVENTS / r.wallS)));
-  report(`${name}_bytes_per_event`, med(rs.map((r) => r.bytesPerEvent)), 2);
-  report(`${name}_sender_cpu_s_per_m_events`, med(rs.map((r) => r.sender.cpuS * perM)), 2);
-  report(`${name}_sender_peak_rss_mb`, med(rs.map((r) => r.sender.peakRssBytes / 2 ** 20)), 1);
+  report(`${name}_wall_events_per_s`, medianOf(rs.map((r) => EVENTS / r.wallS)));
+  report(`${name}_bytes_per_event`, medianOf(rs.map((r) => r.bytesPerEvent)), 2);
+  report(`${name}_sender_cpu_s_per_m_events`, medianOf(rs.map((r) => r.sender.cpuS * perM)), 2);
+  report(`${name}_sender_peak_rss_mb`, medianOf(rs.map((r) => r.sender.peakRssBytes / 2 ** 20)), 1);
   if (name.startsWith('fleet')) {
-    report(`${name}_collector_cpu_s_per_m_events`, med(rs.map((r) => r.collectorCpuS * perM)), 2);
-    report(`${name}_collector_peak_rss_mb`, med(rs.map((r) => r.collectorPeakRss / 2 ** 20)), 1);
+    report(`${name}_collector_cpu_s_per_m_events`, medianOf(rs.map((r) => r.collectorCpuS * perM)), 2);
+    report(`${name}_collector_peak_rss_mb`, medianOf(rs.map((r) => r.collectorPeakRss / 2 ** 20)), 1);
   }
-  report(`${name}_broker_cpu_s_per_m_events`, med(rs.map((r) => r.brokerCpuS * perM)), 2);
+  report(`${name}_broker_cpu_s_per_m_events`, medianOf(rs.map((r) => r.brokerCpuS * perM)), 2);
   if (kcatBest !== undefined) report(`${name}_vs_kcat_best_events_per_s`, eps / kcatBest, 2);
 }
 
@@ -609,18 +607,18 @@ async function main(): Promise<void> {
     }
     const kcat = [...results]
       .filter(([n]) => n.startsWith('kcat'))
-      .map(([, rs]) => med(rs.map((r) => r.eventsPerS)));
+      .map(([, rs]) => medianOf(rs.map((r) => r.eventsPerS)));
     const kcatBest = kcat.length > 0 ? Math.max(...kcat) : undefined;
     if (kcatBest !== undefined) report('kcat_best_events_per_s', kcatBest);
     const kcatZstd = results.get('kcat_zstd');
     for (const [name, rs] of results) {
       reportPath(name, rs, name.startsWith('fleet') ? kcatBest : undefined);
       if (name.startsWith('fleet'))
-        report(`${name}_vs_model_xz9_bound`, med(rs.map((r) => r.bytesPerEvent)) / env.modelBound, 2);
+        report(`${name}_vs_model_xz9_bound`, medianOf(rs.map((r) => r.bytesPerEvent)) / env.modelBound, 2);
       if (name.startsWith('fleet') && kcatZstd)
         report(
           `${name}_vs_kcat_zstd_bytes_per_event`,
-          med(rs.map((r) => r.bytesPerEvent)) / med(kcatZstd.map((r) => r.bytesPerEvent)),
+          medianOf(rs.map((r) => r.bytesPerEvent)) / medianOf(kcatZstd.map((r) => r.bytesPerEvent)),
           3,
         );
     }
@@ -637,12 +635,12 @@ async function main(): Promise<void> {
         }
       }
       for (const [tag, xs] of rs) {
-        report(`steady_${rate}${tag}_agent_cpu_pct_of_core`, med(xs.map((r) => r.cpuPct)), 2);
-        report(`steady_${rate}${tag}_agent_rss_mb`, med(xs.map((r) => r.rssMb)), 1);
-        report(`steady_${rate}${tag}_agent_rss_anon_mb`, med(xs.map((r) => r.anonMb)), 1);
-        report(`steady_${rate}${tag}_agent_rss_file_mb`, med(xs.map((r) => r.fileMb)), 1);
-        report(`steady_${rate}${tag}_agent_peak_rss_mb`, med(xs.map((r) => r.hwmMb)), 1);
-        report(`steady_${rate}${tag}_collector_cpu_pct_of_core`, med(xs.map((r) => r.collectorPct)), 2);
+        report(`steady_${rate}${tag}_agent_cpu_pct_of_core`, medianOf(xs.map((r) => r.cpuPct)), 2);
+        report(`steady_${rate}${tag}_agent_rss_mb`, medianOf(xs.map((r) => r.rssMb)), 1);
+        report(`steady_${rate}${tag}_agent_rss_anon_mb`, medianOf(xs.map((r) => r.anonMb)), 1);
+        report(`steady_${rate}${tag}_agent_rss_file_mb`, medianOf(xs.map((r) => r.fileMb)), 1);
+        report(`steady_${rate}${tag}_agent_peak_rss_mb`, medianOf(xs.map((r) => r.hwmMb)), 1);
+        report(`steady_${rate}${tag}_collector_cpu_pct_of_core`, medianOf(xs.map((r) => r.collectorPct)), 2);
       }
     }
     report('broker_peak_memory_mb', cgroupPeakBytes(env.cgroup) / 2 ** 20, 0);

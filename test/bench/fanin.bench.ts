@@ -14,7 +14,7 @@ import { freePort, startKafka } from '../../deploy/kafka/container';
 import { Proc } from '../support/processes';
 import { rawTopicTotals } from '../support/raw-totals';
 import { processCpuS, processMemBytes } from '../support/usage';
-import { report } from './bench-util';
+import { medianOf, report } from './bench-util';
 import { topSelfTime } from './cpu-profile';
 
 const STREAMS = Number(process.env.BENCH_FANIN_STREAMS ?? 1000);
@@ -229,8 +229,6 @@ async function idleRun(
   }
 }
 
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'fanin-'));
   // Steady rate: no fault storms (they would double some seconds' rate), so each stream sends RATE/s.
@@ -246,7 +244,7 @@ async function main(): Promise<void> {
     for (let i = 1; i <= RUNS; i++) loaded.push(await loadedRun(broker.brokers, modelFile, i));
     const idle: Array<{ rss: number; delta: number }> = [];
     for (let i = 1; i <= RUNS; i++) idle.push(await idleRun(broker.brokers, idleModelFile, i));
-    const pick = (k: keyof Loaded) => med(loaded.map((r) => r[k]));
+    const pick = (k: keyof Loaded) => medianOf(loaded.map((r) => r[k]));
     report(`fanin_${STREAMS}x${RATE}_collector_cpu_s_per_M_events`, pick('cpuSPerMEvents'), 2);
     report(`fanin_${STREAMS}x${RATE}_events_per_s_received`, pick('eventsPerS'));
     report(`fanin_${STREAMS}x${RATE}_collector_memory_per_stream_KiB`, pick('memPerStreamKiB'), 1);
@@ -254,8 +252,8 @@ async function main(): Promise<void> {
     report(`fanin_${STREAMS}x${RATE}_ack_p99_ms`, pick('ackP99'), 1);
     report(`fanin_${STREAMS}x${RATE}_streams_kept_up_min`, Math.min(...loaded.map((r) => r.keptUp)));
     report(`fanin_${STREAMS}x${RATE}_streams_exact_in_kafka_min`, Math.min(...loaded.map((r) => r.exact)));
-    report(`fanin_${IDLE_STREAMS}_idle_collector_rss_MiB`, med(idle.map((r) => r.rss)) / MB, 1);
-    report(`fanin_${IDLE_STREAMS}_idle_collector_rss_growth_MiB`, med(idle.map((r) => r.delta)) / MB, 1);
+    report(`fanin_${IDLE_STREAMS}_idle_collector_rss_MiB`, medianOf(idle.map((r) => r.rss)) / MB, 1);
+    report(`fanin_${IDLE_STREAMS}_idle_collector_rss_growth_MiB`, medianOf(idle.map((r) => r.delta)) / MB, 1);
     if (CPU_PROF)
       for (const f of readdirSync(CPU_PROF).filter((f) => f.endsWith('.cpuprofile')))
         process.stdout.write(

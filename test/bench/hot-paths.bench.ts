@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tracefsFixture } from '../support/uprobe-records';
-import { report } from './bench-util';
+import { medianOf, report } from './bench-util';
 
 const ROUNDS = Number(process.env.BENCH_HOT_ROUNDS ?? 15);
 const BATCHES = 24;
@@ -119,7 +119,7 @@ for (const [name, [units, make]] of Object.entries(jobs)) {
       work();
       ns[i].push(Number(process.hrtime.bigint() - t0) / units);
     });
-  const med = ns.map((xs) => xs.slice(2).sort((a, b) => a - b)[(xs.length - 2) >> 1]);
+  const med = ns.map((xs) => medianOf(xs.slice(2)));
   for (const [i, [tag]] of builds.entries()) report(`${name}${tag}_ns_per_event`, med[i], 1);
   if (base) report(`${name}_base_over_this`, med[1] / med[0], 2);
 }

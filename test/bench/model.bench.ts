@@ -12,14 +12,10 @@ import {
   substreamId,
 } from '../../common/smmu/record';
 import type { EventBlock } from '../../proto/event-block';
+import { medianOf } from './bench-util';
 
 const RUNS = 7;
 const EVENTS = Number(process.argv[2] ?? 1_000_000);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
-}
 
 /** Events/s of `fn` (which handles `events` events), median of RUNS runs after a warm-up. */
 function rate(events: number, fn: () => void): number {
@@ -30,7 +26,7 @@ function rate(events: number, fn: () => void): number {
     fn();
     rates.push(events / (Number(process.hrtime.bigint() - t0) / 1e9));
   }
-  return median(rates);
+  return medianOf(rates);
 }
 
 function fmt(x: number): string {
