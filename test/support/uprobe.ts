@@ -110,12 +110,20 @@ export function addSmmuUprobe(root: string, binary: string, event: string): stri
   return event;
 }
 
+/** subbufSizeRefusal's answers by tracefs root: a kernel answers the same every time. */
+const subbufProbes = new Map<string, string | undefined>();
+
 /**
  * Why this kernel will not let tests choose a sub-buffer size, or undefined when it will: no
  * buffer_subbuf_size_kb (before Linux 6.8), or a write to it refused (EPERM on some hosts, even
- * to root). Tried on a scratch instance, removed again.
+ * to root). Tried once per root on a scratch instance, removed again.
  */
 export function subbufSizeRefusal(root: string): string | undefined {
+  if (!subbufProbes.has(root)) subbufProbes.set(root, probeSubbufSize(root));
+  return subbufProbes.get(root);
+}
+
+function probeSubbufSize(root: string): string | undefined {
   if (!existsSync(join(root, 'buffer_subbuf_size_kb')))
     return 'this kernel has no buffer_subbuf_size_kb (one sub-buffer size only)';
   const path = join(root, 'instances', trackInstance(root, `smmu-fleet-subbuf-probe-${uniqueSuffix()}`));
