@@ -86,9 +86,9 @@ const LOG_DIR = '/var/lib/kafka/data';
 /** node flags for the agent and collector processes. */
 const NODE_ARGS = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [];
 
-/** The NODE_OPTIONS a unit in deploy/systemd sets (its image sets the same; validate.sh checks). */
+/** The NODE_OPTIONS a unit in deploy/systemd sets, or "" (validate.sh checks the agent image sets the same). */
 const deployedNodeOptions = (unit: string) =>
-  /^Environment="?NODE_OPTIONS=([^"\n]*)"?$/m.exec(
+  /^Environment=NODE_OPTIONS=(.*)$/m.exec(
     readFileSync(join(repoRoot(), 'deploy/systemd', unit), 'utf8'),
   )?.[1] ?? '';
 /**

@@ -5,8 +5,8 @@
 //
 // Time: page timestamps are trace-clock ns; `offsetNs` (wall - trace) maps them. Every page
 // read is bounded by its CPU's [start, end) range, which the caller checked against the file.
-// Each CPU's pages are read READ_AHEAD_BYTES at a time: one pread(2) per page cost the agent
-// about a tenth of its CPU at line rate.
+// Each CPU's pages are read READ_AHEAD_BYTES at a time, not one pread(2) per page: trace.dat
+// replay of sparse pages (20 records each) is 1.13-1.16x faster.
 import { readSync } from 'node:fs';
 import type { SourceChunk } from '../source';
 import type { PageLayout } from '../tracefs/format';
